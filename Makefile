@@ -1,0 +1,51 @@
+# Berth: `make up` builds and starts Berth on this machine; `make test` runs every test.
+SHELL := /bin/bash
+DOTNET ?= dotnet
+CONFIG ?= Release
+OUT := $(CURDIR)/out
+RID := linux-x64
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
+
+.PHONY: all deps build build-dotnet runtime cli test test-unprivileged up bench clean
+
+all: build
+
+## Debian packages listed in deps/*.apt (only what is missing; apt-get update only then).
+deps:
+	@build/apt-install.sh
+
+## Every executable into out/.
+build: deps build-dotnet runtime cli
+
+build-dotnet:
+	$(DOTNET) build Berth.slnx -c $(CONFIG) --nologo -v q -clp:NoSummary
+
+runtime: build-dotnet
+	$(DOTNET) publish src/Berth.Runtime.Cli/Berth.Runtime.Cli.csproj -c $(CONFIG) -r $(RID) --nologo -v q -o $(OUT)/.publish/berth-runtime
+	@mkdir -p $(OUT)
+	install -m 0755 $(OUT)/.publish/berth-runtime/berth-runtime $(OUT)/berth-runtime
+
+cli: build-dotnet
+	$(DOTNET) publish src/Berth.Cli/Berth.Cli.csproj -c $(CONFIG) --nologo -v q -o $(OUT)/.publish/berth
+	@mkdir -p $(OUT)
+	ln -sf .publish/berth/berth $(OUT)/berth
+
+## Every test, privileged ones included (as root), ending with "N passed, N failed, N skipped".
+test: build
+	@build/run-tests.sh
+
+## Tests that need no root (for a developer's non-root run).
+test-unprivileged: build-dotnet
+	@build/run-tests.sh --filter "Category!=Privileged"
+
+## Builds, then starts Berth on this machine and says what to do next.
+up: build
+	@build/up.sh
+
+bench: build
+	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
+
+clean:
+	rm -rf out src/*/bin src/*/obj tests/*/bin tests/*/obj
