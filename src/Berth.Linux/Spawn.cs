@@ -1,0 +1,123 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using Berth.Linux.Interop;
+
+namespace Berth.Linux;
+
+/// <summary>
+/// posix_spawn and execve with argv/envp built in unmanaged memory. posix_spawn (vfork + exec in glibc) is the
+/// safe way to start a process from a multithreaded .NET process: the child runs no managed code before exec, and
+/// it inherits the calling thread's namespaces, which is how containers are entered.
+/// </summary>
+public static unsafe class Spawn
+{
+    /// <summary>Starts <paramref name="path"/> from the calling thread; descriptors without O_CLOEXEC are inherited.</summary>
+    public static int Start(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp)
+    {
+        using var block = new NativeStrings(path, argv, envp);
+        int pid;
+        var rc = Libc.posix_spawn(&pid, block.Path, null, null, block.Argv, block.Envp);
+        return rc != 0 ? throw new LinuxSyscallException("posix_spawn", path, rc) : pid;
+    }
+
+    /// <summary>Starts a process whose descriptors 0, 1 and 2 are <paramref name="stdio"/> (-1 keeps ours).</summary>
+    public static int Start(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, (int In, int Out, int Err) stdio)
+    {
+        using var block = new NativeStrings(path, argv, envp);
+        var actions = stackalloc byte[256];
+        Interop.Libc.posix_spawn_file_actions_init(actions);
+        try
+        {
+            if (stdio.In >= 0)
+            {
+                Libc.posix_spawn_file_actions_adddup2(actions, stdio.In, 0);
+            }
+            if (stdio.Out >= 0)
+            {
+                Libc.posix_spawn_file_actions_adddup2(actions, stdio.Out, 1);
+            }
+            if (stdio.Err >= 0)
+            {
+                Libc.posix_spawn_file_actions_adddup2(actions, stdio.Err, 2);
+            }
+            int pid;
+            var rc = Libc.posix_spawn(&pid, block.Path, actions, null, block.Argv, block.Envp);
+            return rc != 0 ? throw new LinuxSyscallException("posix_spawn", path, rc) : pid;
+        }
+        finally
+        {
+            Libc.posix_spawn_file_actions_destroy(actions);
+        }
+    }
+
+    /// <summary>Replaces this process image; returns only by throwing.</summary>
+    public static void Exec(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp)
+    {
+        using var block = new NativeStrings(path, argv, envp);
+        Libc.execve(block.Path, block.Argv, block.Envp);
+        throw new LinuxSyscallException("exec", path, Marshal.GetLastPInvokeError());
+    }
+
+    /// <summary>The environment of this process as KEY=VALUE strings.</summary>
+    public static List<string> CurrentEnvironment()
+    {
+        var list = new List<string>();
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+        {
+            list.Add(e.Key + "=" + e.Value);
+        }
+        return list;
+    }
+
+    private sealed class NativeStrings : IDisposable
+    {
+        private readonly nint _memory;
+
+        public NativeStrings(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp)
+        {
+            var size = Encoding.UTF8.GetByteCount(path) + 1;
+            foreach (var a in argv)
+            {
+                size += Encoding.UTF8.GetByteCount(a) + 1;
+            }
+            foreach (var e in envp)
+            {
+                size += Encoding.UTF8.GetByteCount(e) + 1;
+            }
+            var pointers = (argv.Count + envp.Count + 2) * sizeof(nint);
+            _memory = (nint)NativeMemory.Alloc((nuint)(pointers + size));
+            var table = (byte**)_memory;
+            var text = (byte*)_memory + pointers;
+            Argv = table;
+            Envp = table + argv.Count + 1;
+            Path = Put(ref text, path);
+            for (var i = 0; i < argv.Count; i++)
+            {
+                Argv[i] = Put(ref text, argv[i]);
+            }
+            Argv[argv.Count] = null;
+            for (var i = 0; i < envp.Count; i++)
+            {
+                Envp[i] = Put(ref text, envp[i]);
+            }
+            Envp[envp.Count] = null;
+        }
+
+        public byte* Path { get; }
+
+        public byte** Argv { get; }
+
+        public byte** Envp { get; }
+
+        private static byte* Put(ref byte* text, string s)
+        {
+            var start = text;
+            var n = Encoding.UTF8.GetBytes(s, new Span<byte>(text, int.MaxValue));
+            text[n] = 0;
+            text += n + 1;
+            return start;
+        }
+
+        public void Dispose() => NativeMemory.Free((void*)_memory);
+    }
+}

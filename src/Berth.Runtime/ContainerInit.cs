@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Text.Json;
+using Berth.Core;
+using Berth.Linux;
+using Berth.Oci.Runtime;
+
+namespace Berth.Runtime;
+
+/// <summary>
+/// The container's first process (`berth-runtime init ...`), started by create inside the new namespaces. It sets up
+/// the root filesystem and the process, reports "ready", waits for start on exec.fifo, then execs the user's program
+/// (so that program becomes PID 1). Everything runs on the main thread, synchronously.
+/// </summary>
+public static class ContainerInit
+{
+    public static int Run(string[] args)
+    {
+        // args: init ID BUNDLE FIFO SYNC_IN SYNC_OUT CONSOLE_FD PRESERVE_FDS
+        var id = args[1];
+        var bundle = args[2];
+        var fifoPath = args[3];
+        var syncIn = int.Parse(args[4], CultureInfo.InvariantCulture);
+        var syncOut = int.Parse(args[5], CultureInfo.InvariantCulture);
+        var consoleFd = int.Parse(args[6], CultureInfo.InvariantCulture);
+        var preserve = int.Parse(args[7], CultureInfo.InvariantCulture);
+        Sys.SetCloexec(syncIn, true);
+        Sys.SetCloexec(syncOut, true);
+        if (consoleFd >= 0)
+        {
+            Sys.SetCloexec(consoleFd, true);
+        }
+        var sync = new SyncPipe(syncIn, syncOut);
+        ProcessFinalizer finalizer;
+        Spec spec;
+        int fifoFd;
+        try
+        {
+            if (sync.Receive() != "go")
+            {
+                return 1;
+            }
+            spec = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(bundle, "config.json")), OciJsonContext.Default.Spec)!;
+            var plan = NamespacePlan.From(spec);
+            if (plan.Own.Contains("cgroup"))
+            {
+                Sys.Unshare(NamespaceFlags.Cgroup);
+            }
+            if (plan.Own.Contains("uts"))
+            {
+                if (!string.IsNullOrEmpty(spec.Hostname))
+                {
+                    Sys.SetHostname(spec.Hostname);
+                }
+                if (!string.IsNullOrEmpty(spec.Domainname))
+                {
+                    Sys.SetDomainname(spec.Domainname);
+                }
+            }
+            fifoFd = Sys.Open(fifoPath, Sys.O_PATH);
+            var rootfs = SpecLoader.RootfsPath(spec, bundle);
+            var setup = new RootfsSetup(spec, rootfs, plan.Own);
+            setup.BeforePivot();
+            if (spec.Hooks?.Prestart is { Count: > 0 } || spec.Hooks?.CreateRuntime is { Count: > 0 })
+            {
+                sync.Send("hooks");
+                if (sync.Receive() != "go")
+                {
+                    return 1;
+                }
+            }
+            if (spec.Hooks?.CreateContainer is { Count: > 0 } createContainer)
+            {
+                HookRunner.Run(createContainer, "createContainer", InitStateJson(id, bundle, rootfs, spec));
+            }
+            setup.Pivot();
+            setup.AfterPivot();
+            foreach (var (key, value) in spec.Linux!.Sysctl ?? [])
+            {
+                Sys.WriteFile("/proc/sys/" + key.Replace('.', '/'), value);
+            }
+            finalizer = new ProcessFinalizer(spec.Process!, spec.Linux.Seccomp);
+            if (spec.Process!.Terminal)
+            {
+                finalizer.SetupTerminal(consoleFd);
+            }
+            finalizer.ApplyRlimits();
+            finalizer.ResolveExecutable();
+            ProcessFinalizer.CloseExtraFdsOnExec(preserve);
+            finalizer.DropPrivileges(userNamespace: plan.Own.Contains("user"));
+            sync.Send("ready");
+        }
+        catch (Exception e)
+        {
+            var code = e is BerthException b ? b.Code.ToString() : "Internal";
+            try
+            {
+                sync.Send("error " + code + " " + e.Message);
+            }
+            catch (LinuxSyscallException)
+            {
+                // The runtime is gone; nobody is left to tell.
+            }
+            return 1;
+        }
+        sync.Close();
+        try
+        {
+            // Blocks until `start` opens the fifo for reading.
+            var fifo = Sys.Open("/proc/self/fd/" + fifoFd.ToString(CultureInfo.InvariantCulture), Sys.O_WRONLY);
+            Sys.WriteAll(fifo, "0"u8, "exec.fifo");
+            Sys.Close(fifo);
+            Sys.Close(fifoFd);
+            if (spec.Hooks?.StartContainer is { Count: > 0 } startContainer)
+            {
+                HookRunner.Run(startContainer, "startContainer", InitStateJson(id, bundle, "/", spec));
+            }
+            finalizer.Exec();
+            return 127;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine("berth-runtime init: " + e.Message);
+            return e is BerthException { Code: ErrorCode.NotFound } ? 127 : 126;
+        }
+    }
+
+    private static string InitStateJson(string id, string bundle, string rootfs, Spec spec) =>
+        ContainerRuntime.StateJson(new State
+        {
+            Id = id,
+            Status = "creating",
+            Pid = Environment.ProcessId,
+            Bundle = bundle,
+            Rootfs = rootfs,
+            Annotations = spec.Annotations,
+        });
+}

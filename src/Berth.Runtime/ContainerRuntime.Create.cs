@@ -1,0 +1,187 @@
+using System.Globalization;
+using Berth.Cgroups;
+using Berth.Core;
+using Berth.Linux;
+using Berth.Oci.Runtime;
+
+namespace Berth.Runtime;
+
+public sealed record CreateOptions(string Id, string Bundle, string? PidFile = null, string? ConsoleSocket = null, int PreserveFds = 0);
+
+public sealed partial class ContainerRuntime
+{
+    /// <summary>
+    /// Creates a container: its namespaces, cgroup, mounts and root, with the user's program resolved but not yet
+    /// started (init waits on exec.fifo). Any failure undoes everything: no state dir, cgroup, mount or process remains.
+    /// </summary>
+    public ContainerRecord Create(CreateOptions options)
+    {
+        StateDirectory.ValidateId(options.Id);
+        var bundle = Path.GetFullPath(options.Bundle);
+        var spec = SpecLoader.Load(bundle);
+        var plan = NamespacePlan.From(spec);
+        if (spec.Process!.Terminal && string.IsNullOrEmpty(options.ConsoleSocket))
+        {
+            throw BerthException.InvalidArgument("process.terminal is true: pass --console-socket to receive the terminal, or set terminal to false");
+        }
+        states.Reserve(options.Id);
+        ICgroupManager? cgroup = null;
+        var pid = 0;
+        var consoleFd = -1;
+        SyncPipe? sync = null;
+        try
+        {
+            var fifo = states.FifoOf(options.Id);
+            Sys.Mkfifo(fifo, 0x180);
+            Sys.Chmod(fifo, 0x192); // 0622: the container's user, whoever it is, can open it for writing
+            cgroup = CgroupManager.For(Layout, spec.Linux!.CgroupsPath, options.Id);
+            cgroup.Create(spec.Linux.Resources);
+            if (!string.IsNullOrEmpty(options.ConsoleSocket))
+            {
+                consoleFd = UnixSocket.Connect(options.ConsoleSocket, inheritable: true);
+            }
+            var (childRead, parentWrite) = Sys.Pipe(cloexec: false);
+            var (parentRead, childWrite) = Sys.Pipe(cloexec: false);
+            Sys.SetCloexec(parentWrite, true);
+            Sys.SetCloexec(parentRead, true);
+            sync = new SyncPipe(parentRead, parentWrite);
+            string[] argv =
+            [
+                "berth-runtime", "init", options.Id, bundle, fifo,
+                childRead.ToString(CultureInfo.InvariantCulture), childWrite.ToString(CultureInfo.InvariantCulture),
+                consoleFd.ToString(CultureInfo.InvariantCulture), options.PreserveFds.ToString(CultureInfo.InvariantCulture),
+            ];
+            try
+            {
+                pid = SpawnInNamespaces(plan, spec, argv);
+            }
+            finally
+            {
+                Sys.Close(childRead);
+                Sys.Close(childWrite);
+                if (consoleFd >= 0)
+                {
+                    Sys.Close(consoleFd);
+                }
+            }
+            cgroup.Apply(pid);
+            if (spec.Process.OomScoreAdj is { } adj)
+            {
+                Sys.WriteFile("/proc/" + pid.ToString(CultureInfo.InvariantCulture) + "/oom_score_adj", adj.ToString(CultureInfo.InvariantCulture));
+            }
+            var record = new ContainerRecord
+            {
+                Id = options.Id,
+                Pid = pid,
+                Bundle = bundle,
+                Rootfs = SpecLoader.RootfsPath(spec, bundle),
+                Created = DateTimeOffset.UtcNow,
+                Owner = "",
+                CgroupPath = cgroup.SavedPath,
+                Annotations = spec.Annotations,
+                Namespaces = [.. plan.All],
+            };
+            sync.Send("go");
+            WaitForInit(sync, spec, record);
+            record.PidStartTime = ProcStat.Read(pid)?.StartTime ?? 0;
+            states.Save(record);
+            WritePidFile(options.PidFile, pid);
+            return record;
+        }
+        catch
+        {
+            if (pid > 0)
+            {
+                Sys.Kill(pid, Signals.SIGKILL);
+                Sys.WaitPid(pid, noHang: false, out _);
+            }
+            try
+            {
+                cgroup?.Destroy(killProcesses: true);
+            }
+            catch (BerthException)
+            {
+                // The original error matters more than a cleanup that could not finish.
+            }
+            states.Remove(options.Id);
+            throw;
+        }
+        finally
+        {
+            sync?.Close();
+        }
+    }
+
+    private static void WaitForInit(SyncPipe sync, Spec spec, ContainerRecord record)
+    {
+        while (true)
+        {
+            var message = sync.Receive();
+            switch (message)
+            {
+                case "ready":
+                    return;
+                case "hooks":
+                    var state = StateJson(ToState(record, ContainerStatus.Creating));
+                    HookRunner.Run(spec.Hooks?.Prestart, "prestart", state);
+                    HookRunner.Run(spec.Hooks?.CreateRuntime, "createRuntime", state);
+                    sync.Send("go");
+                    break;
+                case null:
+                    var status = Sys.WaitPid(record.Pid, noHang: false, out _);
+                    throw new BerthException(ErrorCode.Internal,
+                        $"container init exited before it was ready (exit status {(status < 0 ? "unknown" : Sys.ExitCodeOf(status))})");
+                default:
+                    if (message.StartsWith("error ", StringComparison.Ordinal))
+                    {
+                        var code = message.StartsWith("error NotFound ", StringComparison.Ordinal) ? ErrorCode.NotFound : ErrorCode.FailedPrecondition;
+                        var text = message[6..];
+                        var space = text.IndexOf(' ', StringComparison.Ordinal);
+                        throw new BerthException(code, space > 0 ? text[(space + 1)..] : text);
+                    }
+                    throw new BerthException(ErrorCode.Internal, "unexpected message from container init: " + message);
+            }
+        }
+    }
+
+    /// <summary>
+    /// On a dedicated thread: join and unshare namespaces, protect the runtime binary, posix_spawn the init. Only that
+    /// thread (and the init it spawns) ever sees the new namespaces; the thread ends right after.
+    /// </summary>
+    private int SpawnInNamespaces(NamespacePlan plan, Spec spec, string[] argv)
+    {
+        var pid = 0;
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                plan.Enter(spec.Linux!.TimeOffsets);
+                // Slave first, whatever rootfsPropagation says (init applies that after pivot_root): nothing done
+                // in this namespace, the binary protection below included, may propagate back to the host.
+                Sys.Mount(null, "/", null, MountFlags.Slave | MountFlags.Rec, null);
+                ProtectSelf();
+                pid = Spawn.Start(selfExecutable, argv, []);
+            }
+            catch (Exception e)
+            {
+                error = e;
+            }
+        }, 256 * 1024);
+        thread.Start();
+        thread.Join();
+        return error is null ? pid : throw error;
+    }
+
+    /// <summary>
+    /// Bind-mounts the runtime binary read-only onto itself in the new mount namespace before spawning from it, so that
+    /// a container process that opens /proc/PID/exe of the init (or of an exec helper) gets EROFS when it tries to
+    /// write the binary (CVE-2019-5736).
+    /// </summary>
+    private void ProtectSelf()
+    {
+        Sys.Mount(selfExecutable, selfExecutable, null, MountFlags.Bind, null);
+        var existing = FileSystem.MountFlagsOf(selfExecutable);
+        Sys.Mount(null, selfExecutable, null, MountFlags.Bind | MountFlags.Remount | MountFlags.ReadOnly | existing, null);
+    }
+}
