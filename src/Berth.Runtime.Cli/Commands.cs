@@ -47,6 +47,7 @@ internal sealed class Commands(ContainerRuntime runtime, RuntimeLog log)
     {
         var verb = argv[verbIndex];
         var start = verbIndex + 1;
+        log.Debug("berth-runtime " + string.Join(' ', argv));
         if (argv.Skip(start).Take(1).Any(a => a is "--help" or "-h"))
         {
             Console.Out.Write(Usage);
@@ -505,7 +506,7 @@ internal sealed class Commands(ContainerRuntime runtime, RuntimeLog log)
         json.Append("\"hooks\":[\"prestart\",\"createRuntime\",\"createContainer\",\"startContainer\",\"poststart\",\"poststop\"],");
         json.Append("\"mountOptions\":[").Append(string.Join(",", mountOptions.Select(o => "\"" + o + "\""))).Append("],");
         json.Append("\"linux\":{\"namespaces\":[\"cgroup\",\"ipc\",\"mount\",\"network\",\"pid\",\"time\",\"uts\"],");
-        json.Append("\"capabilities\":[").Append(string.Join(",", Capabilities.All.Select(c => "\"" + c + "\""))).Append("],");
+        json.Append("\"capabilities\":[").Append(string.Join(",", Capability.All.Select(c => "\"" + c + "\""))).Append("],");
         json.Append("\"cgroup\":{\"v1\":true,\"v2\":true,\"systemd\":false,\"systemdUser\":false},");
         json.Append("\"seccomp\":{\"enabled\":true,\"actions\":[\"SCMP_ACT_ALLOW\",\"SCMP_ACT_ERRNO\",\"SCMP_ACT_KILL\",\"SCMP_ACT_KILL_PROCESS\",\"SCMP_ACT_KILL_THREAD\",\"SCMP_ACT_LOG\",\"SCMP_ACT_TRACE\",\"SCMP_ACT_TRAP\"],");
         json.Append("\"operators\":[\"SCMP_CMP_EQ\",\"SCMP_CMP_GE\",\"SCMP_CMP_GT\",\"SCMP_CMP_LE\",\"SCMP_CMP_LT\",\"SCMP_CMP_MASKED_EQ\",\"SCMP_CMP_NE\"],");

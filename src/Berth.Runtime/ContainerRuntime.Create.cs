@@ -35,7 +35,7 @@ public sealed partial class ContainerRuntime
             Sys.Mkfifo(fifo, 0x180);
             Sys.Chmod(fifo, 0x192); // 0622: the container's user, whoever it is, can open it for writing
             cgroup = CgroupManager.For(Layout, spec.Linux!.CgroupsPath, options.Id);
-            cgroup.Create(spec.Linux.Resources);
+            cgroup.Create(DeviceRules.WithRuntimeDevices(spec));
             if (!string.IsNullOrEmpty(options.ConsoleSocket))
             {
                 consoleFd = UnixSocket.Connect(options.ConsoleSocket, inheritable: true);

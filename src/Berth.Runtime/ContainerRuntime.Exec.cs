@@ -95,7 +95,7 @@ public sealed partial class ContainerRuntime
             var payload = new Spec
             {
                 Process = options.Process,
-                Linux = new Linux { Seccomp = spec?.Linux?.Seccomp },
+                Linux = new Berth.Oci.Runtime.Linux { Seccomp = spec?.Linux?.Seccomp },
             };
             Sys.WriteAll(parentWrite, JsonSerializer.SerializeToUtf8Bytes(payload, OciJsonContext.Default.Spec), "exec helper");
             sync.CloseWrite();

@@ -86,7 +86,7 @@ public sealed partial class ContainerRuntime
             return;
         }
         var err = Sys.Kill(record.Pid, signal);
-        if (err != 0 && err != Errno.ESRCH)
+        if (err != 0 && err != Berth.Linux.Errno.ESRCH)
         {
             throw new LinuxSyscallException("kill", id, err);
         }

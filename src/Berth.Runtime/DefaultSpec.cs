@@ -40,7 +40,7 @@ public static class DefaultSpec
                 new Mount { Destination = "/sys", Type = "sysfs", Source = "sysfs", Options = ["nosuid", "noexec", "nodev", "ro"] },
                 new Mount { Destination = "/sys/fs/cgroup", Type = "cgroup", Source = "cgroup", Options = ["nosuid", "noexec", "nodev", "relatime", "ro"] },
             ],
-            Linux = new Linux
+            Linux = new Berth.Oci.Runtime.Linux
             {
                 Resources = new Resources { Devices = [new DeviceCgroup { Allow = false, Access = "rwm" }] },
                 Namespaces =

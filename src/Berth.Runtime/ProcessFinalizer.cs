@@ -122,11 +122,11 @@ internal sealed class ProcessFinalizer(Process process, Seccomp? seccomp)
             SeccompBinding.Load(seccomp);
         }
         var caps = process.Capabilities;
-        var lastCap = Capabilities.LastCap;
+        var lastCap = Capability.LastCap;
         if (caps is not null)
         {
-            Capabilities.LimitBounding(Capabilities.Mask(caps.Bounding, "process.capabilities.bounding", lastCap), lastCap);
-            Capabilities.KeepCaps(true);
+            Capability.LimitBounding(Capability.Mask(caps.Bounding, "process.capabilities.bounding", lastCap), lastCap);
+            Capability.KeepCaps(true);
         }
         var user = process.User;
         if (!userNamespace || user.AdditionalGids is { Count: > 0 })
@@ -137,12 +137,12 @@ internal sealed class ProcessFinalizer(Process process, Seccomp? seccomp)
         Sys.SetResUid(user.Uid);
         if (caps is not null)
         {
-            Capabilities.Set(
-                Capabilities.Mask(caps.Effective, "process.capabilities.effective", lastCap),
-                Capabilities.Mask(caps.Permitted, "process.capabilities.permitted", lastCap),
-                Capabilities.Mask(caps.Inheritable, "process.capabilities.inheritable", lastCap));
-            Capabilities.SetAmbient(Capabilities.Mask(caps.Ambient, "process.capabilities.ambient", lastCap), lastCap);
-            Capabilities.KeepCaps(false);
+            Capability.Set(
+                Capability.Mask(caps.Effective, "process.capabilities.effective", lastCap),
+                Capability.Mask(caps.Permitted, "process.capabilities.permitted", lastCap),
+                Capability.Mask(caps.Inheritable, "process.capabilities.inheritable", lastCap));
+            Capability.SetAmbient(Capability.Mask(caps.Ambient, "process.capabilities.ambient", lastCap), lastCap);
+            Capability.KeepCaps(false);
         }
         Sys.Chdir(process.Cwd);
     }

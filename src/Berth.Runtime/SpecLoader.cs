@@ -214,7 +214,7 @@ public static class SpecLoader
     {
         foreach (var n in names ?? [])
         {
-            if (Capabilities.Parse(n) < 0)
+            if (Capability.Parse(n) < 0)
             {
                 errors.Add($"process.capabilities.{set}: unknown capability \"{n}\"");
             }

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 namespace Berth.Linux;
 
 /// <summary>Capability names (as in OCI configs) and the calls that set the five sets on the calling thread.</summary>
-public static unsafe class Capabilities
+public static unsafe class Capability
 {
     private static readonly string[] Names =
     [
