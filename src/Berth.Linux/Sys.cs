@@ -80,6 +80,9 @@ public static unsafe class Sys
     /// <summary>mkdir(2); returns 0 or the errno (EEXIST when it already exists).</summary>
     public static int TryMkdir(string path, uint mode) => Libc.mkdir(path, mode) == 0 ? 0 : Marshal.GetLastPInvokeError();
 
+    /// <summary>access(2) with the real ids; 0 or the errno.</summary>
+    public static int Access(string path, int mode) => Libc.access(path, mode) == 0 ? 0 : Marshal.GetLastPInvokeError();
+
     public static void Chdir(string path) => LinuxSyscallException.Check(Libc.chdir(path), "chdir", path);
 
     public static void FChdir(int fd, string what) => LinuxSyscallException.Check(Libc.fchdir(fd), "fchdir", what);

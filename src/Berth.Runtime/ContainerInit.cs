@@ -41,6 +41,10 @@ public static class ContainerInit
             }
             spec = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(bundle, "config.json")), OciJsonContext.Default.Spec)!;
             var plan = NamespacePlan.From(spec);
+            if (plan.Own.Contains("network"))
+            {
+                NetworkInterface.Up("lo");
+            }
             if (plan.Own.Contains("cgroup"))
             {
                 Sys.Unshare(NamespaceFlags.Cgroup);
@@ -73,20 +77,22 @@ public static class ContainerInit
                 HookRunner.Run(createContainer, "createContainer", InitStateJson(id, bundle, rootfs, spec));
             }
             setup.Pivot();
-            setup.AfterPivot();
+            // Sysctls go in before /proc/sys becomes read-only.
             foreach (var (key, value) in spec.Linux!.Sysctl ?? [])
             {
                 Sys.WriteFile("/proc/sys/" + key.Replace('.', '/'), value);
             }
+            setup.AfterPivot();
             finalizer = new ProcessFinalizer(spec.Process!, spec.Linux.Seccomp);
             if (spec.Process!.Terminal)
             {
                 finalizer.SetupTerminal(consoleFd);
             }
             finalizer.ApplyRlimits();
-            finalizer.ResolveExecutable();
             ProcessFinalizer.CloseExtraFdsOnExec(preserve);
             finalizer.DropPrivileges(userNamespace: plan.Own.Contains("user"));
+            // As the container's user, so a program it may not run fails here, at create.
+            finalizer.ResolveExecutable();
             sync.Send("ready");
         }
         catch (Exception e)

@@ -220,9 +220,9 @@ public static class ExecInit
                 finalizer.SetupTerminal(consoleFd);
             }
             finalizer.ApplyRlimits();
-            finalizer.ResolveExecutable();
             ProcessFinalizer.CloseExtraFdsOnExec(preserve);
             finalizer.DropPrivileges(userNamespace: false);
+            finalizer.ResolveExecutable();
             finalizer.Exec();
             return 127;
         }

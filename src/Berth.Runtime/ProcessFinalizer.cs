@@ -55,6 +55,7 @@ internal sealed class ProcessFinalizer(Process process, Seccomp? seccomp)
     {
         _env = process.Env ?? [];
         var program = process.Args![0];
+        // Called after DropPrivileges, so paths are relative to process.cwd and checked as the container's user.
         if (program.Contains('/', StringComparison.Ordinal))
         {
             var full = program.StartsWith('/') ? program : Path.Combine(process.Cwd, program);
@@ -87,8 +88,7 @@ internal sealed class ProcessFinalizer(Process process, Seccomp? seccomp)
         }
     }
 
-    private static bool IsExecutable(string path) =>
-        (File.GetUnixFileMode(path) & (UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute)) != 0;
+    private static bool IsExecutable(string path) => Sys.Access(path, 1 /* X_OK */) == 0;
 
     private static string HomeOf(uint uid)
     {

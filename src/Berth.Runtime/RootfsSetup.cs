@@ -261,11 +261,15 @@ internal sealed class RootfsSetup(Spec spec, string rootfs, ISet<string> ownName
         (string Link, string Target)[] links =
         [
             ("/dev/fd", "/proc/self/fd"), ("/dev/stdin", "/proc/self/fd/0"), ("/dev/stdout", "/proc/self/fd/1"),
-            ("/dev/stderr", "/proc/self/fd/2"), ("/dev/core", "/proc/kcore"),
+            ("/dev/stderr", "/proc/self/fd/2"),
         ];
         foreach (var (link, target) in links)
         {
             TrySymlink(target, FileSystem.SecureJoin(rootfs, link));
+        }
+        if (File.Exists("/proc/kcore"))
+        {
+            TrySymlink("/proc/kcore", FileSystem.SecureJoin(rootfs, "/dev/core"));
         }
         var ptmx = FileSystem.SecureJoin(rootfs, "/dev/ptmx");
         if (Directory.Exists(FileSystem.SecureJoin(rootfs, "/dev/pts")))

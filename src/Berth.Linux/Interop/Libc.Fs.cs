@@ -18,4 +18,7 @@ internal static unsafe partial class Libc
 {
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int mkdir(string path, uint mode);
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int access(string path, int mode);
 }

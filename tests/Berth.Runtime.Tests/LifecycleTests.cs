@@ -1,0 +1,124 @@
+using System.Text.Json;
+using Berth.Oci.Runtime;
+using Berth.Testing;
+
+namespace Berth.Runtime.Tests;
+
+[Trait(Traits.Category, Traits.Privileged)]
+public class LifecycleTests
+{
+    private static State StateOf(OciRuntime rt, string id) =>
+        JsonSerializer.Deserialize(rt.Cmd("state", id).Ok().Stdout, OciJsonContext.Default.State)!;
+
+    [Fact]
+    public void CreateStartKillDeleteMovesThroughTheStates()
+    {
+        Privileged.Require();
+        using var rt = OciRuntime.Berth();
+        using var bundle = new Bundle(s => s.Process!.Args = ["sh", "-c", "trap 'exit 3' TERM; while :; do sleep 0.05; done"]);
+        var id = Bundle.NewId();
+        var before = HostSnapshot.Take(rt.Root, id);
+        var pidFile = Path.Combine(bundle.Path, "pid");
+        rt.Cmd("create", "--bundle", bundle.Path, "--pid-file", pidFile, id).Ok();
+        var created = StateOf(rt, id);
+        Assert.Equal("created", created.Status);
+        Assert.Equal(File.ReadAllText(pidFile), created.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(bundle.Path, created.Bundle);
+        rt.Cmd("start", id).Ok();
+        Assert.Equal("running", StateOf(rt, id).Status);
+        var list = rt.Cmd("list", "--format", "json").Ok().Stdout;
+        Assert.Contains(id, list, StringComparison.Ordinal);
+        var ps = rt.Cmd("ps", "--format", "json", id).Ok().Stdout;
+        Assert.Contains(created.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture), ps, StringComparison.Ordinal);
+        rt.Cmd("pause", id).Ok();
+        Assert.Equal("paused", StateOf(rt, id).Status);
+        rt.Cmd("resume", id).Ok();
+        Assert.Equal("running", StateOf(rt, id).Status);
+        var deleteRunning = rt.Cmd("delete", id);
+        Assert.Equal(1, deleteRunning.ExitCode);
+        Assert.Contains("use --force", deleteRunning.Stderr, StringComparison.Ordinal);
+        rt.Cmd("kill", id, "TERM").Ok();
+        WaitFor(() => StateOf(rt, id).Status == "stopped");
+        var killStopped = rt.Cmd("kill", id, "KILL");
+        Assert.Equal(1, killStopped.ExitCode);
+        Assert.Contains("not running", killStopped.Stderr, StringComparison.Ordinal);
+        rt.Cmd("delete", id).Ok();
+        HostSnapshot.Take(rt.Root, id).AssertSameAs(before);
+    }
+
+    [Fact]
+    public void DeleteForceRemovesARunningContainerAndItsCgroup()
+    {
+        Privileged.Require();
+        using var rt = OciRuntime.Berth();
+        using var bundle = new Bundle(s =>
+        {
+            s.Process!.Args = ["sleep", "100"];
+            s.Linux!.Resources!.Memory = new MemoryResources { Limit = 32 << 20 };
+        });
+        var id = Bundle.NewId();
+        var before = HostSnapshot.Take(rt.Root, id);
+        rt.Cmd("run", "--detach", "--bundle", bundle.Path, id).Ok();
+        Assert.Equal("running", StateOf(rt, id).Status);
+        Assert.NotEqual(before.Cgroups, HostSnapshot.Take(rt.Root, id).Cgroups);
+        rt.Cmd("delete", "--force", id).Ok();
+        HostSnapshot.Take(rt.Root, id).AssertSameAs(before);
+    }
+
+    [Fact]
+    public void ExecRunsInTheContainersNamespacesAndCgroup()
+    {
+        Privileged.Require();
+        using var rt = OciRuntime.Berth();
+        using var bundle = new Bundle(s =>
+        {
+            s.Hostname = "exec-probe";
+            s.Process!.Args = ["sleep", "100"];
+        });
+        var id = Bundle.NewId();
+        rt.Cmd("run", "--detach", "--bundle", bundle.Path, id).Ok();
+        var r = rt.Cmd("exec", "--env", "X=y", "--cwd", "/tmp", id, "sh", "-c", "hostname; echo $X; pwd; cat /proc/1/cmdline | tr '\\0' ' '; echo; ls /sys/class/net");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal("exec-probe\ny\n/tmp\nsleep 100 \nlo\n", r.Stdout);
+        var code = rt.Cmd("exec", id, "sh", "-c", "exit 9");
+        Assert.Equal(9, code.ExitCode);
+        var missing = rt.Cmd("exec", id, "no-such-program");
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("executable file not found", missing.Stderr, StringComparison.Ordinal);
+        var cgroup = rt.Cmd("exec", id, "cat", "/proc/self/cgroup").Ok().Stdout;
+        var init = File.ReadAllText($"/proc/{StateOf(rt, id).Pid}/cgroup");
+        Assert.Contains(init.Split('\n').First(l => l.Contains(":memory:", StringComparison.Ordinal)), File.ReadAllText($"/proc/{StateOf(rt, id).Pid}/cgroup"), StringComparison.Ordinal);
+        Assert.Contains(":memory:/", cgroup, StringComparison.Ordinal);
+        rt.Cmd("delete", "--force", id).Ok();
+    }
+
+    [Fact]
+    public void SignalsReachTheProgramUnderRunAndKill()
+    {
+        Privileged.Require();
+        foreach (var rt in OciRuntime.Both())
+        {
+            using (rt)
+            {
+                using var bundle = new Bundle(s => s.Process!.Args = ["sh", "-c", "trap 'exit 7' USR1; while :; do sleep 0.05; done"]);
+                var id = Bundle.NewId();
+                rt.Cmd("run", "--detach", "--bundle", bundle.Path, id).Ok();
+                var pid = StateOf(rt, id).Pid;
+                rt.Cmd("kill", id, "SIGUSR1").Ok();
+                WaitFor(() => StateOf(rt, id).Status == "stopped");
+                rt.Cmd("delete", id).Ok();
+                Assert.False(Directory.Exists($"/proc/{pid}/root/bin"), $"{rt}: container process {pid} still exists");
+            }
+        }
+    }
+
+    internal static void WaitFor(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out waiting for the container");
+            Thread.Sleep(20);
+        }
+    }
+}
