@@ -187,7 +187,7 @@ public static class SeccompCompiler
         public uint Start;
         public bool IsBlock;
         public uint Ret;
-        public Target Block;
+        public CallRules? Block;
     }
 
     private static Target EmitSection(Emitter e, Section section, List<FlatRule> rules, SeccompProfile profile, uint defaultRet, bool stub)
@@ -269,7 +269,6 @@ public static class SeccompCompiler
             }
         }
 
-        // Argument blocks first: the tree jumps forward into them.
         var points = new (uint Nr, Segment Seg)[calls.Count];
         var n = 0;
         foreach (var (nr, call) in calls)
@@ -282,7 +281,7 @@ public static class SeccompCompiler
             else
             {
                 seg.IsBlock = true;
-                seg.Block = EmitArgBlock(e, call, defaultRet);
+                seg.Block = call;
             }
             points[n++] = (nr, seg);
         }
@@ -308,7 +307,7 @@ public static class SeccompCompiler
             }
         }
 
-        var root = EmitTree(e, segments, 0, segments.Count - 1);
+        var root = EmitTree(e, segments, 0, segments.Count - 1, defaultRet);
         return e.Stmt(Bpf.LD | Bpf.W | Bpf.ABS, Bpf.OffsetNr, root);
     }
 
@@ -355,16 +354,20 @@ public static class SeccompCompiler
         ranges.AddRange(result);
     }
 
-    private static Target EmitTree(Emitter e, List<Segment> segments, int lo, int hi)
+    /// <summary>
+    /// The search over segments [lo, hi]. An argument block is emitted where its leaf is, right after the jge
+    /// that leads to it, so the tree rarely needs a trampoline to reach one.
+    /// </summary>
+    private static Target EmitTree(Emitter e, List<Segment> segments, int lo, int hi, uint defaultRet)
     {
         if (lo == hi)
         {
             var s = segments[lo];
-            return s.IsBlock ? s.Block : e.Ret(s.Ret);
+            return s.IsBlock ? EmitArgBlock(e, s.Block!, defaultRet) : e.Ret(s.Ret);
         }
         var mid = (lo + hi + 1) / 2;
-        var right = EmitTree(e, segments, mid, hi);
-        var left = EmitTree(e, segments, lo, mid - 1);
+        var right = EmitTree(e, segments, mid, hi, defaultRet);
+        var left = EmitTree(e, segments, lo, mid - 1, defaultRet);
         return e.Cond(Bpf.JGE, segments[mid].Start, right, left);
     }
 
