@@ -234,7 +234,7 @@ public static class SeccompCompiler
                     call = new CallRules(is64, bigEndian);
                     calls.Add((uint)nr, call);
                 }
-                if (rule.Conditions.Length == 0)
+                if (IsUnconditional(rule.Conditions, is64))
                 {
                     call.Unconditional ??= rule.Ret;
                 }
@@ -309,6 +309,22 @@ public static class SeccompCompiler
 
         var root = EmitTree(e, segments, 0, segments.Count - 1, defaultRet);
         return e.Stmt(Bpf.LD | Bpf.W | Bpf.ABS, Bpf.OffsetNr, root);
+    }
+
+    /// <summary>
+    /// No conditions, or only masked comparisons whose mask is 0 on this ABI (libseccomp drops those, so such a
+    /// rule becomes unconditional and takes part in "the first unconditional rule wins").
+    /// </summary>
+    private static bool IsUnconditional(SeccompCondition[] conditions, bool is64)
+    {
+        foreach (var c in conditions)
+        {
+            if (c.Op != SeccompOperator.MaskedEqual || (is64 ? c.Value : (uint)c.Value) != 0)
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static void Append(List<Segment> segments, Segment seg)
@@ -396,8 +412,9 @@ public static class SeccompCompiler
         var mask = ulong.MaxValue;
         if (c.Op == SeccompOperator.MaskedEqual)
         {
+            // libseccomp compares against datum & mask, so a datum bit outside the mask is ignored, not a never-match
             mask = c.Value;
-            value = c.ValueTwo;
+            value = c.ValueTwo & c.Value;
         }
         const ushort Ld = Bpf.LD | Bpf.W | Bpf.ABS;
 

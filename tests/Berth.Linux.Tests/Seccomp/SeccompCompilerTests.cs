@@ -128,13 +128,13 @@ public class SeccompCompilerTests
         Assert.Equal(Eperm, Run(program, X86_64, 56, 0x01200011 | 0x20000000));  // CLONE_NEWUSER
         Assert.Equal(Allow, Run(program, X86_64, 56, 0xffffffff00000000));      // high word outside the mask
 
-        // a datum with bits outside the mask can never match
-        var never = Compile(Profile(SeccompAction.Errno, new SeccompRule(["write"], SeccompAction.Allow,
-            conditions: [new SeccompCondition(1, SeccompOperator.MaskedEqual, 0xf0, 0x0f)])));
-        foreach (var arg in Edges)
-        {
-            Assert.Equal(Eperm, Run(never, X86_64, Write, 0, arg));
-        }
+        // libseccomp (so runc) compares with datum & mask: datum bits outside the mask are ignored
+        var outside = Compile(Profile(SeccompAction.Errno, new SeccompRule(["write"], SeccompAction.Allow,
+            conditions: [new SeccompCondition(1, SeccompOperator.MaskedEqual, 0xf0, 0x1f)])));
+        Assert.Equal(Allow, Run(outside, X86_64, Write, 0, 0x11f));
+        Assert.Equal(Allow, Run(outside, X86_64, Write, 0, 0x10));
+        Assert.Equal(Eperm, Run(outside, X86_64, Write, 0, 0x20));
+        Assert.Equal(Eperm, Run(outside, X86_64, Write, 0, 0x0f));
     }
 
     [Fact]
@@ -176,6 +176,20 @@ public class SeccompCompilerTests
             new SeccompRule(["mkdir"], SeccompAction.Errno, 6)));
         Assert.Equal(Allow, Run(program, X86_64, Mkdir, 7));
         Assert.Equal(Allow, Run(program, X86_64, Mkdir, 8));
+    }
+
+    [Fact]
+    public void A_rule_whose_only_conditions_have_a_zero_mask_counts_as_unconditional_as_in_libseccomp()
+    {
+        // on i386 the mask 0xffffffff00000000 truncates to 0: the TRAP rule becomes unconditional there and, being
+        // first, wins; on x86_64 it stays conditional and the unconditional LOG wins
+        var profile = new SeccompProfile(SeccompAction.KillProcess, [
+            new SeccompRule(["arch_prctl", "read"], SeccompAction.Trap, conditions: [new SeccompCondition(0, SeccompOperator.MaskedEqual, 0xffffffff00000000, 5)]),
+            new SeccompRule(["arch_prctl", "read"], SeccompAction.Log)], architectures: [SeccompArchitecture.X86]);
+        var program = Compile(profile);
+        Assert.Equal(Log, Run(program, X86_64, 158, 0xffffffff00000000));
+        Assert.Equal(Trap, Run(program, I386, 384, 0));
+        Assert.Equal(Trap, Run(program, I386, 3, 12345));
     }
 
     [Fact]
@@ -374,7 +388,7 @@ public class SeccompCompilerTests
             {
                 var want = SeccompOracle.Eval(profile, SeccompArchitecture.X86_64, enosys, data);
                 var got = BpfInterpreter.Eval(program.Instructions, data);
-                Assert.True(want == got, $"round {round}, {data}: program 0x{got:x}, oracle 0x{want:x}\n{program}");
+                Assert.True(want == got, $"round {round}, {data}: program 0x{got:x}, oracle 0x{want:x}\n{NativeHelpers.Describe(profile, "-")}\n{program}");
             }
         }
     }

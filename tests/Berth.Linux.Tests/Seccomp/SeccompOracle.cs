@@ -88,17 +88,21 @@ public static class SeccompOracle
             {
                 continue;
             }
-            if (rule.Conditions.Count == 0)
+            // runc: one rule per comparison when an argument is compared twice
+            var parts = rule.Conditions.GroupBy(c => c.Index).Any(g => g.Count() > 1)
+                ? rule.Conditions.Select(c => new[] { c }).ToList()
+                : [rule.Conditions.ToArray()];
+            foreach (var part in parts)
             {
-                unconditional ??= ret;
-            }
-            else if (rule.Conditions.GroupBy(c => c.Index).Any(g => g.Count() > 1))
-            {
-                conditional.AddRange(rule.Conditions.Select(c => (new[] { c }, ret)));
-            }
-            else
-            {
-                conditional.Add((rule.Conditions.ToArray(), ret));
+                // libseccomp: zero-mask comparisons are dropped, which can leave a rule unconditional
+                if (part.All(c => c.Op == SeccompOperator.MaskedEqual && (wide ? c.Value : (uint)c.Value) == 0))
+                {
+                    unconditional ??= ret;
+                }
+                else
+                {
+                    conditional.Add((part, ret));
+                }
             }
         }
         if (unconditional is uint u)
@@ -132,7 +136,7 @@ public static class SeccompOracle
             SeccompOperator.LessOrEqual => arg <= value,
             SeccompOperator.GreaterThan => arg > value,
             SeccompOperator.GreaterOrEqual => arg >= value,
-            SeccompOperator.MaskedEqual => (arg & value) == two,
+            SeccompOperator.MaskedEqual => (arg & value) == (two & value), // libseccomp masks the datum too
             _ => throw new ArgumentOutOfRangeException(nameof(c)),
         };
     }

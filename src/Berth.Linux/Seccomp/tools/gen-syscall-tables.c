@@ -46,6 +46,42 @@ static void scan(uint32_t token, int base, int count)
 	}
 }
 
+/*
+ * On i386, s390x and ppc64le libseccomp's name table gives the socket and SysV IPC calls negative
+ * pseudo-numbers (it multiplexes them through socketcall/ipc when it adds a rule) although the kernels also
+ * have direct calls for most of them (socket = 359 on i386). libseccomp knows the direct number only inside its
+ * rule-adding code, so ask it: add a rule for the name alone and read the number back from the PFC export.
+ * Returns -1 when the call exists only through the multiplexer (accept, send, recv, semop on i386).
+ */
+static int direct_number(uint32_t token, const char *name, int pseudo)
+{
+	int nr = -1;
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	FILE *f = tmpfile();
+	if (ctx == NULL || f == NULL)
+		exit(3);
+	if (seccomp_arch_remove(ctx, SCMP_ARCH_NATIVE) != 0 || seccomp_arch_add(ctx, token) != 0)
+		exit(3);
+	/* a rule takes the native number (libseccomp translates it per arch by name), not the pseudo-number */
+	int native = seccomp_syscall_resolve_name(name);
+	if (native < 0)
+		native = pseudo;
+	if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(1), native, 0) == 0 && seccomp_export_pfc(ctx, fileno(f)) == 0) {
+		char line[512], want[160];
+		snprintf(want, sizeof(want), "filter for syscall \"%s\" (", name);
+		rewind(f);
+		while (fgets(line, sizeof(line), f) != NULL) {
+			char *p = strstr(line, want);
+			long long value;
+			if (p != NULL && sscanf(p + strlen(want), "%lld", &value) == 1 && value >= 0 && value < 0x80000000LL)
+				nr = (int)value;
+		}
+	}
+	fclose(f);
+	seccomp_release(ctx);
+	return nr;
+}
+
 int main(void)
 {
 	const struct scmp_version *v = seccomp_version();
@@ -83,8 +119,10 @@ int main(void)
 		printf("    internal static ReadOnlySpan<int> %s =>\n    [", arches[a].field);
 		for (int i = 0; i < nnames; i++) {
 			int nr = seccomp_syscall_resolve_name_arch(arches[a].token, names[i]);
+			if (nr < 0 && nr != __NR_SCMP_ERROR)
+				nr = direct_number(arches[a].token, names[i], nr);
 			if (nr < 0)
-				nr = -1; /* libseccomp's negative pseudo-syscalls: not a real call on this arch */
+				nr = -1; /* not a real call on this arch */
 			printf("%s%s%d", i % 16 == 0 ? "\n        " : " ", "", nr);
 			if (i != nnames - 1)
 				printf(",");
