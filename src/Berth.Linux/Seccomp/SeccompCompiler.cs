@@ -137,6 +137,7 @@ public static class SeccompCompiler
                 split |= n > 1;
             }
 
+            var conditions = rule.Conditions is SeccompCondition[] array ? array : [.. rule.Conditions];
             foreach (var name in rule.Names)
             {
                 var row = SyscallTable.IndexOf(name);
@@ -154,7 +155,7 @@ public static class SeccompCompiler
                 }
                 else
                 {
-                    flat.Add(new FlatRule(row, rule.Conditions is SeccompCondition[] a ? a : [.. rule.Conditions], ret, redundant));
+                    flat.Add(new FlatRule(row, conditions, ret, redundant));
                 }
             }
         }
@@ -168,17 +169,14 @@ public static class SeccompCompiler
         public List<SeccompArchitecture> Modes { get; } = new(2);
     }
 
-    /// <summary>What one system call number does in one ABI.</summary>
-    private sealed class CallRules(bool is64, bool bigEndian)
+    /// <summary>The conditional rules of one call number in one ABI, in profile order.</summary>
+    private sealed class CallRules(bool is64, bool bigEndian, List<FlatRule> conditional)
     {
         public bool Is64 { get; } = is64;
 
         public bool BigEndian { get; } = bigEndian;
 
-        /// <summary>The first unconditional rule wins over everything else for the call, as in libseccomp.</summary>
-        public uint? Unconditional { get; set; }
-
-        public List<FlatRule> Conditional { get; } = [];
+        public List<FlatRule> Conditional { get; } = conditional;
     }
 
     /// <summary>A stretch of call numbers with one outcome: a return value, or an argument block.</summary>
@@ -192,7 +190,6 @@ public static class SeccompCompiler
 
     private static Target EmitSection(Emitter e, Section section, List<FlatRule> rules, SeccompProfile profile, uint defaultRet, bool stub)
     {
-        var calls = new Dictionary<uint, CallRules>(rules.Count);
         var ranges = new List<(uint Lo, uint Hi, uint Ret)>(8) { (0, uint.MaxValue, defaultRet) };
 
         var hasX86_64 = section.Modes.Contains(SeccompArchitecture.X86_64);
@@ -211,36 +208,26 @@ public static class SeccompCompiler
             }
         }
 
-        foreach (var mode in section.Modes)
+        // (call number, mode, rule index) packed into one sortable key: sorting groups the rules of each call
+        // in profile order, and a call number belongs to one mode of the section (x32 numbers carry bit 30)
+        var keys = new ulong[rules.Count * section.Modes.Count];
+        var count = 0;
+        for (var m = 0; m < section.Modes.Count; m++)
         {
+            var mode = section.Modes[m];
             var table = Architectures.Table(mode);
-            var is64 = Architectures.Is64Bit(mode);
-            var bigEndian = Architectures.IsBigEndian(mode);
             var max = -1L;
-            foreach (var rule in rules)
+            for (var i = 0; i < rules.Count; i++)
             {
-                var nr = table[rule.Row];
+                var nr = table[rules[i].Row];
                 if (nr < 0)
                 {
                     continue;
                 }
                 max = Math.Max(max, (uint)nr);
-                if (rule.Redundant)
+                if (!rules[i].Redundant)
                 {
-                    continue;
-                }
-                if (!calls.TryGetValue((uint)nr, out var call))
-                {
-                    call = new CallRules(is64, bigEndian);
-                    calls.Add((uint)nr, call);
-                }
-                if (IsUnconditional(rule.Conditions, is64))
-                {
-                    call.Unconditional ??= rule.Ret;
-                }
-                else
-                {
-                    call.Conditional.Add(rule);
+                    keys[count++] = ((ulong)(uint)nr << 32) | ((ulong)m << 24) | (uint)i;
                 }
             }
 
@@ -268,31 +255,47 @@ public static class SeccompCompiler
                 }
             }
         }
+        Array.Sort(keys, 0, count);
 
-        var points = new (uint Nr, Segment Seg)[calls.Count];
-        var n = 0;
-        foreach (var (nr, call) in calls)
+        var points = new List<(uint Nr, Segment Seg)>(count);
+        for (var k = 0; k < count;)
         {
+            var nr = (uint)(keys[k] >> 32);
+            var mode = section.Modes[(int)((keys[k] >> 24) & 0xff)];
+            var is64 = Architectures.Is64Bit(mode);
+            uint? unconditional = null;
+            List<FlatRule>? conditional = null;
+            for (; k < count && (uint)(keys[k] >> 32) == nr; k++)
+            {
+                var rule = rules[(int)(keys[k] & 0xffffff)];
+                if (IsUnconditional(rule.Conditions, is64))
+                {
+                    unconditional ??= rule.Ret;
+                }
+                else
+                {
+                    (conditional ??= new List<FlatRule>(2)).Add(rule);
+                }
+            }
             var seg = new Segment { Start = nr };
-            if (call.Unconditional is uint ret)
+            if (unconditional is uint ret)
             {
                 seg.Ret = ret;
             }
             else
             {
                 seg.IsBlock = true;
-                seg.Block = call;
+                seg.Block = new CallRules(is64, Architectures.IsBigEndian(mode), conditional!);
             }
-            points[n++] = (nr, seg);
+            points.Add((nr, seg));
         }
-        Array.Sort(points, static (a, b) => a.Nr.CompareTo(b.Nr));
 
-        var segments = new List<Segment>(points.Length * 2 + ranges.Count);
+        var segments = new List<Segment>(points.Count * 2 + ranges.Count);
         var p = 0;
         foreach (var (lo, hi, ret) in ranges)
         {
             ulong cursor = lo;
-            for (; p < points.Length && points[p].Nr <= hi; p++)
+            for (; p < points.Count && points[p].Nr <= hi; p++)
             {
                 if (cursor < points[p].Nr)
                 {
@@ -391,9 +394,10 @@ public static class SeccompCompiler
     private static Target EmitArgBlock(Emitter e, CallRules call, uint defaultRet)
     {
         var next = e.Ret(defaultRet);
-        for (var r = call.Conditional.Count - 1; r >= 0; r--)
+        var rules = call.Conditional;
+        for (var r = rules.Count - 1; r >= 0; r--)
         {
-            var rule = call.Conditional[r];
+            var rule = rules[r];
             var onTrue = e.Ret(rule.Ret);
             for (var c = rule.Conditions.Length - 1; c >= 0; c--)
             {
