@@ -20,6 +20,11 @@ public sealed partial class ContainerRuntime
         var bundle = Path.GetFullPath(options.Bundle);
         var spec = SpecLoader.Load(bundle);
         var plan = NamespacePlan.From(spec);
+        if (spec.Linux!.Seccomp is { } seccomp)
+        {
+            // Compile once here too, so a bad profile is reported before anything is created.
+            Berth.Linux.Seccomp.SeccompCompiler.Compile(SeccompBinding.ToProfile(seccomp));
+        }
         if (spec.Process!.Terminal && string.IsNullOrEmpty(options.ConsoleSocket))
         {
             throw BerthException.InvalidArgument("process.terminal is true: pass --console-socket to receive the terminal, or set terminal to false");
