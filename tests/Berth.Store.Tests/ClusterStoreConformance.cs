@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using Berth.Core;
 
@@ -461,4 +462,43 @@ public abstract class ClusterStoreConformance : IAsyncLifetime
         Assert.Equal(60, seen.Distinct().Count());
         Assert.Equal(revisions.Concat(sequential).Order(), seen);
     }
+
+    [Fact]
+    public async Task A_thousand_watchers_each_receive_one_update()
+    {
+        const int watchers = 1000;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var created = await Store.CreateAsync(P + "target", V("0"));
+        var from = await Store.CurrentRevisionAsync();
+        var received = new long[watchers];
+        var ready = 0;
+        var tasks = Enumerable.Range(0, watchers).Select(async w =>
+        {
+            await using var events = Store.WatchAsync(P, from, cts.Token).GetAsyncEnumerator(cts.Token);
+            var next = events.MoveNextAsync();
+            Interlocked.Increment(ref ready);
+            Assert.True(await next);
+            received[w] = Stopwatch.GetTimestamp();
+            return events.Current;
+        }).ToArray();
+        while (Volatile.Read(ref ready) < watchers)
+        {
+            await Task.Delay(10, cts.Token);
+        }
+        await WaitUntilWatchingAsync(watchers, cts.Token);
+        var sent = Stopwatch.GetTimestamp();
+        var update = await Store.UpdateAsync(P + "target", V("1"), created);
+        var events = await Task.WhenAll(tasks);
+        Assert.All(events, e => Assert.Equal(update.Revision, e.Current.ModRevision));
+        var delays = received.Select(r => Stopwatch.GetElapsedTime(sent, r).TotalMilliseconds).Order().ToArray();
+        var p99 = delays[(int)(watchers * 0.99) - 1];
+        Assert.True(p99 < 2000, $"p99 delivery to {watchers} watchers took {p99:F1} ms");
+        Console.WriteLine($"{GetType().Name}: p99 delivery of one update to {watchers} watchers: {p99:F1} ms");
+    }
+
+    /// <summary>
+    /// Returns once <paramref name="watchers"/> watches are registered with the store. Correctness does not depend
+    /// on it (a watch replays from its revision); it only keeps registration time out of the measured delivery.
+    /// </summary>
+    protected virtual Task WaitUntilWatchingAsync(int watchers, CancellationToken cancellationToken) => Task.Delay(1000, cancellationToken);
 }

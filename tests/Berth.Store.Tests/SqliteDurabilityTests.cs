@@ -17,7 +17,7 @@ public sealed class SqliteDurabilityTests
         using var dir = new TempDirectory("berth-durable");
         var db = dir.Combine("state.db");
         var acked = new Dictionary<string, long>();
-        for (var crash = 0; crash < 3; crash++)
+        for (var crash = 0; crash < 5; crash++)
         {
             var lines = await RunWriterUntilKilledAsync(db, acksBeforeKill: 300 + (crash * 200));
             foreach (var line in lines)
