@@ -6,15 +6,19 @@ namespace Berth.Store.Tests;
 /// <summary>
 /// Entry point used only by <see cref="SqliteDurabilityTests"/>: <c>dotnet Berth.Store.Tests.dll durability-writer
 /// DB WRITERS</c> writes keys from several concurrent loops and prints "ACK key revision ." after each write the
-/// store acknowledged, until it is killed.
+/// store acknowledged, until it is killed. <c>bench</c> is bench/store.sh's load generator (<see cref="StoreBench"/>).
 /// </summary>
 public static class Program
 {
     public static async Task<int> Main(string[] args)
     {
+        if (args is ["bench", .. var benchArgs])
+        {
+            return await StoreBench.RunAsync(benchArgs);
+        }
         if (args.Length != 3 || args[0] != "durability-writer")
         {
-            await Console.Error.WriteLineAsync("usage: Berth.Store.Tests durability-writer DB WRITERS (tests are run with dotnet test)");
+            await Console.Error.WriteLineAsync("usage: Berth.Store.Tests durability-writer DB WRITERS | bench DB-DIR ETCD-URL [OPS] (tests are run with dotnet test)");
             return 2;
         }
         var writers = int.Parse(args[2], CultureInfo.InvariantCulture);

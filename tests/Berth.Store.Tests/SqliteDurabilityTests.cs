@@ -10,8 +10,8 @@ namespace Berth.Store.Tests;
 /// </summary>
 public sealed class SqliteDurabilityTests
 {
+    // Needs no root: a child process and SIGKILL. Takes a few seconds.
     [Fact]
-    [Trait(Traits.Category, Traits.Privileged)]
     public async Task Every_acknowledged_write_survives_kill_9()
     {
         using var dir = new TempDirectory("berth-durable");
