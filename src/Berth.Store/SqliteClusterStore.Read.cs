@@ -132,10 +132,12 @@ public sealed partial class SqliteClusterStore
         }
         await using var command = connection.CreateCommand();
         command.Transaction = tx;
+        // '+l.key' keeps SQLite on the revision range (a watch replays a few recent revisions) instead of the
+        // (key, rev) index, which would read every revision of every key under the prefix and sort them.
         command.CommandText = $"""
             SELECT l.rev, l.key, l.deleted, l.create_rev, l.value, p.create_rev, p.rev, p.value
             FROM log l LEFT JOIN log p ON p.rev = l.prev_rev AND l.prev_rev > 0
-            WHERE l.rev > $after AND l.key >= $start{(end is null ? "" : " AND l.key < $end")}
+            WHERE l.rev > $after AND +l.key >= $start{(end is null ? "" : " AND +l.key < $end")}
             ORDER BY l.rev LIMIT $max
             """;
         command.Parameters.AddWithValue("$after", afterRevision);
