@@ -39,6 +39,9 @@ internal static class StoreBench
             results.Add((name, b, e));
         }
 
+        var berthWatch = await WatchDelivery(sqlite, prefix + "watch/", 1000);
+        var etcdWatch = await WatchDelivery(etcd, prefix + "watch/", 1000);
+
         var check = await sqlite.ListAsync(prefix + "seq/", limit: 500);
         if (check.Items.Count != Math.Min(500, ops) || (await etcd.CountAsync(prefix + "seq/")) != ops)
         {
@@ -51,7 +54,64 @@ internal static class StoreBench
             Console.WriteLine($"{"",-28} {"etcd",-7} {e.Throughput,9:F0} {e.P50,8:F2} {e.P99,8:F2}");
             Console.WriteLine($"{"",-28} {"ratio",-7} {b.Throughput / e.Throughput,8:F2}x {"(berth/etcd throughput)",20}");
         }
+        Console.WriteLine($"{"1 update -> 1000 watchers",-28} {"berth",-7} {"",9} {berthWatch.P50,8:F2} {berthWatch.P99,8:F2}");
+        Console.WriteLine($"{"",-28} {"etcd",-7} {"",9} {etcdWatch.P50,8:F2} {etcdWatch.P99,8:F2}");
+        Console.WriteLine($"{"",-28} {"ratio",-7} {etcdWatch.P99 / berthWatch.P99,8:F2}x {"(etcd/berth p99 delivery)",20}");
         return 0;
+    }
+
+    /// <summary>Delivery latency of one update to many watchers of the same prefix, median of 5 updates' p50/p99.</summary>
+    private static async Task<Result> WatchDelivery(IClusterStore store, string prefix, int watchers)
+    {
+        const int updates = 5;
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var rev = await store.CreateAsync(prefix + "k", new byte[100]);
+        var received = new long[updates, watchers];
+        var from = rev;
+        var ready = 0;
+        var tasks = Enumerable.Range(0, watchers).Select(w => Task.Run(async () =>
+        {
+            var n = 0;
+            await using var events = store.WatchAsync(prefix, from, cts.Token).GetAsyncEnumerator(cts.Token);
+            var next = events.MoveNextAsync();
+            Interlocked.Increment(ref ready);
+            while (await next)
+            {
+                received[n++, w] = Stopwatch.GetTimestamp();
+                if (n == updates)
+                {
+                    return;
+                }
+                next = events.MoveNextAsync();
+            }
+        })).ToArray();
+        while (Volatile.Read(ref ready) < watchers)
+        {
+            await Task.Delay(10);
+        }
+        await Task.Delay(1000);
+        var p50s = new List<double>();
+        var p99s = new List<double>();
+        for (var u = 0; u < updates; u++)
+        {
+            var sent = Stopwatch.GetTimestamp();
+            rev = (await store.UpdateAsync(prefix + "k", new byte[100], rev)).Revision;
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (Enumerable.Range(0, watchers).Any(w => Volatile.Read(ref received[u, w]) == 0) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(5);
+            }
+            if (Enumerable.Range(0, watchers).Any(w => Volatile.Read(ref received[u, w]) == 0))
+            {
+                throw new InvalidOperationException($"update {u} did not reach every watcher within 30 s");
+            }
+            var delays = Enumerable.Range(0, watchers).Select(w => Stopwatch.GetElapsedTime(sent, received[u, w]).TotalMilliseconds).Order().ToArray();
+            p50s.Add(delays[watchers / 2]);
+            p99s.Add(delays[(int)(watchers * 0.99) - 1]);
+            await Task.Delay(200);
+        }
+        await Task.WhenAll(tasks);
+        return new Result(0, p50s.Order().ElementAt(updates / 2), p99s.Order().ElementAt(updates / 2));
     }
 
     private static Task<Result> Sequential(int count, Func<int, Task> op) => Concurrent(1, count, op);
