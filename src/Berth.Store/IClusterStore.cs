@@ -18,7 +18,9 @@ public interface IClusterStore : IAsyncDisposable
     /// Keys starting with <paramref name="prefix"/>, in key order, after <paramref name="startAfter"/> (exclusive,
     /// for paging), at most <paramref name="limit"/> (0 = all). <paramref name="revision"/> 0 reads the newest
     /// revision; a positive one reads as of that revision and fails with <see cref="CompactedException"/> when it
-    /// has been compacted away.
+    /// has been compacted away (reading at exactly the compacted revision works), and with
+    /// <see cref="Berth.Core.BerthException"/> (InvalidArgument) when it is newer than the store's revision.
+    /// <see cref="RangeResult.Revision"/> is the revision read at.
     /// </summary>
     Task<RangeResult> ListAsync(string prefix, string? startAfter = null, long limit = 0, long revision = 0, CancellationToken cancellationToken = default);
 

@@ -222,6 +222,23 @@ public abstract class ClusterStoreConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Keys_are_ordered_by_their_utf8_bytes_and_non_ascii_keys_round_trip()
+    {
+        string[] names = ["z", "é", "ä/x", "日本", "A", "a~"];
+        foreach (var name in names)
+        {
+            await Store.CreateAsync(P + name, V(name));
+        }
+        var expected = names.Select(n => P + n).OrderBy(k => Encoding.UTF8.GetBytes(k), Comparer<byte[]>.Create((x, y) => x.AsSpan().SequenceCompareTo(y))).ToList();
+        var listed = await Store.ListAsync(P);
+        Assert.Equal(expected, listed.Items.Select(i => i.Key));
+        Assert.All(listed.Items, i => Assert.Equal(i.Key[P.Length..], S(i.Value)));
+        Assert.Equal("日本", S((await Store.GetAsync(P + "日本"))!.Value));
+        var page = await Store.ListAsync(P, startAfter: P + "é", limit: 10);
+        Assert.Equal(expected.SkipWhile(k => k != P + "é").Skip(1), page.Items.Select(i => i.Key));
+    }
+
+    [Fact]
     public async Task List_at_an_old_revision_returns_the_state_as_of_that_revision()
     {
         var a = await Store.CreateAsync(P + "a", V("a1"));
