@@ -182,6 +182,7 @@ public sealed partial class SqliteClusterStore
                 continue;
             }
             Volatile.Write(ref revision, batch.Revision);
+            NoteCommitted(batch.Events.Count);
             hub.Publish(batch.Events);
             for (var i = 0; i < pending.Count; i++)
             {

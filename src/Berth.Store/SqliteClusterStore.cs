@@ -30,6 +30,9 @@ public sealed partial class SqliteClusterStore : IClusterStore
     private readonly ClusterStoreOptions options;
     private readonly CancellationTokenSource disposing = new();
     private readonly Task compactor;
+    private readonly Thread checkpointer;
+    private readonly SemaphoreSlim checkpointNeeded = new(0, 1);
+    private int framesSinceCheckpoint;
     private long revision;
     private long compactedRevision;
     private int disposed;
@@ -51,6 +54,8 @@ public sealed partial class SqliteClusterStore : IClusterStore
         writerThread = new Thread(WriterLoop) { IsBackground = true, Name = "berth-store-writer" };
         writerThread.Start();
         compactor = options.CompactionInterval > TimeSpan.Zero ? Task.Run(CompactLoopAsync) : Task.CompletedTask;
+        checkpointer = new Thread(CheckpointLoop) { IsBackground = true, Name = "berth-store-checkpoint" };
+        checkpointer.Start();
     }
 
     /// <summary>The database file.</summary>
@@ -120,6 +125,9 @@ public sealed partial class SqliteClusterStore : IClusterStore
         Execute(connection, "PRAGMA synchronous = FULL");
         // Caps the WAL file that stays behind after checkpoints (it is otherwise never truncated).
         Execute(connection, "PRAGMA journal_size_limit = 67108864");
+        // Checkpoints (WAL -> database file, with its own fsyncs) run on a separate connection and thread, so a
+        // commit never waits for one; see CheckpointLoop.
+        Execute(connection, "PRAGMA wal_autocheckpoint = 0");
         Execute(connection, "PRAGMA foreign_keys = OFF");
         using var tx = connection.BeginTransaction();
         Execute(connection, """
@@ -189,11 +197,74 @@ public sealed partial class SqliteClusterStore : IClusterStore
         }
         writes.Writer.TryComplete();
         await Task.Run(writerThread.Join).ConfigureAwait(false);
+        try
+        {
+            checkpointNeeded.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+        }
+        await Task.Run(checkpointer.Join).ConfigureAwait(false);
         hub.CompleteAll();
         writer.Dispose();
         SqliteConnection.ClearPool(new SqliteConnection(readConnectionString));
         lockFile.Dispose();
         disposing.Dispose();
+        checkpointNeeded.Dispose();
+    }
+
+    /// <summary>Called by the writer after each commit; wakes the checkpointer once enough has accumulated.</summary>
+    private void NoteCommitted(int writes)
+    {
+        if (Interlocked.Add(ref framesSinceCheckpoint, writes) >= CheckpointEveryWrites && checkpointNeeded.CurrentCount == 0)
+        {
+            try
+            {
+                checkpointNeeded.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+            }
+        }
+    }
+
+    private const int CheckpointEveryWrites = 1000;
+
+    /// <summary>
+    /// PASSIVE checkpoints from a connection of their own: they copy committed WAL frames into the database file
+    /// while writes go on, and never block the writer or readers. SQLite restarts the WAL from its beginning once
+    /// a checkpoint has caught up, so the WAL stays bounded; journal_size_limit truncates what is left.
+    /// </summary>
+    private void CheckpointLoop()
+    {
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWrite,
+            Pooling = false,
+        }.ToString());
+        connection.Open();
+        Execute(connection, "PRAGMA synchronous = FULL");
+        while (true)
+        {
+            checkpointNeeded.Wait(TimeSpan.FromSeconds(10));
+            var stopping = Volatile.Read(ref disposed) != 0;
+            if (Interlocked.Exchange(ref framesSinceCheckpoint, 0) > 0 || stopping)
+            {
+                try
+                {
+                    Execute(connection, stopping ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)");
+                }
+                catch (SqliteException)
+                {
+                    // Busy (another checkpoint, or a TRUNCATE racing readers): the next round does it.
+                }
+            }
+            if (stopping)
+            {
+                return;
+            }
+        }
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);

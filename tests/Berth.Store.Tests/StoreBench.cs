@@ -30,7 +30,7 @@ internal static class StoreBench
         {
             ("create, 1 client", (s, p) => Sequential(ops, i => s.CreateAsync($"{p}seq/{i:D6}", value))),
             ("update (CAS), 64 clients", (s, p) => ConcurrentUpdates(s, p, 64, ops * 2, value)),
-            ("get, 16 clients", (s, p) => Concurrent(16, ops * 2, i => s.GetAsync($"{p}seq/{i % ops:D6}"))),
+            ("get, 16 clients", (s, p) => Concurrent(16, ops * 10, i => s.GetAsync($"{p}seq/{i % ops:D6}"))),
             ("list 500 keys, 4 clients", (s, p) => Concurrent(4, Math.Max(ops / 20, 20), _ => s.ListAsync($"{p}seq/", limit: 500))),
         })
         {
