@@ -1,4 +1,5 @@
 using Berth.Core;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Berth.Store.Tests;
 
@@ -14,6 +15,42 @@ public sealed class EtcdClusterStoreTests(EtcdServer etcd) : ClusterStoreConform
         Assert.IsType<EtcdClusterStore>(store);
         var rev = await store.CreateAsync(P + "via-factory", V("x"));
         Assert.Equal(rev, (await Store.GetAsync(P + "via-factory"))!.ModRevision);
+    }
+
+    [Fact]
+    public async Task Background_compaction_compacts_etcd_keeping_the_configured_revisions()
+    {
+        var clock = new FakeTimeProvider();
+        await using var store = await etcd.ConnectAsync(new ClusterStoreOptions
+        {
+            CompactionInterval = TimeSpan.FromMinutes(5),
+            CompactionRetainedRevisions = 10,
+            TimeProvider = clock,
+        });
+        var rev = await store.CreateAsync(P + "k", V("0"));
+        for (var i = 1; i < 30; i++)
+        {
+            rev = (await store.UpdateAsync(P + "k", V("x"), rev)).Revision;
+        }
+        clock.Advance(TimeSpan.FromMinutes(5));
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        CompactedException? compacted = null;
+        while (compacted is null && DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                await store.ListAsync(P, revision: rev - 20);
+                await Task.Delay(50);
+            }
+            catch (CompactedException e)
+            {
+                compacted = e;
+            }
+        }
+        Assert.NotNull(compacted);
+        Assert.Equal(rev - 10, compacted.CompactedRevision);
+        Assert.Single((await store.ListAsync(P, revision: rev - 10)).Items);
+        Assert.Null(store.LastCompactionError);
     }
 
     [Fact]
