@@ -10,8 +10,8 @@ namespace Berth.Store;
 /// <summary>
 /// The store on an etcd v3 cluster, spoken to over etcd's own gRPC API (KV and Watch services; the proto is
 /// Etcd/etcd.proto). Compare-and-swap is a txn on mod_revision, create a txn on create_revision == 0, watches
-/// are watch streams with prev_kv from start_revision = afterRevision + 1, all multiplexed as HTTP/2 streams on
-/// one connection.
+/// are watches with prev_kv from start_revision = afterRevision + 1, all multiplexed on one Watch stream
+/// (<see cref="EtcdWatchStream"/>) like etcd's own client does.
 /// </summary>
 public sealed class EtcdClusterStore : IClusterStore
 {
@@ -23,6 +23,8 @@ public sealed class EtcdClusterStore : IClusterStore
     private readonly ClusterStoreOptions options;
     private readonly CancellationTokenSource disposing = new();
     private readonly Task compactor;
+    private readonly Lock watchGate = new();
+    private EtcdWatchStream? watchStream;
     private long compactedRevision;
     private int disposed;
 
@@ -208,66 +210,83 @@ public sealed class EtcdClusterStore : IClusterStore
         ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
         var prefixBytes = KeyRange.Encode(prefix);
         var (start, end) = Range(prefixBytes, prefixBytes);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, disposing.Token);
-        using var call = watch.Watch(cancellationToken: linked.Token);
-        await CallAsync(async () =>
-        {
-            await call.RequestStream.WriteAsync(new WatchRequest
-            {
-                CreateRequest = new WatchCreateRequest { Key = start, RangeEnd = end, StartRevision = afterRevision + 1, PrevKv = true },
-            }, linked.Token).ConfigureAwait(false);
-            return 0;
-        }).ConfigureAwait(false);
-        while (await NextAsync(call.ResponseStream, linked.Token).ConfigureAwait(false))
-        {
-            var response = call.ResponseStream.Current;
-            if (response.CompactRevision != 0)
-            {
-                throw new CompactedException(afterRevision, response.CompactRevision);
-            }
-            if (response.Canceled)
-            {
-                throw new BerthException(ErrorCode.Unavailable, $"etcd at {Endpoint} cancelled the watch on '{prefix}': {response.CancelReason}");
-            }
-            foreach (var e in response.Events)
-            {
-                var previous = e.PrevKv is { } p ? ToKeyValue(p) : null;
-                if (e.Type == Event.Types.EventType.Delete)
-                {
-                    yield return new WatchEvent(WatchEventType.Delete,
-                        new KeyValue(e.Kv.Key.ToStringUtf8(), ReadOnlyMemory<byte>.Empty, previous?.CreateRevision ?? 0, e.Kv.ModRevision), previous);
-                }
-                else
-                {
-                    yield return new WatchEvent(WatchEventType.Put, ToKeyValue(e.Kv), previous);
-                }
-            }
-        }
-        if (Volatile.Read(ref disposed) != 0)
-        {
-            yield break;
-        }
-        throw new BerthException(ErrorCode.Unavailable, $"etcd at {Endpoint} closed the watch on '{prefix}'; watch again from the last revision seen");
-    }
-
-    private async Task<bool> NextAsync(IAsyncStreamReader<WatchResponse> stream, CancellationToken cancellationToken)
-    {
+        var stream = SharedWatchStream();
+        var subscription = await stream.WatchAsync(
+            new WatchCreateRequest { Key = start, RangeEnd = end, StartRevision = afterRevision + 1, PrevKv = true },
+            cancellationToken).ConfigureAwait(false);
         try
         {
-            return await stream.MoveNext(cancellationToken).ConfigureAwait(false);
-        }
-        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && cancellationToken.IsCancellationRequested)
-        {
-            if (Volatile.Read(ref disposed) != 0 && disposing.IsCancellationRequested)
+            while (true)
             {
-                return false;
+                if (!subscription.Reader.TryRead(out var response))
+                {
+                    // Throws what ended the stream (Unavailable); completes quietly when the store is closing.
+                    if (!await subscription.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        yield break;
+                    }
+                    continue;
+                }
+                if (response.CompactRevision != 0)
+                {
+                    throw new CompactedException(afterRevision, response.CompactRevision);
+                }
+                if (response.Canceled)
+                {
+                    throw new BerthException(ErrorCode.Unavailable, $"etcd at {Endpoint} cancelled the watch on '{prefix}': {response.CancelReason}; watch again");
+                }
+                foreach (var e in response.Events)
+                {
+                    var previous = e.PrevKv is { } p ? ToKeyValue(p) : null;
+                    if (e.Type == Event.Types.EventType.Delete)
+                    {
+                        yield return new WatchEvent(WatchEventType.Delete,
+                            new KeyValue(e.Kv.Key.ToStringUtf8(), ReadOnlyMemory<byte>.Empty, previous?.CreateRevision ?? 0, e.Kv.ModRevision), previous);
+                    }
+                    else
+                    {
+                        yield return new WatchEvent(WatchEventType.Put, ToKeyValue(e.Kv), previous);
+                    }
+                }
             }
-            throw new OperationCanceledException(cancellationToken);
         }
-        catch (RpcException e)
+        finally
         {
-            throw Translate(e);
+            await stream.CancelAsync(subscription).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Watches currently open on the shared watch stream (for tests and metrics).</summary>
+    public int WatcherCount
+    {
+        get
+        {
+            lock (watchGate)
+            {
+                return watchStream?.Count ?? 0;
+            }
+        }
+    }
+
+    private EtcdWatchStream SharedWatchStream()
+    {
+        EtcdWatchStream? broken = null;
+        EtcdWatchStream stream;
+        lock (watchGate)
+        {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref disposed) != 0, this);
+            if (watchStream is null || !watchStream.Usable)
+            {
+                broken = watchStream;
+                watchStream = new EtcdWatchStream(watch, Endpoint);
+            }
+            stream = watchStream;
+        }
+        if (broken is not null)
+        {
+            _ = broken.DisposeAsync().AsTask();
+        }
+        return stream;
     }
 
     public async Task CompactAsync(long revision, CancellationToken cancellationToken = default)
@@ -359,6 +378,16 @@ public sealed class EtcdClusterStore : IClusterStore
         }
         catch (OperationCanceledException)
         {
+        }
+        EtcdWatchStream? stream;
+        lock (watchGate)
+        {
+            stream = watchStream;
+            watchStream = null;
+        }
+        if (stream is not null)
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
         }
         channel.Dispose();
         disposing.Dispose();

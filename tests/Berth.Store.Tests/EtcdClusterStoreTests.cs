@@ -8,6 +8,16 @@ public sealed class EtcdClusterStoreTests(EtcdServer etcd) : ClusterStoreConform
 {
     protected override async Task<IClusterStore> OpenStoreAsync() => await etcd.ConnectAsync();
 
+    protected override async Task WaitUntilWatchingAsync(int watchers, CancellationToken cancellationToken)
+    {
+        while (((EtcdClusterStore)Store).WatcherCount < watchers)
+        {
+            await Task.Delay(10, cancellationToken);
+        }
+        // Registered here; give etcd a moment to have created them all.
+        await Task.Delay(500, cancellationToken);
+    }
+
     [Fact]
     public async Task The_factory_opens_etcd_for_an_http_endpoint()
     {

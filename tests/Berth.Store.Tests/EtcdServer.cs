@@ -25,9 +25,30 @@ public sealed class EtcdServer : IAsyncLifetime
         {
             throw new InvalidOperationException($"{Binary} is missing; install etcd-server (listed in deps/store.apt)");
         }
-        var client = FreePort();
-        var peer = FreePort();
-        Endpoint = $"http://127.0.0.1:{client}";
+        clientPort = FreePort();
+        peerPort = FreePort();
+        Endpoint = $"http://127.0.0.1:{clientPort}";
+        await StartAsync();
+    }
+
+    private int clientPort;
+    private int peerPort;
+
+    /// <summary>Kills etcd (SIGKILL, by its PID) to show what clients see when their server goes away.</summary>
+    public async Task KillAsync()
+    {
+        if (process is { HasExited: false })
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Starts etcd again on the same ports and data directory.</summary>
+    public async Task StartAsync()
+    {
+        var peer = peerPort;
+        process?.Dispose();
         var info = new ProcessStartInfo(Binary)
         {
             RedirectStandardOutput = true,
