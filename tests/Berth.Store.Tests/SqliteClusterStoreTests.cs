@@ -42,6 +42,38 @@ public sealed class SqliteClusterStoreTests : ClusterStoreConformance, IDisposab
     }
 
     [Fact]
+    public async Task A_file_that_is_not_a_store_is_refused_with_its_path_and_left_alone()
+    {
+        using var other = new TempDirectory("berth-store");
+        var path = other.Combine("state.db");
+        var garbage = new byte[8192];
+        Random.Shared.NextBytes(garbage);
+        await File.WriteAllBytesAsync(path, garbage);
+        var e = await Assert.ThrowsAsync<BerthException>(() => SqliteClusterStore.OpenAsync(path));
+        Assert.Contains(path, e.Message, StringComparison.Ordinal);
+        Assert.Equal(garbage, await File.ReadAllBytesAsync(path));
+        // The lock was released: the same error again, not "in use".
+        var again = await Assert.ThrowsAsync<BerthException>(() => SqliteClusterStore.OpenAsync(path));
+        Assert.DoesNotContain("in use", again.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_store_written_by_a_newer_schema_is_refused()
+    {
+        await Store.DisposeAsync();
+        using (var connection = new SqliteConnection($"Data Source={DbPath};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "UPDATE meta SET value = 2 WHERE name = 'schema'";
+            command.ExecuteNonQuery();
+        }
+        var e = await Assert.ThrowsAsync<BerthException>(() => SqliteClusterStore.OpenAsync(DbPath));
+        Assert.Equal(ErrorCode.FailedPrecondition, e.Code);
+        Assert.Contains("schema version 2", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Data_and_the_revision_counter_survive_a_restart()
     {
         var a = await Store.CreateAsync(P + "a", V("one"));
