@@ -18,7 +18,9 @@ public interface IClusterStore : IAsyncDisposable
     /// Keys starting with <paramref name="prefix"/>, in key order, after <paramref name="startAfter"/> (exclusive,
     /// for paging), at most <paramref name="limit"/> (0 = all). <paramref name="revision"/> 0 reads the newest
     /// revision; a positive one reads as of that revision and fails with <see cref="CompactedException"/> when it
-    /// has been compacted away.
+    /// has been compacted away (reading at exactly the compacted revision works), and with
+    /// <see cref="Berth.Core.BerthException"/> (InvalidArgument) when it is newer than the store's revision.
+    /// <see cref="RangeResult.Revision"/> is the revision read at.
     /// </summary>
     Task<RangeResult> ListAsync(string prefix, string? startAfter = null, long limit = 0, long revision = 0, CancellationToken cancellationToken = default);
 
@@ -40,11 +42,20 @@ public interface IClusterStore : IAsyncDisposable
     /// <summary>
     /// Events for keys under <paramref name="prefix"/> with revision greater than <paramref name="afterRevision"/>,
     /// in revision order, until cancelled. Throws <see cref="CompactedException"/> (HTTP 410 at the API) when
-    /// <paramref name="afterRevision"/> is older than the history the store still holds.
+    /// <paramref name="afterRevision"/> is older than the history the store still holds; like every iterator it
+    /// throws on the first <c>MoveNextAsync</c>, not on the call. After <c>CompactAsync(c)</c> a watch from
+    /// <c>afterRevision &gt;= c</c> always works and one from <c>afterRevision &lt; c - 1</c> always fails.
+    /// A Delete event's <see cref="WatchEvent.Current"/> has an empty value and the deletion's revision as its
+    /// <see cref="KeyValue.ModRevision"/>; a Put event's <see cref="WatchEvent.Previous"/> is the replaced value
+    /// (null for a creation).
     /// </summary>
     IAsyncEnumerable<WatchEvent> WatchAsync(string prefix, long afterRevision, CancellationToken cancellationToken = default);
 
-    /// <summary>Drops history older than <paramref name="revision"/>; the newest value of every live key is always kept.</summary>
+    /// <summary>
+    /// Drops history older than <paramref name="revision"/>; the newest value of every live key is always kept.
+    /// Compacting at or below the already compacted revision does nothing; a revision newer than the store's
+    /// fails with <see cref="Berth.Core.BerthException"/> (InvalidArgument).
+    /// </summary>
     Task CompactAsync(long revision, CancellationToken cancellationToken = default);
 }
 
@@ -59,8 +70,16 @@ public enum WriteOutcome
     NotFound,
 }
 
-/// <summary>Outcome of a conditional write; <see cref="Current"/> is the value now stored (null when the key is absent).</summary>
-public sealed record WriteResult(WriteOutcome Outcome, long Revision, KeyValue? Current);
+/// <summary>
+/// Outcome of a conditional write; <see cref="Current"/> is the value now stored (null when the key is absent).
+/// <see cref="Revision"/> is the revision of the write when it succeeded, otherwise the store's revision at which
+/// the condition was evaluated.
+/// </summary>
+public sealed record WriteResult(WriteOutcome Outcome, long Revision, KeyValue? Current)
+{
+    /// <summary>On a successful update or delete, the value that was replaced or deleted; otherwise null.</summary>
+    public KeyValue? Previous { get; init; }
+}
 
 public enum WatchEventType
 {

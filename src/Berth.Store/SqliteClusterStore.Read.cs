@@ -1,0 +1,162 @@
+using Berth.Core;
+using Microsoft.Data.Sqlite;
+
+namespace Berth.Store;
+
+public sealed partial class SqliteClusterStore
+{
+    private async Task<SqliteConnection> OpenReaderAsync(CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        var connection = new SqliteConnection(readConnectionString);
+        await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+        return connection;
+    }
+
+    public async Task<KeyValue?> GetAsync(string key, CancellationToken cancellationToken = default)
+    {
+        KeyRange.ValidateKey(key);
+        await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "SELECT l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev WHERE c.key = $key";
+        command.Parameters.AddWithValue("$key", KeyRange.Encode(key));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+        return new KeyValue(key, (byte[])reader.GetValue(2), reader.GetInt64(0), reader.GetInt64(1));
+    }
+
+    public async Task<RangeResult> ListAsync(string prefix, string? startAfter = null, long limit = 0, long revision = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        ArgumentOutOfRangeException.ThrowIfNegative(limit);
+        ArgumentOutOfRangeException.ThrowIfNegative(revision);
+        var prefixBytes = KeyRange.Encode(prefix);
+        var end = KeyRange.PrefixEnd(prefixBytes);
+        var start = KeyRange.Start(prefixBytes, startAfter);
+        await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        // One read transaction: the revision and the rows come from the same snapshot.
+        await using var tx = connection.BeginTransaction(deferred: true);
+        var (current, compacted) = ReadMeta(connection, tx);
+        var at = revision == 0 ? current : revision;
+        if (revision != 0)
+        {
+            if (revision > current)
+            {
+                throw BerthException.InvalidArgument($"revision {revision} is newer than the store's revision {current}; list at revision 0 for the newest state");
+            }
+            if (revision < compacted)
+            {
+                throw new CompactedException(revision, compacted);
+            }
+        }
+        await using var command = connection.CreateCommand();
+        command.Transaction = tx;
+        var upper = end is null ? "" : " AND {0} < $end";
+        if (revision == 0 || revision == current)
+        {
+            command.CommandText = $"""
+                SELECT c.key, l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev
+                WHERE c.key >= $start{string.Format(System.Globalization.CultureInfo.InvariantCulture, upper, "c.key")}
+                ORDER BY c.key LIMIT $limit
+                """;
+        }
+        else
+        {
+            // The newest row of each key at or before the revision, unless that row is a tombstone.
+            command.CommandText = $"""
+                SELECT l.key, l.create_rev, l.rev, l.value FROM log l
+                WHERE l.key >= $start{string.Format(System.Globalization.CultureInfo.InvariantCulture, upper, "l.key")} AND l.rev <= $at AND l.deleted = 0
+                  AND l.rev = (SELECT max(x.rev) FROM log x WHERE x.key = l.key AND x.rev <= $at)
+                ORDER BY l.key LIMIT $limit
+                """;
+            command.Parameters.AddWithValue("$at", at);
+        }
+        command.Parameters.AddWithValue("$start", start);
+        if (end is not null)
+        {
+            command.Parameters.AddWithValue("$end", end);
+        }
+        command.Parameters.AddWithValue("$limit", limit == 0 ? -1 : limit + 1);
+        var items = new List<KeyValue>();
+        var more = false;
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (limit != 0 && items.Count == limit)
+                {
+                    more = true;
+                    break;
+                }
+                items.Add(new KeyValue(KeyRange.Decode((byte[])reader.GetValue(0)), (byte[])reader.GetValue(3), reader.GetInt64(1), reader.GetInt64(2)));
+            }
+        }
+        return new RangeResult(items, at, more);
+    }
+
+    public async Task<long> CountAsync(string prefix, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        var prefixBytes = KeyRange.Encode(prefix);
+        var end = KeyRange.PrefixEnd(prefixBytes);
+        await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = end is null
+            ? "SELECT count(*) FROM cur WHERE key >= $start"
+            : "SELECT count(*) FROM cur WHERE key >= $start AND key < $end";
+        command.Parameters.AddWithValue("$start", prefixBytes);
+        if (end is not null)
+        {
+            command.Parameters.AddWithValue("$end", end);
+        }
+        return (long)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <summary>
+    /// Committed events after <paramref name="afterRevision"/> under a prefix, oldest first, at most
+    /// <paramref name="max"/>; fails with <see cref="CompactedException"/> when that history is gone.
+    /// </summary>
+    internal async Task<List<WatchEvent>> ReadHistoryAsync(string prefix, long afterRevision, int max, CancellationToken cancellationToken)
+    {
+        var prefixBytes = KeyRange.Encode(prefix);
+        var end = KeyRange.PrefixEnd(prefixBytes);
+        await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var tx = connection.BeginTransaction(deferred: true);
+        var (_, compacted) = ReadMeta(connection, tx);
+        if (afterRevision < compacted)
+        {
+            throw new CompactedException(afterRevision, compacted);
+        }
+        await using var command = connection.CreateCommand();
+        command.Transaction = tx;
+        // '+l.key' keeps SQLite on the revision range (a watch replays a few recent revisions) instead of the
+        // (key, rev) index, which would read every revision of every key under the prefix and sort them.
+        command.CommandText = $"""
+            SELECT l.rev, l.key, l.deleted, l.create_rev, l.value, p.create_rev, p.rev, p.value
+            FROM log l LEFT JOIN log p ON p.rev = l.prev_rev AND l.prev_rev > 0
+            WHERE l.rev > $after AND +l.key >= $start{(end is null ? "" : " AND +l.key < $end")}
+            ORDER BY l.rev LIMIT $max
+            """;
+        command.Parameters.AddWithValue("$after", afterRevision);
+        command.Parameters.AddWithValue("$start", prefixBytes);
+        if (end is not null)
+        {
+            command.Parameters.AddWithValue("$end", end);
+        }
+        command.Parameters.AddWithValue("$max", max);
+        var events = new List<WatchEvent>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var key = KeyRange.Decode((byte[])reader.GetValue(1));
+            var previous = reader.IsDBNull(6) ? null : new KeyValue(key, (byte[])reader.GetValue(7), reader.GetInt64(5), reader.GetInt64(6));
+            var deleted = reader.GetInt64(2) != 0;
+            var current = new KeyValue(key, deleted ? Array.Empty<byte>() : (byte[])reader.GetValue(4), reader.GetInt64(3), reader.GetInt64(0));
+            events.Add(new WatchEvent(deleted ? WatchEventType.Delete : WatchEventType.Put, current, previous));
+        }
+        return events;
+    }
+}
