@@ -60,7 +60,7 @@ public static class SeccompCompiler
         var entries = new Target[sections.Count];
         for (var i = sections.Count - 1; i >= 0; i--)
         {
-            entries[i] = EmitSection(emitter, sections[i], rules, profile, defaultRet, stub);
+            entries[i] = EmitSection(emitter, sections[i], rules, profile, defaultRet, stub, warnings);
         }
 
         var next = emitter.Ret(Bpf.RetKillThread);
@@ -188,7 +188,7 @@ public static class SeccompCompiler
         public CallRules? Block;
     }
 
-    private static Target EmitSection(Emitter e, Section section, List<FlatRule> rules, SeccompProfile profile, uint defaultRet, bool stub)
+    private static Target EmitSection(Emitter e, Section section, List<FlatRule> rules, SeccompProfile profile, uint defaultRet, bool stub, List<string> warnings)
     {
         var ranges = new List<(uint Lo, uint Hi, uint Ret)>(8) { (0, uint.MaxValue, defaultRet) };
 
@@ -210,24 +210,42 @@ public static class SeccompCompiler
 
         // (call number, mode, rule index) packed into one sortable key: sorting groups the rules of each call
         // in profile order, and a call number belongs to one mode of the section (x32 numbers carry bit 30)
-        var keys = new ulong[rules.Count * section.Modes.Count];
+        var keys = new ulong[rules.Count * section.Modes.Count * 2];
         var count = 0;
+        List<FlatRule>? muxRules = null;
+        List<(int Row, uint MuxNr)>? muxSkipped = null;
         for (var m = 0; m < section.Modes.Count; m++)
         {
             var mode = section.Modes[m];
             var table = Architectures.Table(mode);
+            var multiplexes = Multiplexer.Applies(mode);
             var max = -1L;
             for (var i = 0; i < rules.Count; i++)
             {
-                var nr = table[rules[i].Row];
-                if (nr < 0)
+                var rule = rules[i];
+                var nr = table[rule.Row];
+                if (nr >= 0)
                 {
-                    continue;
+                    max = Math.Max(max, (uint)nr);
+                    if (!rule.Redundant)
+                    {
+                        keys[count++] = ((ulong)(uint)nr << 32) | ((ulong)m << 24) | (uint)i;
+                    }
                 }
-                max = Math.Max(max, (uint)nr);
-                if (!rules[i].Redundant)
+                if (multiplexes && !rule.Redundant && Multiplexer.Of(rule.Row) is (int muxRow, uint code) && table[muxRow] >= 0)
                 {
-                    keys[count++] = ((ulong)(uint)nr << 32) | ((ulong)m << 24) | (uint)i;
+                    // libseccomp: a rule on socket() also covers socketcall(SYS_SOCKET, ...) on i386, s390x and
+                    // ppc64le; the call's own arguments sit in memory there, out of a filter's reach
+                    if (rule.Conditions.Length == 0)
+                    {
+                        muxRules ??= new List<FlatRule>(8);
+                        muxRules.Add(new FlatRule(muxRow, [new SeccompCondition(0, SeccompOperator.Equal, code)], rule.Ret, false));
+                        keys[count++] = ((ulong)(uint)table[muxRow] << 32) | ((ulong)m << 24) | (uint)(rules.Count + muxRules.Count - 1);
+                    }
+                    else
+                    {
+                        (muxSkipped ??= []).Add((rule.Row, (uint)table[muxRow]));
+                    }
                 }
             }
 
@@ -258,6 +276,7 @@ public static class SeccompCompiler
         Array.Sort(keys, 0, count);
 
         var points = new List<(uint Nr, Segment Seg)>(count);
+        HashSet<uint>? decided = null;
         for (var k = 0; k < count;)
         {
             var nr = (uint)(keys[k] >> 32);
@@ -267,7 +286,8 @@ public static class SeccompCompiler
             List<FlatRule>? conditional = null;
             for (; k < count && (uint)(keys[k] >> 32) == nr; k++)
             {
-                var rule = rules[(int)(keys[k] & 0xffffff)];
+                var index = (int)(keys[k] & 0xffffff);
+                var rule = index < rules.Count ? rules[index] : muxRules![index - rules.Count];
                 if (IsUnconditional(rule.Conditions, is64))
                 {
                     unconditional ??= rule.Ret;
@@ -281,6 +301,7 @@ public static class SeccompCompiler
             if (unconditional is uint ret)
             {
                 seg.Ret = ret;
+                (decided ??= []).Add(nr);
             }
             else
             {
@@ -288,6 +309,17 @@ public static class SeccompCompiler
                 seg.Block = new CallRules(is64, Architectures.IsBigEndian(mode), conditional!);
             }
             points.Add((nr, seg));
+        }
+
+        if (muxSkipped is not null)
+        {
+            foreach (var (row, muxNr) in muxSkipped)
+            {
+                if (decided is null || !decided.Contains(muxNr))
+                {
+                    warnings.Add($"seccomp: the rule for '{SyscallTable.Names[row]}' has argument conditions, so it does not cover the socketcall/ipc multiplexer (call {muxNr}) of audit arch 0x{section.Audit:x8}; name the multiplexer in the profile to decide it");
+                }
+            }
         }
 
         var segments = new List<Segment>(points.Count * 2 + ranges.Count);
