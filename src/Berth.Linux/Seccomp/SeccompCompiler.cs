@@ -25,7 +25,7 @@ public static class SeccompCompiler
         options ??= SeccompCompileOptions.Default;
         var warnings = new List<string>();
 
-        var defaultRet = Ret(profile.DefaultAction, profile.DefaultErrnoRet, "the default action");
+        var defaultRet = Ret(profile.DefaultAction, profile.DefaultErrnoRet, "defaultAction");
 
         // The native ABI first (libseccomp always filters it), then the listed ones, each once.
         var native = options.NativeArchitecture ?? Architectures.Native;
@@ -100,34 +100,44 @@ public static class SeccompCompiler
     private static List<FlatRule> Expand(SeccompProfile profile, uint defaultRet, List<string> warnings)
     {
         var flat = new List<FlatRule>(profile.Rules.Count * 4);
+        List<string>? errors = null;
         Span<int> perArg = stackalloc int[MaxArgs];
         for (var r = 0; r < profile.Rules.Count; r++)
         {
             var rule = profile.Rules[r];
-            var what = rule.Names.Count > 0 ? $"the rule for '{rule.Names[0]}'" : $"rule {r}";
             if (rule.Names.Count == 0)
             {
-                throw BerthException.InvalidArgument($"seccomp syscalls[{r}]: names is empty; name at least one system call");
+                (errors ??= []).Add($"syscalls[{r}]: names is empty; name at least one system call");
+                continue;
             }
-            var ret = Ret(rule.Action, rule.ErrnoRet, what);
+            var ret = Ret(rule.Action, rule.ErrnoRet, $"syscalls[{r}] ({rule.Names[0]})");
 
             // runc skips a rule whose action equals the default (libseccomp refuses it), but its names still count
             // for the -ENOSYS stub.
             var redundant = ret == defaultRet;
 
             perArg.Clear();
-            foreach (var c in rule.Conditions)
+            var valid = true;
+            for (var a = 0; a < rule.Conditions.Count; a++)
             {
+                var c = rule.Conditions[a];
                 if ((uint)c.Index >= MaxArgs)
                 {
-                    throw BerthException.InvalidArgument(
-                        $"seccomp syscalls[{r}] ({what}): argument index {c.Index} is out of range; system calls have arguments 0 to 5");
+                    (errors ??= []).Add($"syscalls[{r}].args[{a}] ({rule.Names[0]}): argument index {c.Index} is out of range; system calls have arguments 0 to 5");
+                    valid = false;
+                    continue;
                 }
                 if (c.Op is < SeccompOperator.NotEqual or > SeccompOperator.MaskedEqual)
                 {
-                    throw BerthException.InvalidArgument($"seccomp syscalls[{r}] ({what}): unknown operator {(int)c.Op}");
+                    (errors ??= []).Add($"syscalls[{r}].args[{a}] ({rule.Names[0]}): unknown operator {(int)c.Op}");
+                    valid = false;
+                    continue;
                 }
                 perArg[c.Index]++;
+            }
+            if (!valid)
+            {
+                continue;
             }
 
             // runc: when one argument is compared more than once, each comparison becomes a rule of its own (OR).
@@ -158,6 +168,10 @@ public static class SeccompCompiler
                     flat.Add(new FlatRule(row, conditions, ret, redundant));
                 }
             }
+        }
+        if (errors is not null)
+        {
+            throw BerthException.InvalidArgument("invalid seccomp profile: " + string.Join("; ", errors));
         }
         return flat;
     }

@@ -314,6 +314,13 @@ public class SeccompCompilerTests
         var empty = Assert.Throws<BerthException>(() => Compile(Profile(SeccompAction.Errno, new SeccompRule([], SeccompAction.Allow))));
         Assert.Contains("names is empty", empty.Message, StringComparison.Ordinal);
 
+        // every error at once, each with its place in the profile
+        var both = Assert.Throws<BerthException>(() => Compile(Profile(SeccompAction.Errno,
+            new SeccompRule([], SeccompAction.Allow),
+            new SeccompRule(["read"], SeccompAction.Allow, conditions: [new SeccompCondition(0, SeccompOperator.Equal, 1), new SeccompCondition(9, SeccompOperator.Equal, 1)]))));
+        Assert.Contains("syscalls[0]: names is empty", both.Message, StringComparison.Ordinal);
+        Assert.Contains("syscalls[1].args[1] (read): argument index 9", both.Message, StringComparison.Ordinal);
+
         Assert.Throws<BerthException>(() => SeccompNames.ParseAction("SCMP_ACT_NOPE"));
         Assert.Throws<BerthException>(() => SeccompNames.ParseOperator("SCMP_CMP_ABOUT"));
         Assert.Throws<BerthException>(() => SeccompNames.ParseFlag("SECCOMP_FILTER_FLAG_NOPE"));
