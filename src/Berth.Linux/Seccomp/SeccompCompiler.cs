@@ -480,7 +480,7 @@ public static class SeccompCompiler
                 SeccompOperator.GreaterOrEqual => e.Stmt(Ld, lowOffset, e.Cond(Bpf.JGE, v, t, f)),
                 SeccompOperator.LessThan => e.Stmt(Ld, lowOffset, e.Cond(Bpf.JGE, v, f, t)),
                 SeccompOperator.LessOrEqual => e.Stmt(Ld, lowOffset, e.Cond(Bpf.JGT, v, f, t)),
-                SeccompOperator.MaskedEqual => e.Stmt(Ld, lowOffset, e.Stmt(Bpf.ALU | Bpf.AND | Bpf.K, (uint)mask, e.Cond(Bpf.JEQ, v, t, f))),
+                SeccompOperator.MaskedEqual => (uint)mask == 0 ? t : e.Stmt(Ld, lowOffset, e.Stmt(Bpf.ALU | Bpf.AND | Bpf.K, (uint)mask, e.Cond(Bpf.JEQ, v, t, f))),
                 _ => throw new ArgumentOutOfRangeException(nameof(c)),
             };
         }
@@ -521,8 +521,10 @@ public static class SeccompCompiler
     {
         const ushort Ld = Bpf.LD | Bpf.W | Bpf.ABS;
         const ushort And = Bpf.ALU | Bpf.AND | Bpf.K;
-        var low = e.Stmt(Ld, lowOffset, e.Stmt(And, maskLo, e.Cond(Bpf.JEQ, lo, t, f)));
-        return e.Stmt(Ld, highOffset, e.Stmt(And, maskHi, e.Cond(Bpf.JEQ, hi, low, f)));
+
+        // the datum is already masked, so a word whose mask is 0 always matches and needs no test
+        var low = maskLo == 0 ? t : e.Stmt(Ld, lowOffset, e.Stmt(And, maskLo, e.Cond(Bpf.JEQ, lo, t, f)));
+        return maskHi == 0 ? low : e.Stmt(Ld, highOffset, e.Stmt(And, maskHi, e.Cond(Bpf.JEQ, hi, low, f)));
     }
 
     /// <summary>An emitted instruction, by its distance from the end of the program (the last one is 0).</summary>
