@@ -25,7 +25,7 @@ public static class SeccompCompiler
         options ??= SeccompCompileOptions.Default;
         var warnings = new List<string>();
 
-        var defaultRet = Ret(profile.DefaultAction, profile.DefaultErrnoRet, "the default action");
+        var defaultRet = Ret(profile.DefaultAction, profile.DefaultErrnoRet, "defaultAction");
 
         // The native ABI first (libseccomp always filters it), then the listed ones, each once.
         var native = options.NativeArchitecture ?? Architectures.Native;
@@ -60,7 +60,7 @@ public static class SeccompCompiler
         var entries = new Target[sections.Count];
         for (var i = sections.Count - 1; i >= 0; i--)
         {
-            entries[i] = EmitSection(emitter, sections[i], rules, profile, defaultRet, stub);
+            entries[i] = EmitSection(emitter, sections[i], rules, profile, defaultRet, stub, warnings);
         }
 
         var next = emitter.Ret(Bpf.RetKillThread);
@@ -100,34 +100,44 @@ public static class SeccompCompiler
     private static List<FlatRule> Expand(SeccompProfile profile, uint defaultRet, List<string> warnings)
     {
         var flat = new List<FlatRule>(profile.Rules.Count * 4);
+        List<string>? errors = null;
         Span<int> perArg = stackalloc int[MaxArgs];
         for (var r = 0; r < profile.Rules.Count; r++)
         {
             var rule = profile.Rules[r];
-            var what = rule.Names.Count > 0 ? $"the rule for '{rule.Names[0]}'" : $"rule {r}";
             if (rule.Names.Count == 0)
             {
-                throw BerthException.InvalidArgument($"seccomp syscalls[{r}]: names is empty; name at least one system call");
+                (errors ??= []).Add($"syscalls[{r}]: names is empty; name at least one system call");
+                continue;
             }
-            var ret = Ret(rule.Action, rule.ErrnoRet, what);
+            var ret = Ret(rule.Action, rule.ErrnoRet, $"syscalls[{r}] ({rule.Names[0]})");
 
             // runc skips a rule whose action equals the default (libseccomp refuses it), but its names still count
             // for the -ENOSYS stub.
             var redundant = ret == defaultRet;
 
             perArg.Clear();
-            foreach (var c in rule.Conditions)
+            var valid = true;
+            for (var a = 0; a < rule.Conditions.Count; a++)
             {
+                var c = rule.Conditions[a];
                 if ((uint)c.Index >= MaxArgs)
                 {
-                    throw BerthException.InvalidArgument(
-                        $"seccomp syscalls[{r}] ({what}): argument index {c.Index} is out of range; system calls have arguments 0 to 5");
+                    (errors ??= []).Add($"syscalls[{r}].args[{a}] ({rule.Names[0]}): argument index {c.Index} is out of range; system calls have arguments 0 to 5");
+                    valid = false;
+                    continue;
                 }
                 if (c.Op is < SeccompOperator.NotEqual or > SeccompOperator.MaskedEqual)
                 {
-                    throw BerthException.InvalidArgument($"seccomp syscalls[{r}] ({what}): unknown operator {(int)c.Op}");
+                    (errors ??= []).Add($"syscalls[{r}].args[{a}] ({rule.Names[0]}): unknown operator {(int)c.Op}");
+                    valid = false;
+                    continue;
                 }
                 perArg[c.Index]++;
+            }
+            if (!valid)
+            {
+                continue;
             }
 
             // runc: when one argument is compared more than once, each comparison becomes a rule of its own (OR).
@@ -159,6 +169,10 @@ public static class SeccompCompiler
                 }
             }
         }
+        if (errors is not null)
+        {
+            throw BerthException.InvalidArgument("invalid seccomp profile: " + string.Join("; ", errors));
+        }
         return flat;
     }
 
@@ -188,7 +202,7 @@ public static class SeccompCompiler
         public CallRules? Block;
     }
 
-    private static Target EmitSection(Emitter e, Section section, List<FlatRule> rules, SeccompProfile profile, uint defaultRet, bool stub)
+    private static Target EmitSection(Emitter e, Section section, List<FlatRule> rules, SeccompProfile profile, uint defaultRet, bool stub, List<string> warnings)
     {
         var ranges = new List<(uint Lo, uint Hi, uint Ret)>(8) { (0, uint.MaxValue, defaultRet) };
 
@@ -210,24 +224,42 @@ public static class SeccompCompiler
 
         // (call number, mode, rule index) packed into one sortable key: sorting groups the rules of each call
         // in profile order, and a call number belongs to one mode of the section (x32 numbers carry bit 30)
-        var keys = new ulong[rules.Count * section.Modes.Count];
+        var keys = new ulong[rules.Count * section.Modes.Count * 2];
         var count = 0;
+        List<FlatRule>? muxRules = null;
+        List<(int Row, uint MuxNr)>? muxSkipped = null;
         for (var m = 0; m < section.Modes.Count; m++)
         {
             var mode = section.Modes[m];
             var table = Architectures.Table(mode);
+            var multiplexes = Multiplexer.Applies(mode);
             var max = -1L;
             for (var i = 0; i < rules.Count; i++)
             {
-                var nr = table[rules[i].Row];
-                if (nr < 0)
+                var rule = rules[i];
+                var nr = table[rule.Row];
+                if (nr >= 0)
                 {
-                    continue;
+                    max = Math.Max(max, (uint)nr);
+                    if (!rule.Redundant)
+                    {
+                        keys[count++] = ((ulong)(uint)nr << 32) | ((ulong)m << 24) | (uint)i;
+                    }
                 }
-                max = Math.Max(max, (uint)nr);
-                if (!rules[i].Redundant)
+                if (multiplexes && !rule.Redundant && Multiplexer.Of(rule.Row) is (int muxRow, uint code) && table[muxRow] >= 0)
                 {
-                    keys[count++] = ((ulong)(uint)nr << 32) | ((ulong)m << 24) | (uint)i;
+                    // libseccomp: a rule on socket() also covers socketcall(SYS_SOCKET, ...) on i386, s390x and
+                    // ppc64le; the call's own arguments sit in memory there, out of a filter's reach
+                    if (rule.Conditions.Length == 0)
+                    {
+                        muxRules ??= new List<FlatRule>(8);
+                        muxRules.Add(new FlatRule(muxRow, [new SeccompCondition(0, SeccompOperator.Equal, code)], rule.Ret, false));
+                        keys[count++] = ((ulong)(uint)table[muxRow] << 32) | ((ulong)m << 24) | (uint)(rules.Count + muxRules.Count - 1);
+                    }
+                    else
+                    {
+                        (muxSkipped ??= []).Add((rule.Row, (uint)table[muxRow]));
+                    }
                 }
             }
 
@@ -258,6 +290,7 @@ public static class SeccompCompiler
         Array.Sort(keys, 0, count);
 
         var points = new List<(uint Nr, Segment Seg)>(count);
+        HashSet<uint>? decided = null;
         for (var k = 0; k < count;)
         {
             var nr = (uint)(keys[k] >> 32);
@@ -267,7 +300,8 @@ public static class SeccompCompiler
             List<FlatRule>? conditional = null;
             for (; k < count && (uint)(keys[k] >> 32) == nr; k++)
             {
-                var rule = rules[(int)(keys[k] & 0xffffff)];
+                var index = (int)(keys[k] & 0xffffff);
+                var rule = index < rules.Count ? rules[index] : muxRules![index - rules.Count];
                 if (IsUnconditional(rule.Conditions, is64))
                 {
                     unconditional ??= rule.Ret;
@@ -281,6 +315,7 @@ public static class SeccompCompiler
             if (unconditional is uint ret)
             {
                 seg.Ret = ret;
+                (decided ??= []).Add(nr);
             }
             else
             {
@@ -288,6 +323,17 @@ public static class SeccompCompiler
                 seg.Block = new CallRules(is64, Architectures.IsBigEndian(mode), conditional!);
             }
             points.Add((nr, seg));
+        }
+
+        if (muxSkipped is not null)
+        {
+            foreach (var (row, muxNr) in muxSkipped)
+            {
+                if (decided is null || !decided.Contains(muxNr))
+                {
+                    warnings.Add($"seccomp: the rule for '{SyscallTable.Names[row]}' has argument conditions, so it does not cover the socketcall/ipc multiplexer (call {muxNr}) of audit arch 0x{section.Audit:x8}; name the multiplexer in the profile to decide it");
+                }
+            }
         }
 
         var segments = new List<Segment>(points.Count * 2 + ranges.Count);
@@ -434,7 +480,7 @@ public static class SeccompCompiler
                 SeccompOperator.GreaterOrEqual => e.Stmt(Ld, lowOffset, e.Cond(Bpf.JGE, v, t, f)),
                 SeccompOperator.LessThan => e.Stmt(Ld, lowOffset, e.Cond(Bpf.JGE, v, f, t)),
                 SeccompOperator.LessOrEqual => e.Stmt(Ld, lowOffset, e.Cond(Bpf.JGT, v, f, t)),
-                SeccompOperator.MaskedEqual => e.Stmt(Ld, lowOffset, e.Stmt(Bpf.ALU | Bpf.AND | Bpf.K, (uint)mask, e.Cond(Bpf.JEQ, v, t, f))),
+                SeccompOperator.MaskedEqual => (uint)mask == 0 ? t : e.Stmt(Ld, lowOffset, e.Stmt(Bpf.ALU | Bpf.AND | Bpf.K, (uint)mask, e.Cond(Bpf.JEQ, v, t, f))),
                 _ => throw new ArgumentOutOfRangeException(nameof(c)),
             };
         }
@@ -475,8 +521,10 @@ public static class SeccompCompiler
     {
         const ushort Ld = Bpf.LD | Bpf.W | Bpf.ABS;
         const ushort And = Bpf.ALU | Bpf.AND | Bpf.K;
-        var low = e.Stmt(Ld, lowOffset, e.Stmt(And, maskLo, e.Cond(Bpf.JEQ, lo, t, f)));
-        return e.Stmt(Ld, highOffset, e.Stmt(And, maskHi, e.Cond(Bpf.JEQ, hi, low, f)));
+
+        // the datum is already masked, so a word whose mask is 0 always matches and needs no test
+        var low = maskLo == 0 ? t : e.Stmt(Ld, lowOffset, e.Stmt(And, maskLo, e.Cond(Bpf.JEQ, lo, t, f)));
+        return maskHi == 0 ? low : e.Stmt(Ld, highOffset, e.Stmt(And, maskHi, e.Cond(Bpf.JEQ, hi, low, f)));
     }
 
     /// <summary>An emitted instruction, by its distance from the end of the program (the last one is 0).</summary>

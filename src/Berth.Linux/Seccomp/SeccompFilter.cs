@@ -29,6 +29,12 @@ public static unsafe partial class SeccompFilter
         {
             throw BerthException.InvalidArgument($"a seccomp program has 1 to {Bpf.MaxInstructions} instructions; got {program.Length}");
         }
+        const SeccompFilterFlags known = SeccompFilterFlags.Tsync | SeccompFilterFlags.Log | SeccompFilterFlags.SpecAllow;
+        if ((flags & ~known) != 0)
+        {
+            // NEW_LISTENER would return a notification fd this API has no way to hand back
+            throw BerthException.Unsupported($"seccomp filter flags 0x{(uint)(flags & ~known):x}; Berth loads with TSYNC, LOG and SPEC_ALLOW only");
+        }
         fixed (SockFilter* filter = program)
         {
             var prog = new SockFprog { Len = (ushort)program.Length, Filter = filter };

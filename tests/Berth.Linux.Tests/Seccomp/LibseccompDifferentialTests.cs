@@ -13,6 +13,30 @@ public class LibseccompDifferentialTests(ITestOutputHelper output)
 {
     private static readonly SeccompCompileOptions Options = new() { NativeArchitecture = SeccompArchitecture.X86_64, EnosysForNewerSyscalls = false };
 
+    private static readonly uint[] AuditArches = Enum.GetValues<SeccompArchitecture>().Select(SeccompSyscalls.AuditArch).Distinct().ToArray();
+
+    /// <summary>
+    /// libseccomp 2.5.4 sometimes jumps from an architecture check straight into call-number comparisons without
+    /// loading the number (the accumulator still holds the architecture), so every call of that ABI gets the
+    /// default action (LibseccompDivergenceTests shows one). Such programs are skipped, and counted.
+    /// </summary>
+    internal static bool LoadsCallNumberAfterEachArchCheck(SockFilter[] program)
+    {
+        for (var pc = 0; pc < program.Length; pc++)
+        {
+            var f = program[pc];
+            if (f.Code == (Bpf.JMP | Bpf.JEQ | Bpf.K) && AuditArches.Contains(f.K))
+            {
+                var target = program[pc + 1 + f.Jt];
+                if (target.Code != (Bpf.RET | Bpf.K) && target != new SockFilter(Bpf.LD | Bpf.W | Bpf.ABS, 0, 0, Bpf.OffsetNr))
+                {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
     private static SockFilter[][] ExportWithLibseccomp(IReadOnlyList<SeccompProfile> profiles, TempDirectory dir, bool optimize = false)
     {
         var input = string.Concat(profiles.Select((p, i) => NativeHelpers.Describe(p, dir.Combine(i + ".bpf"), optimize)));
@@ -34,8 +58,14 @@ public class LibseccompDifferentialTests(ITestOutputHelper output)
         var compared = 0;
         var ourLength = 0;
         var theirLength = 0;
+        var skipped = 0;
         for (var i = 0; i < cases.Length; i++)
         {
+            if (!LoadsCallNumberAfterEachArchCheck(theirs[i]))
+            {
+                skipped++;
+                continue;
+            }
             var ours = SeccompCompiler.Compile(cases[i].Profile, Options).Instructions;
             BpfInterpreter.Validate(ours);
             BpfInterpreter.Validate(theirs[i]);
@@ -50,7 +80,53 @@ public class LibseccompDifferentialTests(ITestOutputHelper output)
                 compared++;
             }
         }
-        output.WriteLine($"{compared} inputs over {cases.Length} profiles agree; instructions: Berth {ourLength}, libseccomp {theirLength}");
+        output.WriteLine($"{compared} inputs over {cases.Length - skipped} profiles agree ({skipped} skipped: libseccomp left out a load); instructions: Berth {ourLength}, libseccomp {theirLength}");
+        Assert.InRange(skipped, 0, cases.Length / 5);
+    }
+
+    /// <summary>Rules on socket and SysV IPC calls also cover i386's socketcall/ipc multiplexers, as in libseccomp.</summary>
+    [Fact]
+    public void Socket_and_ipc_rules_cover_the_i386_multiplexers_as_under_libseccomp()
+    {
+        var random = new Random(21);
+        var names = SeccompOracle.Multiplexed.Keys.ToArray();
+        var actions = new[] { SeccompAction.Allow, SeccompAction.Errno, SeccompAction.KillProcess, SeccompAction.Trap, SeccompAction.Log };
+        var profiles = Enumerable.Range(0, 60).Select(_ =>
+        {
+            var rules = names.OrderBy(_ => random.Next()).Take(random.Next(1, 12))
+                .Select(n => new SeccompRule([n], actions[random.Next(actions.Length)], (uint)random.Next(1, 5))).ToList();
+            if (random.Next(3) == 0)
+            {
+                rules.Insert(random.Next(rules.Count + 1), new SeccompRule([random.Next(2) == 0 ? "socketcall" : "ipc"], actions[random.Next(actions.Length)]));
+            }
+            return new SeccompProfile(actions[random.Next(actions.Length)], rules, 7,
+                [SeccompArchitecture.X86_64, SeccompArchitecture.X86, SeccompArchitecture.X32]);
+        }).ToArray();
+        using var dir = new TempDirectory("berth-seccomp-diff");
+        var theirs = ExportWithLibseccomp(profiles, dir);
+        var nrs = names.Concat(["socketcall", "ipc"]).Select(n => SeccompSyscalls.Resolve(n, SeccompArchitecture.X86)).OfType<uint>().ToArray();
+        var skipped = 0;
+        for (var i = 0; i < profiles.Length; i++)
+        {
+            if (!LoadsCallNumberAfterEachArchCheck(theirs[i]))
+            {
+                skipped++;
+                continue;
+            }
+            var ours = SeccompCompiler.Compile(profiles[i], Options).Instructions;
+            foreach (var nr in nrs)
+            {
+                for (ulong a0 = 0; a0 <= 25; a0++)
+                {
+                    var data = new SeccompData(SeccompCompilerTests.I386, nr, [a0, 1, 2, 3, 4, 5]);
+                    var want = BpfInterpreter.Eval(theirs[i], data);
+                    Assert.True(want == BpfInterpreter.Eval(ours, data), $"profile {i}, {data}: Berth 0x{BpfInterpreter.Eval(ours, data):x}, libseccomp 0x{want:x}\n{NativeHelpers.Describe(profiles[i], "-")}");
+                    Assert.Equal(SeccompOracle.Eval(profiles[i], SeccompArchitecture.X86_64, false, data), want);
+                }
+            }
+        }
+        output.WriteLine($"{profiles.Length - skipped} socket/ipc profiles agree ({skipped} skipped: libseccomp left out a load)");
+        Assert.InRange(skipped, 0, profiles.Length / 3);
     }
 
     [Fact]
@@ -151,7 +227,9 @@ public class LibseccompDivergenceTests(ITestOutputHelper output)
         var input = NativeHelpers.Describe(profile, dir.Combine("p.bpf"));
         var (code, text) = NativeHelpers.Run(NativeHelpers.Exporter, "", input);
         Assert.True(code == 0, text);
-        var theirs = BpfInterpreter.Eval(SeccompProgram.FromBytes(File.ReadAllBytes(dir.Combine("p.bpf"))), data);
-        output.WriteLine($"{what}: {data}: profile means 0x{meaning:x}, Berth 0x{ours:x}, libseccomp 0x{theirs:x}");
+        var program = SeccompProgram.FromBytes(File.ReadAllBytes(dir.Combine("p.bpf")));
+        var theirs = BpfInterpreter.Eval(program, data);
+        output.WriteLine($"{what}: {data}: profile means 0x{meaning:x}, Berth 0x{ours:x}, libseccomp 0x{theirs:x}" +
+            (LibseccompDifferentialTests.LoadsCallNumberAfterEachArchCheck(program) ? "" : " (libseccomp's program skips loading the call number)"));
     }
 }

@@ -11,7 +11,21 @@ namespace Berth.Linux.Tests.Seccomp;
 /// </summary>
 public static class NativeHelpers
 {
-    private static readonly Lazy<string> Dir = new(() => Directory.CreateTempSubdirectory("berth-seccomp-native-").FullName);
+    private static readonly Lazy<string> Dir = new(() =>
+    {
+        var dir = Directory.CreateTempSubdirectory("berth-seccomp-native-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        };
+        return dir;
+    });
     private static readonly Lazy<string> ExporterLazy = new(() => Build("libseccomp-export", ExporterSource, "-lseccomp"));
     private static readonly Lazy<string> LoaderLazy = new(() => Build("seccomp-load", LoaderSource, ""));
 

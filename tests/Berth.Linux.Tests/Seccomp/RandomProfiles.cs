@@ -32,6 +32,8 @@ public static class RandomProfiles
         [SeccompArchitecture.X86_64, SeccompArchitecture.X86],
         [SeccompArchitecture.X86_64, SeccompArchitecture.X32],
         [SeccompArchitecture.X86],
+        [SeccompArchitecture.X86_64, SeccompArchitecture.Aarch64],
+        [SeccompArchitecture.Aarch64, SeccompArchitecture.Arm],
     ];
 
     private static readonly SeccompArchitecture[] Arches =
@@ -98,7 +100,7 @@ public static class RandomProfiles
         }
         else
         {
-            // the lists engines send; libseccomp 2.5.4 mis-compiles some unusual orders (see the divergence test)
+            // lists engines send, plus foreign ones
             arches = [.. Pick(random, RealisticArchitectures)];
         }
         return (new SeccompProfile(defaultAction, rules, defaultErrno, arches), names);

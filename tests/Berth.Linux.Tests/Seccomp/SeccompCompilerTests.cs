@@ -314,6 +314,13 @@ public class SeccompCompilerTests
         var empty = Assert.Throws<BerthException>(() => Compile(Profile(SeccompAction.Errno, new SeccompRule([], SeccompAction.Allow))));
         Assert.Contains("names is empty", empty.Message, StringComparison.Ordinal);
 
+        // every error at once, each with its place in the profile
+        var both = Assert.Throws<BerthException>(() => Compile(Profile(SeccompAction.Errno,
+            new SeccompRule([], SeccompAction.Allow),
+            new SeccompRule(["read"], SeccompAction.Allow, conditions: [new SeccompCondition(0, SeccompOperator.Equal, 1), new SeccompCondition(9, SeccompOperator.Equal, 1)]))));
+        Assert.Contains("syscalls[0]: names is empty", both.Message, StringComparison.Ordinal);
+        Assert.Contains("syscalls[1].args[1] (read): argument index 9", both.Message, StringComparison.Ordinal);
+
         Assert.Throws<BerthException>(() => SeccompNames.ParseAction("SCMP_ACT_NOPE"));
         Assert.Throws<BerthException>(() => SeccompNames.ParseOperator("SCMP_CMP_ABOUT"));
         Assert.Throws<BerthException>(() => SeccompNames.ParseFlag("SECCOMP_FILTER_FLAG_NOPE"));
@@ -391,5 +398,74 @@ public class SeccompCompilerTests
                 Assert.True(want == got, $"round {round}, {data}: program 0x{got:x}, oracle 0x{want:x}\n{NativeHelpers.Describe(profile, "-")}\n{program}");
             }
         }
+    }
+}
+
+public class SeccompTableAndMultiplexerTests
+{
+    [Theory]
+    [InlineData("read", SeccompArchitecture.X86_64, 0u)]
+    [InlineData("mkdir", SeccompArchitecture.X86_64, 83u)]
+    [InlineData("clone3", SeccompArchitecture.X86_64, 435u)]
+    [InlineData("mkdir", SeccompArchitecture.X86, 39u)]
+    [InlineData("socketcall", SeccompArchitecture.X86, 102u)]
+    [InlineData("socket", SeccompArchitecture.X86, 359u)]    // direct call, hidden behind a pseudo-number in libseccomp's name table
+    [InlineData("sendmmsg", SeccompArchitecture.X86, 345u)]
+    [InlineData("shmget", SeccompArchitecture.X86, 395u)]
+    [InlineData("socket", SeccompArchitecture.Ppc64le, 326u)]
+    [InlineData("socket", SeccompArchitecture.S390x, 359u)]
+    [InlineData("mkdir", SeccompArchitecture.X32, 0x40000053u)]
+    [InlineData("execve", SeccompArchitecture.X32, 0x40000208u)]
+    [InlineData("mkdirat", SeccompArchitecture.Aarch64, 34u)]
+    [InlineData("mkdir", SeccompArchitecture.Arm, 39u)]
+    [InlineData("cacheflush", SeccompArchitecture.Arm, 0xf0002u)]
+    public void Tables_hold_the_kernel_numbers(string name, SeccompArchitecture arch, uint nr) =>
+        Assert.Equal(nr, SeccompSyscalls.Resolve(name, arch));
+
+    [Theory]
+    [InlineData("mkdir", SeccompArchitecture.Aarch64)]
+    [InlineData("accept", SeccompArchitecture.X86)]     // only through socketcall
+    [InlineData("pause", SeccompArchitecture.Aarch64)]
+    [InlineData("no_such_call", SeccompArchitecture.X86_64)]
+    public void Tables_know_what_an_abi_lacks(string name, SeccompArchitecture arch) => Assert.Null(SeccompSyscalls.Resolve(name, arch));
+
+    [Fact]
+    public void The_docker_profile_compiles_without_warnings_for_every_abi_it_lists()
+    {
+        var program = SeccompCompiler.Compile(DockerProfile.Load(), new SeccompCompileOptions { NativeArchitecture = SeccompArchitecture.X86_64 });
+        Assert.Empty(program.Warnings);
+        BpfInterpreter.Validate(program.Instructions);
+    }
+
+    [Fact]
+    public void A_socket_rule_also_covers_socketcall_on_i386()
+    {
+        var profile = new SeccompProfile(SeccompAction.Allow, [new SeccompRule(["socket", "shmget"], SeccompAction.Errno, 13)],
+            architectures: [SeccompArchitecture.X86_64, SeccompArchitecture.X86]);
+        var program = SeccompCompiler.Compile(profile, new SeccompCompileOptions { NativeArchitecture = SeccompArchitecture.X86_64 });
+        uint Run(uint nr, ulong a0) => BpfInterpreter.Eval(program.Instructions, new SeccompData(SeccompCompilerTests.I386, nr, [a0, 0, 0, 0, 0, 0]));
+        Assert.Equal(0x0005000du, Run(359, 2));  // socket()
+        Assert.Equal(0x0005000du, Run(102, 1));  // socketcall(SYS_SOCKET)
+        Assert.Equal(SeccompCompilerTests.Allow, Run(102, 2)); // socketcall(SYS_BIND)
+        Assert.Equal(0x0005000du, Run(117, 23)); // ipc(SHMGET)
+        Assert.Equal(SeccompCompilerTests.Allow, Run(117, 21));
+        Assert.Empty(program.Warnings);
+    }
+
+    [Fact]
+    public void A_conditional_socket_rule_warns_that_socketcall_stays_open()
+    {
+        var profile = new SeccompProfile(SeccompAction.Allow,
+            [new SeccompRule(["socket"], SeccompAction.Errno, 97, [new SeccompCondition(0, SeccompOperator.Equal, 40)])],
+            architectures: [SeccompArchitecture.X86]);
+        var program = SeccompCompiler.Compile(profile, new SeccompCompileOptions { NativeArchitecture = SeccompArchitecture.X86_64 });
+        var warning = Assert.Single(program.Warnings);
+        Assert.Contains("'socket'", warning, StringComparison.Ordinal);
+        Assert.Contains("multiplexer", warning, StringComparison.Ordinal);
+
+        // naming socketcall decides it, and the warning goes away
+        var decided = new SeccompProfile(SeccompAction.Allow, [.. profile.Rules, new SeccompRule(["socketcall"], SeccompAction.Errno, 1)],
+            architectures: [SeccompArchitecture.X86]);
+        Assert.Empty(SeccompCompiler.Compile(decided, new SeccompCompileOptions { NativeArchitecture = SeccompArchitecture.X86_64 }).Warnings);
     }
 }

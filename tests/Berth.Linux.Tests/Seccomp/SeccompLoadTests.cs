@@ -173,6 +173,14 @@ public partial class SeccompLoadTests
         Assert.Contains("Seccomp:\t0", status, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void Load_refuses_flags_it_cannot_honour_before_calling_the_kernel()
+    {
+        var ex = Assert.Throws<BerthException>(() => SeccompFilter.Load([new SockFilter(Bpf.RET | Bpf.K, 0, 0, Bpf.RetAllow)], (SeccompFilterFlags)8));
+        Assert.Equal(ErrorCode.Unsupported, ex.Code);
+        Assert.Throws<BerthException>(() => SeccompFilter.Load([], SeccompFilterFlags.None));
+    }
+
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int mkdir(string path, uint mode);
 }

@@ -105,6 +105,26 @@ public static class SeccompOracle
                 }
             }
         }
+        // i386, s390x, ppc64le: an unconditional rule on a socket or SysV IPC call also covers its code in the
+        // socketcall/ipc multiplexer, after the profile's own rules
+        if (arch is SeccompArchitecture.X86 or SeccompArchitecture.S390x or SeccompArchitecture.Ppc64le)
+        {
+            foreach (var rule in profile.Rules)
+            {
+                var ret = RetOf(rule.Action, rule.ErrnoRet);
+                if (ret == defaultRet || rule.Conditions.Count > 0)
+                {
+                    continue;
+                }
+                foreach (var name in rule.Names)
+                {
+                    if (Multiplexed.TryGetValue(name, out var mux) && SeccompSyscalls.Resolve(mux.Call, arch) == data.Nr)
+                    {
+                        conditional.Add(([new SeccompCondition(0, SeccompOperator.Equal, mux.Code)], ret));
+                    }
+                }
+            }
+        }
         if (unconditional is uint u)
         {
             return u;
@@ -118,6 +138,18 @@ public static class SeccompOracle
         }
         return defaultRet;
     }
+
+    public static readonly Dictionary<string, (string Call, uint Code)> Multiplexed = new()
+    {
+        ["socket"] = ("socketcall", 1), ["bind"] = ("socketcall", 2), ["connect"] = ("socketcall", 3), ["listen"] = ("socketcall", 4),
+        ["accept"] = ("socketcall", 5), ["getsockname"] = ("socketcall", 6), ["getpeername"] = ("socketcall", 7), ["socketpair"] = ("socketcall", 8),
+        ["send"] = ("socketcall", 9), ["recv"] = ("socketcall", 10), ["sendto"] = ("socketcall", 11), ["recvfrom"] = ("socketcall", 12),
+        ["shutdown"] = ("socketcall", 13), ["setsockopt"] = ("socketcall", 14), ["getsockopt"] = ("socketcall", 15), ["sendmsg"] = ("socketcall", 16),
+        ["recvmsg"] = ("socketcall", 17), ["accept4"] = ("socketcall", 18), ["recvmmsg"] = ("socketcall", 19), ["sendmmsg"] = ("socketcall", 20),
+        ["semop"] = ("ipc", 1), ["semget"] = ("ipc", 2), ["semctl"] = ("ipc", 3), ["semtimedop"] = ("ipc", 4),
+        ["msgsnd"] = ("ipc", 11), ["msgrcv"] = ("ipc", 12), ["msgget"] = ("ipc", 13), ["msgctl"] = ("ipc", 14),
+        ["shmat"] = ("ipc", 21), ["shmdt"] = ("ipc", 22), ["shmget"] = ("ipc", 23), ["shmctl"] = ("ipc", 24),
+    };
 
     public static bool Holds(SeccompCondition c, ulong arg, bool wide)
     {
