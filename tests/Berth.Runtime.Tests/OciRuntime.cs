@@ -28,7 +28,7 @@ public sealed class OciRuntime : IDisposable
 
     public static IEnumerable<OciRuntime> Both() => [Berth(), Runc()];
 
-    public Cli.Result Cmd(params string[] args) => Cli.Run(Path, ["--root", Root, .. args], timeout: TimeSpan.FromSeconds(60));
+    public Cli.Result Cmd(params string[] args) => Cli.RunToFiles(Path, ["--root", Root, .. args], timeout: TimeSpan.FromSeconds(60));
 
     public override string ToString() => Name;
 

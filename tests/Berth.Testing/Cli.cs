@@ -51,5 +51,26 @@ public static class Cli
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
     }
 
+    /// <summary>
+    /// Like <see cref="Run"/> but the command's stdout and stderr go to files read after it exits: for commands that
+    /// leave processes behind holding their output (an OCI runtime's create keeps the container's init on them).
+    /// </summary>
+    public static Result RunToFiles(string file, IEnumerable<string> args, TimeSpan? timeout = null)
+    {
+        var dir = Directory.CreateTempSubdirectory("berth-cli-").FullName;
+        try
+        {
+            var stdout = System.IO.Path.Combine(dir, "out");
+            var stderr = System.IO.Path.Combine(dir, "err");
+            var r = Run("/bin/sh", ["-c", "exec \"$0\" \"$@\" >\"$BERTH_OUT\" 2>\"$BERTH_ERR\" </dev/null", file, .. args], timeout: timeout,
+                env: new Dictionary<string, string> { ["BERTH_OUT"] = stdout, ["BERTH_ERR"] = stderr });
+            return new Result(r.ExitCode, File.ReadAllText(stdout), File.ReadAllText(stderr));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     public static Result Sh(string script, TimeSpan? timeout = null) => Run("/bin/sh", ["-c", script], timeout: timeout);
 }
