@@ -50,18 +50,28 @@ public sealed partial class ContainerRuntime
             Sys.SetCloexec(parentWrite, true);
             Sys.SetCloexec(parentRead, true);
             sync = new SyncPipe(parentRead, parentWrite);
+            // In a user namespace init is not the host's root: it reaches the fifo (in the private state dir) through
+            // a descriptor opened here.
+            var fifoFd = plan.User ? Sys.OpenInheritable(fifo, Sys.O_PATH) : -1;
             string[] argv =
             [
-                "berth-runtime", "init", options.Id, bundle, fifo,
+                "berth-runtime", "init", options.Id, bundle, fifoFd >= 0 ? "/proc/self/fd/" + fifoFd.ToString(CultureInfo.InvariantCulture) : fifo,
                 childRead.ToString(CultureInfo.InvariantCulture), childWrite.ToString(CultureInfo.InvariantCulture),
                 consoleFd.ToString(CultureInfo.InvariantCulture), options.PreserveFds.ToString(CultureInfo.InvariantCulture),
             ];
             try
             {
-                pid = SpawnInNamespaces(plan, spec, argv);
+                pid = plan.User
+                    ? UserNamespaceSpawner.Spawn(selfExecutable, [.. plan.Join.Select(j => (j.Path, j.Type))], plan.Unshare,
+                        plan.Own.Contains("user") ? (spec.Linux!.UidMappings!, spec.Linux.GidMappings!) : null, spec.Linux!.TimeOffsets, argv)
+                    : SpawnInNamespaces(plan, spec, argv);
             }
             finally
             {
+                if (fifoFd >= 0)
+                {
+                    Sys.Close(fifoFd);
+                }
                 Sys.Close(childRead);
                 Sys.Close(childWrite);
                 if (consoleFd >= 0)

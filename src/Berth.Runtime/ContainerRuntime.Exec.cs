@@ -81,7 +81,7 @@ public sealed partial class ContainerRuntime
             ];
             try
             {
-                pid = SpawnJoined(joins, argv);
+                pid = record.Namespaces.Contains("user") ? SpawnJoinedUserNamespace(pidText, joins, argv) : SpawnJoined(joins, argv);
             }
             finally
             {
@@ -162,6 +162,17 @@ public sealed partial class ContainerRuntime
         }
     }
 
+    /// <summary>
+    /// The same through berth-userns: it joins the container's user namespace first, then the others, and makes its own
+    /// mount namespace (owned by the container's user namespace) where the runtime binary is read-only.
+    /// </summary>
+    private int SpawnJoinedUserNamespace(string pidText, List<(int Fd, NamespaceFlags Flag, string What)> joins, string[] argv)
+    {
+        var ns = "/proc/" + pidText + "/ns/";
+        List<(string Path, string Type)> paths = [(ns + "user", "user"), .. joins.Select(j => (ns + NamespaceKinds.FromOci(j.What)!.Value.ProcName, j.What))];
+        return UserNamespaceSpawner.Spawn(selfExecutable, paths, NamespaceFlags.Mount, null, null, argv);
+    }
+
     private int SpawnJoined(List<(int Fd, NamespaceFlags Flag, string What)> joins, string[] argv)
     {
         var pid = 0;
@@ -193,6 +204,10 @@ public sealed partial class ContainerRuntime
 /// <summary>The exec helper (`berth-runtime exec-init ...`): joins the container's mount namespace and becomes the process.</summary>
 public static class ExecInit
 {
+    /// <summary>Anything but the initial user namespace's identity map means berth-userns put this process in one.</summary>
+    private static bool InUserNamespace() =>
+        string.Join(' ', File.ReadAllText("/proc/self/uid_map").Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)) != "0 0 4294967295";
+
     public static int Run(string[] args)
     {
         var syncIn = int.Parse(args[1], CultureInfo.InvariantCulture);
@@ -221,7 +236,7 @@ public static class ExecInit
             }
             finalizer.ApplyRlimits();
             ProcessFinalizer.CloseExtraFdsOnExec(preserve);
-            finalizer.DropPrivileges(userNamespace: false);
+            finalizer.DropPrivileges(userNamespace: InUserNamespace());
             finalizer.ResolveExecutable();
             finalizer.Exec();
             return 127;

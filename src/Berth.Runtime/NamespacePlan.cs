@@ -8,7 +8,9 @@ namespace Berth.Runtime;
 /// <summary>
 /// Which namespaces a container gets new and which it joins. New ones are unshared on the spawning thread (so only the
 /// init inherits them), except the cgroup namespace, which init unshares itself once it sits in its cgroup so that the
-/// namespace is rooted there. User namespaces cannot be entered from a multithreaded process and are refused.
+/// namespace is rooted there. A user namespace cannot be entered from a multithreaded process: when the plan has one,
+/// <see cref="UserNamespaceSpawner"/> hands all of it to the berth-userns helper, and <see cref="Unshare"/> never
+/// contains the user flag.
 /// </summary>
 internal sealed class NamespacePlan
 {
@@ -19,6 +21,9 @@ internal sealed class NamespacePlan
     public HashSet<string> Own { get; } = [];
 
     public HashSet<string> All { get; } = [];
+
+    /// <summary>True when the container gets a new user namespace or joins one.</summary>
+    public bool User => All.Contains("user");
 
     public static NamespacePlan From(Spec spec)
     {
@@ -31,7 +36,7 @@ internal sealed class NamespacePlan
             if (string.IsNullOrEmpty(ns.Path))
             {
                 plan.Own.Add(ns.Type);
-                if (flag != NamespaceFlags.Cgroup)
+                if (flag is not (NamespaceFlags.Cgroup or NamespaceFlags.User))
                 {
                     flags |= flag;
                 }
@@ -41,9 +46,12 @@ internal sealed class NamespacePlan
                 plan.Join.Add((ns.Path, flag, ns.Type));
             }
         }
-        if (plan.All.Contains("user"))
+        if (plan.Own.Contains("user"))
         {
-            throw BerthException.Unsupported("user namespaces (linux.namespaces type \"user\"); remove it or run with runc/crun");
+            if (UserNamespaceSpawner.HostId(spec.Linux!.UidMappings, 0) is null || UserNamespaceSpawner.HostId(spec.Linux.GidMappings, 0) is null)
+            {
+                throw BerthException.InvalidArgument("linux.uidMappings/gidMappings: a new user namespace needs mappings for container uid 0 and gid 0 (e.g. {\"containerID\": 0, \"hostID\": 100000, \"size\": 65536})");
+            }
         }
         if (!plan.Own.Contains("mount"))
         {

@@ -1,0 +1,170 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Berth.Oci.Runtime;
+using Berth.Testing;
+
+namespace Berth.Runtime.Tests;
+
+/// <summary>
+/// Containers with a user namespace (through the berth-userns helper): container root is host uid 100000, the maps
+/// are what the spec says, runc shows the same from inside, exec enters the same user namespace, and nothing is left.
+/// </summary>
+[Trait(Traits.Category, Traits.Privileged)]
+public partial class UserNamespaceTests
+{
+    private const uint HostBase = 100000;
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int open(string path, int flags);
+
+    [LibraryImport("libc")]
+    private static partial int close(int fd);
+
+    private static Bundle UserBundle(params string[] args)
+    {
+        var bundle = new Bundle(s =>
+        {
+            s.Process!.Args = [.. args];
+            s.Linux!.Namespaces!.Add(new Namespace { Type = "user" });
+            s.Linux.UidMappings = [new IdMapping { ContainerID = 0, HostID = HostBase, Size = 65536 }];
+            s.Linux.GidMappings = [new IdMapping { ContainerID = 0, HostID = HostBase, Size = 65536 }];
+        });
+        // The init runs as the mapped root (host uid 100000): it must be able to read the bundle, as with runc.
+        File.SetUnixFileMode(bundle.Path, (UnixFileMode)0x1ed);
+        return bundle;
+    }
+
+    private static State StateOf(OciRuntime rt, string id) =>
+        JsonSerializer.Deserialize(rt.Cmd("state", id).Ok().Stdout, OciJsonContext.Default.State)!;
+
+    [Fact]
+    public void ContainerRootIsTheMappedHostUid()
+    {
+        Privileged.Require();
+        using var rt = OciRuntime.Berth();
+        using var bundle = UserBundle("sleep", "100");
+        var id = Bundle.NewId();
+        var before = HostSnapshot.Take(rt.Root, id);
+        rt.Cmd("run", "--detach", "--bundle", bundle.Path, id).Ok();
+        var pid = StateOf(rt, id).Pid;
+        var status = File.ReadAllLines($"/proc/{pid}/status");
+        Assert.Equal("Uid:\t100000\t100000\t100000\t100000", status.First(l => l.StartsWith("Uid:", StringComparison.Ordinal)));
+        Assert.Equal("Gid:\t100000\t100000\t100000\t100000", status.First(l => l.StartsWith("Gid:", StringComparison.Ordinal)));
+        Assert.NotEqual(File.ResolveLinkTarget("/proc/self/ns/user", false)!.Name, File.ResolveLinkTarget($"/proc/{pid}/ns/user", false)!.Name);
+        Assert.Equal("0 100000 65536", Normalize(File.ReadAllText($"/proc/{pid}/uid_map")));
+
+        // exec joins the same user namespace: root inside, 100000 outside.
+        var r = rt.Cmd("exec", id, "sh", "-c", "id -u; id -g; cat /proc/self/uid_map; readlink /proc/self/ns/user; grep ^Uid: /proc/self/status");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var lines = r.Stdout.Split('\n');
+        Assert.Equal("0", lines[0]);
+        Assert.Equal("0", lines[1]);
+        Assert.Equal("0 100000 65536", Normalize(lines[2]));
+        Assert.Equal(File.ResolveLinkTarget($"/proc/{pid}/ns/user", false)!.Name, lines[3]);
+        Assert.Equal("Uid:\t0\t0\t0\t0", lines[4]);
+        var asUser = rt.Cmd("exec", "--user", "1000:1000", id, "id");
+        Assert.True(asUser.ExitCode == 0, asUser.Stderr);
+        Assert.Equal("uid=1000 gid=1000 groups=1000\n", asUser.Stdout);
+
+        rt.Cmd("delete", "--force", id).Ok();
+        Assert.False(Directory.Exists($"/proc/{pid}/root/bin"), $"container process {pid} still exists");
+        HostSnapshot.Take(rt.Root, id).AssertSameAs(before);
+    }
+
+    [Fact]
+    public void SameViewAsRunc()
+    {
+        Privileged.Require();
+        using var bundle = UserBundle("sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id; echo pid=$$; ls -ln /proc/self/status | awk '{print $3, $4}'; touch /dev/null && echo dev-null-ok");
+        using var berth = OciRuntime.Berth();
+        using var runc = OciRuntime.Runc();
+        var r = runc.Cmd("run", "--bundle", bundle.Path, Bundle.NewId());
+        var b = berth.Cmd("run", "--bundle", bundle.Path, Bundle.NewId());
+        Assert.True(r.ExitCode == 0, "runc failed: " + r.Stderr);
+        Assert.True(b.ExitCode == 0, "berth-runtime failed: " + b.Stderr);
+        Assert.Contains("uid=0(root) gid=0(root)", b.Stdout, StringComparison.Ordinal);
+        Assert.Equal(r.Stdout, b.Stdout);
+    }
+
+    [Fact]
+    public void MountTableAndDevicesMatchRunc()
+    {
+        Privileged.Require();
+        using var bundle = UserBundle("sh", "-c", "awk '{print $5, $(NF-2)}' /proc/self/mountinfo | sort; ls -l /dev | awk '{print $1, $NF}'");
+        using var berth = OciRuntime.Berth();
+        using var runc = OciRuntime.Runc();
+        var r = runc.Cmd("run", "--bundle", bundle.Path, Bundle.NewId());
+        var b = berth.Cmd("run", "--bundle", bundle.Path, Bundle.NewId());
+        Assert.True(r.ExitCode == 0, "runc failed: " + r.Stderr);
+        Assert.True(b.ExitCode == 0, "berth-runtime failed: " + b.Stderr);
+        Assert.Equal(r.Stdout, b.Stdout);
+    }
+
+    [Fact]
+    public void RuntimeBinaryStaysReadOnlyThroughProcExe()
+    {
+        Privileged.Require();
+        using var rt = OciRuntime.Berth();
+        using var bundle = UserBundle("sleep", "100");
+        var id = Bundle.NewId();
+        var pidFile = Path.Combine(bundle.Path, "pid");
+        rt.Cmd("create", "--bundle", bundle.Path, "--pid-file", pidFile, id).Ok();
+        var pid = File.ReadAllText(pidFile).Trim();
+        var exeFd = open($"/proc/{pid}/exe", 0x200000 /* O_PATH */);
+        Assert.True(exeFd >= 0, "open O_PATH of the init's exe failed");
+        try
+        {
+            Assert.Equal(Path.GetFullPath(rt.Path), File.ResolveLinkTarget($"/proc/{pid}/exe", false)?.FullName ?? "");
+            rt.Cmd("start", id).Ok();
+            LifecycleTests.WaitFor(() => File.ResolveLinkTarget($"/proc/{pid}/exe", false)?.FullName.EndsWith("busybox", StringComparison.Ordinal) == true);
+            // Even host root gets EROFS: the exec went through the read-only bind mount.
+            var writable = open($"/proc/self/fd/{exeFd}", 1 /* O_WRONLY */);
+            var errno = Marshal.GetLastPInvokeError();
+            if (writable >= 0)
+            {
+                close(writable);
+            }
+            Assert.True(writable < 0, "the runtime binary could be opened for writing through /proc/PID/exe");
+            Assert.Equal(30 /* EROFS */, errno);
+        }
+        finally
+        {
+            close(exeFd);
+            rt.Cmd("delete", "--force", id);
+        }
+    }
+
+    [Fact]
+    public void WithoutAMappingForRootCreateFailsAndLeavesNothing()
+    {
+        Privileged.Require();
+        using var rt = OciRuntime.Berth();
+        using var bundle = new Bundle(s =>
+        {
+            s.Process!.Args = ["true"];
+            s.Linux!.Namespaces!.Add(new Namespace { Type = "user" });
+            s.Linux.UidMappings = [new IdMapping { ContainerID = 1000, HostID = HostBase, Size = 10 }];
+            s.Linux.GidMappings = [new IdMapping { ContainerID = 0, HostID = HostBase, Size = 10 }];
+        });
+        var id = Bundle.NewId();
+        var before = HostSnapshot.Take(rt.Root, id);
+        var r = rt.Cmd("create", "--bundle", bundle.Path, id);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("container uid 0", r.Stderr, StringComparison.Ordinal);
+        HostSnapshot.Take(rt.Root, id).AssertSameAs(before);
+    }
+
+    [Fact]
+    public void WithAPidNamespaceTheProgramIsPid1()
+    {
+        Privileged.Require();
+        using var rt = OciRuntime.Berth();
+        using var bundle = UserBundle("sh", "-c", "echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '");
+        var r = rt.Cmd("run", "--bundle", bundle.Path, Bundle.NewId());
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.StartsWith("pid=1\nsh -c", r.Stdout, StringComparison.Ordinal);
+    }
+
+    private static string Normalize(string mapLine) =>
+        string.Join(' ', mapLine.Split([' ', '\t', '\n'], StringSplitOptions.RemoveEmptyEntries));
+}
