@@ -62,7 +62,8 @@ public static class ContainerInit
             }
             fifoFd = Sys.Open(fifoPath, Sys.O_PATH);
             var rootfs = SpecLoader.RootfsPath(spec, bundle);
-            var setup = new RootfsSetup(spec, rootfs, plan.Own);
+            // A joined user namespace forbids mknod just like a new one: devices are bind-mounted in both cases.
+            var setup = new RootfsSetup(spec, rootfs, plan.User ? new HashSet<string>(plan.Own) { "user" } : plan.Own);
             setup.BeforePivot();
             if (spec.Hooks?.Prestart is { Count: > 0 } || spec.Hooks?.CreateRuntime is { Count: > 0 })
             {
@@ -90,7 +91,7 @@ public static class ContainerInit
             }
             finalizer.ApplyRlimits();
             ProcessFinalizer.CloseExtraFdsOnExec(preserve);
-            finalizer.DropPrivileges(userNamespace: plan.Own.Contains("user"));
+            finalizer.DropPrivileges(userNamespace: plan.User);
             // As the container's user, so a program it may not run fails here, at create.
             finalizer.ResolveExecutable();
             sync.Send("ready");

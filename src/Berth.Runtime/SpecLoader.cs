@@ -157,6 +157,10 @@ public static class SpecLoader
             {
                 errors.Add($"mounts[{i}].destination: \"{m.Destination}\" must be an absolute path");
             }
+            if (m.UidMappings is { Count: > 0 } || m.GidMappings is { Count: > 0 })
+            {
+                errors.Add($"mounts[{i}].uidMappings: not supported: idmapped mounts; remove the mount's uidMappings/gidMappings");
+            }
         }
         ValidateHooks(spec.Hooks, errors);
         return errors;

@@ -101,6 +101,54 @@ public partial class UserNamespaceTests
     }
 
     [Fact]
+    public void WithoutAPidNamespaceSameViewAsRunc()
+    {
+        // No PID (or time) namespace: the helper execs the init itself instead of forking. A new proc is refused in a
+        // user namespace that does not own the PID namespace, so /proc is the host's, bound.
+        Privileged.Require();
+        using var bundle = UserBundle("sh", "-c", "id; ls -ln /bin/busybox | awk '{print $3, $4}'; cat /proc/self/uid_map; touch /probe 2>/dev/null || echo root read-only");
+        bundle.Spec.Linux!.Namespaces!.RemoveAll(n => n.Type == "pid");
+        var proc = bundle.Spec.Mounts!.First(m => m.Destination == "/proc");
+        proc.Type = "bind";
+        proc.Source = "/proc";
+        proc.Options = ["rbind", "nosuid", "nodev", "noexec"];
+        bundle.Spec.Linux.MaskedPaths = [];
+        bundle.Spec.Linux.ReadonlyPaths = [];
+        bundle.Write();
+        using var berth = OciRuntime.Berth();
+        using var runc = OciRuntime.Runc();
+        var r = runc.Cmd("run", "--bundle", bundle.Path, Bundle.NewId());
+        var b = berth.Cmd("run", "--bundle", bundle.Path, Bundle.NewId());
+        Assert.True(r.ExitCode == 0, "runc failed: " + r.Stderr);
+        Assert.True(b.ExitCode == 0, "berth-runtime failed: " + b.Stderr);
+        Assert.Contains("65534 65534", b.Stdout, StringComparison.Ordinal); // host root is unmapped: the overflow ids
+        Assert.Equal(r.Stdout, b.Stdout);
+    }
+
+    [Fact]
+    public void JoiningAnotherContainersUserNamespace()
+    {
+        Privileged.Require();
+        using var rt = OciRuntime.Berth();
+        using var first = UserBundle("sleep", "100");
+        var firstId = Bundle.NewId();
+        rt.Cmd("run", "--detach", "--bundle", first.Path, firstId).Ok();
+        var pid = StateOf(rt, firstId).Pid;
+        using var second = UserBundle("sh", "-c", "id -u; cat /proc/self/uid_map; readlink /proc/self/ns/user");
+        second.Spec.Linux!.Namespaces!.First(n => n.Type == "user").Path = $"/proc/{pid}/ns/user";
+        second.Spec.Linux.UidMappings = null;
+        second.Spec.Linux.GidMappings = null;
+        second.Write();
+        var r = rt.Cmd("run", "--bundle", second.Path, Bundle.NewId());
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var lines = r.Stdout.Split('\n');
+        Assert.Equal("0", lines[0]);
+        Assert.Equal("0 100000 65536", Normalize(lines[1]));
+        Assert.Equal(File.ResolveLinkTarget($"/proc/{pid}/ns/user", false)!.Name, lines[2]);
+        rt.Cmd("delete", "--force", firstId).Ok();
+    }
+
+    [Fact]
     public void RuntimeBinaryStaysReadOnlyThroughProcExe()
     {
         Privileged.Require();
@@ -151,6 +199,30 @@ public partial class UserNamespaceTests
         var r = rt.Cmd("create", "--bundle", bundle.Path, id);
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("container uid 0", r.Stderr, StringComparison.Ordinal);
+        HostSnapshot.Take(rt.Root, id).AssertSameAs(before);
+    }
+
+    [Fact]
+    public void IdmappedMountsAreRefusedAsUnsupported()
+    {
+        Privileged.Require();
+        using var rt = OciRuntime.Berth();
+        using var bundle = UserBundle("true");
+        bundle.Spec.Mounts!.Add(new Mount
+        {
+            Destination = "/mnt",
+            Type = "bind",
+            Source = bundle.Path,
+            Options = ["rbind"],
+            UidMappings = [new IdMapping { ContainerID = 0, HostID = HostBase, Size = 1 }],
+            GidMappings = [new IdMapping { ContainerID = 0, HostID = HostBase, Size = 1 }],
+        });
+        bundle.Write();
+        var id = Bundle.NewId();
+        var before = HostSnapshot.Take(rt.Root, id);
+        var r = rt.Cmd("create", "--bundle", bundle.Path, id);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("not supported: idmapped mounts", r.Stderr, StringComparison.Ordinal);
         HostSnapshot.Take(rt.Root, id).AssertSameAs(before);
     }
 
