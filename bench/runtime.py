@@ -16,6 +16,13 @@ spec["process"]["terminal"] = False
 spec["process"]["args"] = ["/bin/true"]
 spec["linux"]["resources"]["memory"] = {"limit": 64 << 20}
 spec["linux"]["resources"]["pids"] = {"limit": 100}
+if os.environ.get("USERNS"):
+    # bench/runtime-userns.sh: container root is host uid 100000; the mapped root must reach bundle and rootfs.
+    spec["linux"]["namespaces"].append({"type": "user"})
+    spec["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    spec["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    os.chmod(work, 0o755)
+    os.chmod(bundle, 0o755)
 with open(os.path.join(bundle, "config.json"), "w") as f:
     json.dump(spec, f)
 roots = {name: os.path.join(work, "state-" + name) for name, _ in runtimes}
@@ -59,7 +66,7 @@ bench("run /bin/true (create+start+wait+delete)", run_argv)
 long_spec = dict(spec)
 long_spec["process"] = dict(spec["process"], args=["/bin/sleep", "100000"])
 long_bundle = os.path.join(work, "bundle-long")
-os.makedirs(long_bundle, exist_ok=True)
+os.makedirs(long_bundle, mode=0o755, exist_ok=True)
 with open(os.path.join(long_bundle, "config.json"), "w") as f:
     json.dump(long_spec, f)
 for name, path in runtimes:

@@ -64,7 +64,7 @@ public partial class UserNamespaceTests
         Assert.Equal("Uid:\t0\t0\t0\t0", lines[4]);
         var asUser = rt.Cmd("exec", "--user", "1000:1000", id, "id");
         Assert.True(asUser.ExitCode == 0, asUser.Stderr);
-        Assert.Equal("uid=1000 gid=1000 groups=1000\n", asUser.Stdout);
+        Assert.Equal("uid=1000(user) gid=1000(user)\n", asUser.Stdout);
 
         rt.Cmd("delete", "--force", id).Ok();
         Assert.False(Directory.Exists($"/proc/{pid}/root/bin"), $"container process {pid} still exists");
@@ -90,7 +90,8 @@ public partial class UserNamespaceTests
     public void MountTableAndDevicesMatchRunc()
     {
         Privileged.Require();
-        using var bundle = UserBundle("sh", "-c", "awk '{print $5, $(NF-2)}' /proc/self/mountinfo | sort; ls -l /dev | awk '{print $1, $NF}'");
+        // cgroup hierarchies left out: on a v1/v2 hybrid host the unified one differs with or without a user namespace.
+        using var bundle = UserBundle("sh", "-c", "awk '{print $5, $(NF-2)}' /proc/self/mountinfo | grep -v '^/sys/fs/cgroup/' | sort; ls -l /dev | awk '{print $1, $NF}'");
         using var berth = OciRuntime.Berth();
         using var runc = OciRuntime.Runc();
         var r = runc.Cmd("run", "--bundle", bundle.Path, Bundle.NewId());
@@ -162,7 +163,9 @@ public partial class UserNamespaceTests
         Assert.True(exeFd >= 0, "open O_PATH of the init's exe failed");
         try
         {
-            Assert.Equal(Path.GetFullPath(rt.Path), File.ResolveLinkTarget($"/proc/{pid}/exe", false)?.FullName ?? "");
+            // The init's exe is the runtime binary (same inode; its name is not resolvable from the host's mount
+            // namespace, the read-only bind being the root of its own mount in the container's).
+            Assert.Equal(Inode(rt.Path), Inode($"/proc/{pid}/exe"));
             rt.Cmd("start", id).Ok();
             LifecycleTests.WaitFor(() => File.ResolveLinkTarget($"/proc/{pid}/exe", false)?.FullName.EndsWith("busybox", StringComparison.Ordinal) == true);
             // Even host root gets EROFS: the exec went through the read-only bind mount.
@@ -236,6 +239,9 @@ public partial class UserNamespaceTests
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.StartsWith("pid=1\nsh -c", r.Stdout, StringComparison.Ordinal);
     }
+
+    private static string Inode(string path) =>
+        Cli.Run("stat", ["-L", "-c", "%d:%i", path]).Ok().Stdout.Trim();
 
     private static string Normalize(string mapLine) =>
         string.Join(' ', mapLine.Split([' ', '\t', '\n'], StringSplitOptions.RemoveEmptyEntries));
