@@ -127,6 +127,25 @@ public partial class UserNamespaceTests
     }
 
     [Fact]
+    public void ATimeNamespaceInsideTheUserNamespaceGetsItsOffsets()
+    {
+        // runc 1.1 has no time namespaces, so this one checks the kernel's view directly.
+        Privileged.Require();
+        using var rt = OciRuntime.Berth();
+        using var bundle = UserBundle("sh", "-c", "cat /proc/self/timens_offsets; cut -d. -f1 /proc/uptime; id -u");
+        bundle.Spec.Linux!.Namespaces!.Add(new Namespace { Type = "time" });
+        bundle.Spec.Linux.TimeOffsets = new() { ["boottime"] = new TimeOffset { Secs = 10_000_000 }, ["monotonic"] = new TimeOffset { Secs = 3600 } };
+        bundle.Write();
+        var r = rt.Cmd("run", "--bundle", bundle.Path, Bundle.NewId());
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var lines = r.Stdout.Split('\n');
+        Assert.Equal("monotonic 3600 0", Normalize(lines[0]));
+        Assert.Equal("boottime 10000000 0", Normalize(lines[1]));
+        Assert.True(long.Parse(lines[2], System.Globalization.CultureInfo.InvariantCulture) >= 10_000_000, "uptime without the boottime offset: " + lines[2]);
+        Assert.Equal("0", lines[3]);
+    }
+
+    [Fact]
     public void JoiningAnotherContainersUserNamespace()
     {
         Privileged.Require();
