@@ -188,8 +188,16 @@ public partial class UserNamespaceTests
             rt.Cmd("start", id).Ok();
             LifecycleTests.WaitFor(() => File.ResolveLinkTarget($"/proc/{pid}/exe", false)?.FullName.EndsWith("busybox", StringComparison.Ordinal) == true);
             // Even host root gets EROFS: the exec went through the read-only bind mount.
-            var writable = open($"/proc/self/fd/{exeFd}", 1 /* O_WRONLY */);
-            var errno = Marshal.GetLastPInvokeError();
+            // ETXTBSY is checked before EROFS: while another test's init still runs the binary, ask again.
+            var writable = -1;
+            var errno = 0;
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            do
+            {
+                writable = open($"/proc/self/fd/{exeFd}", 1 /* O_WRONLY */);
+                errno = Marshal.GetLastPInvokeError();
+            }
+            while (writable < 0 && errno == 26 /* ETXTBSY */ && DateTime.UtcNow < deadline && Sleep());
             if (writable >= 0)
             {
                 close(writable);
@@ -257,6 +265,12 @@ public partial class UserNamespaceTests
         var r = rt.Cmd("run", "--bundle", bundle.Path, Bundle.NewId());
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.StartsWith("pid=1\nsh -c", r.Stdout, StringComparison.Ordinal);
+    }
+
+    private static bool Sleep()
+    {
+        Thread.Sleep(50);
+        return true;
     }
 
     private static string Inode(string path) =>
