@@ -32,12 +32,26 @@ public partial class BinaryProtectionTests
         Assert.True(exeFd >= 0, "open O_PATH of the init's exe failed");
         try
         {
-            Assert.Equal(Path.GetFullPath(rt.Path), File.ResolveLinkTarget($"/proc/{pid}/exe", false)?.FullName ?? "");
+            // Same inode: the name is not resolvable from the host (the read-only bind is the root of its own mount,
+            // in the container's mount namespace; readlink gives "/" on recent kernels).
+            Assert.Equal(Inode(rt.Path), Inode($"/proc/{pid}/exe"));
             rt.Cmd("start", id).Ok();
             LifecycleTests.WaitFor(() => File.ResolveLinkTarget($"/proc/{pid}/exe", false)?.FullName.EndsWith("busybox", StringComparison.Ordinal) == true);
             // The init has exec'd: the binary is no longer busy, so only the read-only mount stands in the way.
-            var writable = open($"/proc/self/fd/{exeFd}", 1 /* O_WRONLY */);
-            var errno = Marshal.GetLastPInvokeError();
+            // ETXTBSY is checked before EROFS: while another test's init still runs the binary, ask again.
+            int writable;
+            int errno;
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (true)
+            {
+                writable = open($"/proc/self/fd/{exeFd}", 1 /* O_WRONLY */);
+                errno = Marshal.GetLastPInvokeError();
+                if (writable >= 0 || errno != 26 /* ETXTBSY */ || DateTime.UtcNow > deadline)
+                {
+                    break;
+                }
+                Thread.Sleep(50);
+            }
             if (writable >= 0)
             {
                 close(writable);
@@ -51,4 +65,7 @@ public partial class BinaryProtectionTests
             rt.Cmd("delete", "--force", id);
         }
     }
+
+    private static string Inode(string path) =>
+        Cli.Run("stat", ["-L", "-c", "%d:%i", path]).Ok().Stdout.Trim();
 }

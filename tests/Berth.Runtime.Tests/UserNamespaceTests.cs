@@ -189,15 +189,19 @@ public partial class UserNamespaceTests
             LifecycleTests.WaitFor(() => File.ResolveLinkTarget($"/proc/{pid}/exe", false)?.FullName.EndsWith("busybox", StringComparison.Ordinal) == true);
             // Even host root gets EROFS: the exec went through the read-only bind mount.
             // ETXTBSY is checked before EROFS: while another test's init still runs the binary, ask again.
-            var writable = -1;
-            var errno = 0;
+            int writable;
+            int errno;
             var deadline = DateTime.UtcNow.AddSeconds(20);
-            do
+            while (true)
             {
                 writable = open($"/proc/self/fd/{exeFd}", 1 /* O_WRONLY */);
                 errno = Marshal.GetLastPInvokeError();
+                if (writable >= 0 || errno != 26 /* ETXTBSY */ || DateTime.UtcNow > deadline)
+                {
+                    break;
+                }
+                Thread.Sleep(50);
             }
-            while (writable < 0 && errno == 26 /* ETXTBSY */ && DateTime.UtcNow < deadline && Sleep());
             if (writable >= 0)
             {
                 close(writable);
@@ -265,12 +269,6 @@ public partial class UserNamespaceTests
         var r = rt.Cmd("run", "--bundle", bundle.Path, Bundle.NewId());
         Assert.True(r.ExitCode == 0, r.Stderr);
         Assert.StartsWith("pid=1\nsh -c", r.Stdout, StringComparison.Ordinal);
-    }
-
-    private static bool Sleep()
-    {
-        Thread.Sleep(50);
-        return true;
     }
 
     private static string Inode(string path) =>
