@@ -39,7 +39,7 @@ public static class ContainerInit
             {
                 return 1;
             }
-            spec = JsonSerializer.Deserialize(File.ReadAllBytes(Path.Combine(bundle, "config.json")), OciJsonContext.Default.Spec)!;
+            spec = JsonSerializer.Deserialize(ReadConfig(bundle), OciJsonContext.Default.Spec)!;
             var plan = NamespacePlan.From(spec);
             if (plan.Own.Contains("network"))
             {
@@ -128,6 +128,20 @@ public static class ContainerInit
         {
             Console.Error.WriteLine("berth-runtime init: " + e.Message);
             return e is BerthException { Code: ErrorCode.NotFound } ? 127 : 126;
+        }
+    }
+
+    private static byte[] ReadConfig(string bundle)
+    {
+        var path = Path.Combine(bundle, "config.json");
+        try
+        {
+            return File.ReadAllBytes(path);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Only in a user namespace: init then runs as the mapped root, not as the host's.
+            throw BerthException.FailedPrecondition($"{path} is not readable by the container's init, which runs as the host uid that container uid 0 maps to: make the bundle directory and its config.json readable (and the directories searchable) by that uid");
         }
     }
 

@@ -237,6 +237,21 @@ public partial class UserNamespaceTests
     }
 
     [Fact]
+    public void ABundleTheMappedRootCannotReadFailsClearlyAndLeavesNothing()
+    {
+        Privileged.Require();
+        using var rt = OciRuntime.Berth();
+        using var bundle = UserBundle("true");
+        File.SetUnixFileMode(bundle.Path, (UnixFileMode)0x1c0); // 0700: host root only
+        var id = Bundle.NewId();
+        var before = HostSnapshot.Take(rt.Root, id);
+        var r = rt.Cmd("create", "--bundle", bundle.Path, id);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("is not readable by the container's init", r.Stderr, StringComparison.Ordinal);
+        HostSnapshot.Take(rt.Root, id).AssertSameAs(before);
+    }
+
+    [Fact]
     public void IdmappedMountsAreRefusedAsUnsupported()
     {
         Privileged.Require();
