@@ -21,7 +21,13 @@ public partial class BinaryProtectionTests
     public void RuntimeBinaryCannotBeOpenedForWritingThroughProcExe()
     {
         Privileged.Require();
-        using var rt = OciRuntime.Berth();
+        // A private copy: while any other process runs the binary, a write open fails with ETXTBSY anyway, which
+        // would hide whether the read-only mount protects it.
+        using var copyDir = new TempDirectory("berth-rt-copy");
+        var copy = copyDir.Combine("berth-runtime");
+        File.Copy(Repo.Executable("berth-runtime"), copy);
+        File.SetUnixFileMode(copy, (UnixFileMode)0x1ed);
+        using var rt = OciRuntime.BerthAt(copy);
         using var bundle = new Bundle(s => s.Process!.Args = ["sleep", "100"]);
         var id = Bundle.NewId();
         var pidFile = Path.Combine(bundle.Path, "pid");
@@ -32,7 +38,8 @@ public partial class BinaryProtectionTests
         Assert.True(exeFd >= 0, "open O_PATH of the init's exe failed");
         try
         {
-            Assert.Equal(Path.GetFullPath(rt.Path), File.ResolveLinkTarget($"/proc/{pid}/exe", false)?.FullName ?? "");
+            var inode = (string path) => Cli.Run("/usr/bin/stat", ["-L", "-c", "%d:%i", path]).Ok().Stdout.Trim();
+            Assert.Equal(inode(rt.Path), inode($"/proc/{Environment.ProcessId}/fd/{exeFd}"));
             rt.Cmd("start", id).Ok();
             LifecycleTests.WaitFor(() => File.ResolveLinkTarget($"/proc/{pid}/exe", false)?.FullName.EndsWith("busybox", StringComparison.Ordinal) == true);
             // The init has exec'd: the binary is no longer busy, so only the read-only mount stands in the way.
