@@ -17,7 +17,7 @@ public sealed partial class ApiHandler
     {
         var q = ctx.Request.Query;
         JsonObject? body = null;
-        if (ctx.Request.ContentLength is > 0 || ctx.Request.Headers.TransferEncoding.ToString().Contains("chunked", StringComparison.Ordinal))
+        if (ctx.Request.ContentLength is null or > 0)
         {
             var raw = await ReadBodyAsync(ctx, ct).ConfigureAwait(false);
             if (raw.Length > 0)

@@ -53,6 +53,10 @@ public sealed partial class ApiHandler
 
     private static JsonObject ParseJson(byte[] body, string? contentType)
     {
+        if (Protobuf.IsProtobuf(contentType))
+        {
+            return Protobuf.Decode(body);
+        }
         try
         {
             var node = contentType is not null && contentType.Contains("yaml", StringComparison.Ordinal)
@@ -78,7 +82,7 @@ public sealed partial class ApiHandler
     {
         var mode = FieldValidation(ctx);
         var problems = new List<string>();
-        if (raw is not null && mode != "Ignore" && !(ctx.Request.ContentType ?? "").Contains("yaml", StringComparison.Ordinal))
+        if (raw is not null && mode != "Ignore" && !(ctx.Request.ContentType ?? "").Contains("yaml", StringComparison.Ordinal) && !Protobuf.IsProtobuf(ctx.Request.ContentType))
         {
             problems.AddRange(FieldChecker.FindDuplicates(raw).Select(d => $"duplicate field \"{d}\""));
         }

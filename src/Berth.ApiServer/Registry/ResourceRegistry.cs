@@ -99,7 +99,20 @@ public sealed class ResourceRegistry
             R<V1Service>("services", true, new ServiceStrategy(), ["svc"], ["status"], all),
             R<V1Endpoints>("endpoints", true, new SimpleStrategy(Printers.Endpoints), ["ep"]),
             R<V1ConfigMap>("configmaps", true, new SimpleStrategy(Printers.ConfigMaps, (o, e) => { Validation.DataKeys("data", o["data"], e); Validation.DataKeys("binaryData", o["binaryData"], e); }), ["cm"]),
-            R<V1Secret>("secrets", true, new SimpleStrategy(Printers.Secrets, (o, e) => Validation.DataKeys("data", o["data"], e), o => o.SetDefault("type", "Opaque"))),
+            R<V1Secret>("secrets", true, new SimpleStrategy(Printers.Secrets, (o, e) => Validation.DataKeys("data", o["data"], e), o =>
+            {
+                o.SetDefault("type", "Opaque");
+                // stringData is write-only: merged into data (base64) as the API server does.
+                if (o["stringData"] is JsonObject sd)
+                {
+                    var data = o.Obj("data");
+                    foreach (var (k, v) in sd)
+                    {
+                        data[k] = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(Json.Scalar(v)));
+                    }
+                    o.Remove("stringData");
+                }
+            })),
             R<V1ServiceAccount>("serviceaccounts", true, new SimpleStrategy(Printers.ServiceAccounts), ["sa"]),
             R<V1Node>("nodes", false, new SimpleStrategy(Printers.Nodes), ["no"], ["status"]),
             R<Corev1Event>("events", true, new SimpleStrategy(Printers.Events), ["ev"]),

@@ -1,0 +1,241 @@
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Berth.ApiServer.Http;
+
+/// <summary>
+/// Decodes Kubernetes' protobuf request bodies (the "k8s\0" envelope around a runtime.Unknown) for the kinds
+/// kubectl sends as protobuf: namespaces, configmaps, secrets, serviceaccounts, access reviews and DeleteOptions.
+/// The table below is the protobuf field numbering of those messages (the wire contract of k8s.io/api). Other
+/// kinds get a 415 that says to send JSON, which every client can.
+/// </summary>
+public static class Protobuf
+{
+    private enum K
+    {
+        Str,
+        Bytes,
+        Int,
+        Bool,
+        Msg,
+        MapStr,
+        MapBytes,
+        Time,
+    }
+
+    private sealed record F(int Num, string Name, K Kind, string? Msg = null, bool Repeated = false);
+
+    private static readonly Dictionary<string, F[]> Messages = new(StringComparer.Ordinal)
+    {
+        ["ObjectMeta"] =
+        [
+            new(1, "name", K.Str), new(2, "generateName", K.Str), new(3, "namespace", K.Str), new(4, "selfLink", K.Str), new(5, "uid", K.Str),
+            new(6, "resourceVersion", K.Str), new(7, "generation", K.Int), new(8, "creationTimestamp", K.Time), new(9, "deletionTimestamp", K.Time),
+            new(10, "deletionGracePeriodSeconds", K.Int), new(11, "labels", K.MapStr), new(12, "annotations", K.MapStr),
+            new(13, "ownerReferences", K.Msg, "OwnerReference", true), new(14, "finalizers", K.Str, null, true),
+        ],
+        ["OwnerReference"] =
+        [
+            new(1, "kind", K.Str), new(3, "name", K.Str), new(4, "uid", K.Str), new(5, "apiVersion", K.Str), new(6, "controller", K.Bool), new(7, "blockOwnerDeletion", K.Bool),
+        ],
+        ["v1/ConfigMap"] = [new(1, "metadata", K.Msg, "ObjectMeta"), new(2, "data", K.MapStr), new(3, "binaryData", K.MapBytes), new(4, "immutable", K.Bool)],
+        ["v1/Secret"] = [new(1, "metadata", K.Msg, "ObjectMeta"), new(2, "data", K.MapBytes), new(3, "type", K.Str), new(4, "stringData", K.MapStr), new(5, "immutable", K.Bool)],
+        ["v1/Namespace"] = [new(1, "metadata", K.Msg, "ObjectMeta"), new(2, "spec", K.Msg, "NamespaceSpec")],
+        ["NamespaceSpec"] = [new(1, "finalizers", K.Str, null, true)],
+        ["v1/ServiceAccount"] =
+        [
+            new(1, "metadata", K.Msg, "ObjectMeta"), new(2, "secrets", K.Msg, "ObjectReference", true), new(3, "imagePullSecrets", K.Msg, "LocalObjectReference", true),
+            new(4, "automountServiceAccountToken", K.Bool),
+        ],
+        ["ObjectReference"] =
+        [
+            new(1, "kind", K.Str), new(2, "namespace", K.Str), new(3, "name", K.Str), new(4, "uid", K.Str), new(5, "apiVersion", K.Str), new(6, "resourceVersion", K.Str), new(7, "fieldPath", K.Str),
+        ],
+        ["LocalObjectReference"] = [new(1, "name", K.Str)],
+        ["authorization.k8s.io/v1/SelfSubjectAccessReview"] = [new(1, "metadata", K.Msg, "ObjectMeta"), new(2, "spec", K.Msg, "SelfSubjectAccessReviewSpec")],
+        ["SelfSubjectAccessReviewSpec"] = [new(1, "resourceAttributes", K.Msg, "ResourceAttributes"), new(2, "nonResourceAttributes", K.Msg, "NonResourceAttributes")],
+        ["ResourceAttributes"] =
+        [
+            new(1, "namespace", K.Str), new(2, "verb", K.Str), new(3, "group", K.Str), new(4, "version", K.Str), new(5, "resource", K.Str), new(6, "subresource", K.Str), new(7, "name", K.Str),
+        ],
+        ["NonResourceAttributes"] = [new(1, "path", K.Str), new(2, "verb", K.Str)],
+        ["authorization.k8s.io/v1/SelfSubjectRulesReview"] = [new(1, "metadata", K.Msg, "ObjectMeta"), new(2, "spec", K.Msg, "SelfSubjectRulesReviewSpec")],
+        ["SelfSubjectRulesReviewSpec"] = [new(1, "namespace", K.Str)],
+        ["authentication.k8s.io/v1/SelfSubjectReview"] = [new(1, "metadata", K.Msg, "ObjectMeta")],
+        ["v1/DeleteOptions"] =
+        [
+            new(1, "gracePeriodSeconds", K.Int), new(2, "preconditions", K.Msg, "Preconditions"), new(3, "orphanDependents", K.Bool), new(4, "propagationPolicy", K.Str),
+            new(5, "dryRun", K.Str, null, true),
+        ],
+        ["meta.k8s.io/v1/DeleteOptions"] =
+        [
+            new(1, "gracePeriodSeconds", K.Int), new(2, "preconditions", K.Msg, "Preconditions"), new(3, "orphanDependents", K.Bool), new(4, "propagationPolicy", K.Str),
+            new(5, "dryRun", K.Str, null, true),
+        ],
+        ["Preconditions"] = [new(1, "uid", K.Str), new(2, "resourceVersion", K.Str)],
+    };
+
+    public static bool IsProtobuf(string? contentType) => contentType is not null && contentType.Contains("application/vnd.kubernetes.protobuf", StringComparison.Ordinal);
+
+    public static JsonObject Decode(byte[] body)
+    {
+        if (body.Length < 4 || body[0] != 'k' || body[1] != '8' || body[2] != 's' || body[3] != 0)
+        {
+            throw ApiException.BadRequest("protobuf body does not start with the Kubernetes envelope (k8s\\0)");
+        }
+        var envelope = Fields(body.AsSpan(4));
+        string apiVersion = "", kind = "";
+        byte[] raw = [];
+        foreach (var (num, _, data) in envelope)
+        {
+            if (num == 1)
+            {
+                foreach (var (tn, _, tdata) in Fields(data))
+                {
+                    if (tn == 1)
+                    {
+                        apiVersion = Encoding.UTF8.GetString(tdata);
+                    }
+                    else if (tn == 2)
+                    {
+                        kind = Encoding.UTF8.GetString(tdata);
+                    }
+                }
+            }
+            else if (num == 2)
+            {
+                raw = data.ToArray();
+            }
+        }
+        if (!Messages.TryGetValue(apiVersion + "/" + kind, out var fields))
+        {
+            throw ApiException.UnsupportedMediaType($"protobuf is not supported for {apiVersion}/{kind} by this server; send application/json");
+        }
+        var obj = Message(raw, fields);
+        obj["apiVersion"] = apiVersion;
+        obj["kind"] = kind;
+        return obj;
+    }
+
+    private static JsonObject Message(ReadOnlySpan<byte> data, F[] fields)
+    {
+        var obj = new JsonObject();
+        foreach (var (num, wire, value) in Fields(data))
+        {
+            var f = Array.Find(fields, x => x.Num == num);
+            if (f is null)
+            {
+                continue;
+            }
+            JsonNode? node = f.Kind switch
+            {
+                K.Str => Encoding.UTF8.GetString(value),
+                K.Bytes => Convert.ToBase64String(value),
+                K.Int => (long)(wire == 0 ? BitConverter.ToUInt64(value) : 0),
+                K.Bool => value[0] != 0,
+                K.Msg => Message(value, Messages[f.Msg!]),
+                K.Time => Time(value),
+                _ => null,
+            };
+            if (f.Kind is K.MapStr or K.MapBytes)
+            {
+                var map = obj[f.Name] as JsonObject ?? (JsonObject)(obj[f.Name] = new JsonObject());
+                string key = "", v = "";
+                foreach (var (en, _, edata) in Fields(value))
+                {
+                    if (en == 1)
+                    {
+                        key = Encoding.UTF8.GetString(edata);
+                    }
+                    else if (en == 2)
+                    {
+                        v = f.Kind == K.MapBytes ? Convert.ToBase64String(edata) : Encoding.UTF8.GetString(edata);
+                    }
+                }
+                map[key] = v;
+                continue;
+            }
+            if (f.Repeated)
+            {
+                var arr = obj[f.Name] as JsonArray ?? (JsonArray)(obj[f.Name] = new JsonArray());
+                arr.Add(node);
+            }
+            else
+            {
+                obj[f.Name] = node;
+            }
+        }
+        return obj;
+    }
+
+    private static string Time(ReadOnlySpan<byte> data)
+    {
+        long seconds = 0;
+        foreach (var (n, _, v) in Fields(data))
+        {
+            if (n == 1)
+            {
+                seconds = (long)BitConverter.ToUInt64(v);
+            }
+        }
+        return Registry.Json.Rfc3339(DateTimeOffset.FromUnixTimeSeconds(seconds));
+    }
+
+    /// <summary>The fields of a message; varints come back as 8 little-endian bytes.</summary>
+    private static List<(int Num, int Wire, byte[] Data)> Fields(ReadOnlySpan<byte> data)
+    {
+        var result = new List<(int, int, byte[])>();
+        var pos = 0;
+        while (pos < data.Length)
+        {
+            var tag = Varint(data, ref pos);
+            var num = (int)(tag >> 3);
+            var wire = (int)(tag & 7);
+            switch (wire)
+            {
+                case 0:
+                    result.Add((num, 0, BitConverter.GetBytes(Varint(data, ref pos))));
+                    break;
+                case 1:
+                    result.Add((num, 1, data.Slice(pos, 8).ToArray()));
+                    pos += 8;
+                    break;
+                case 2:
+                    var len = (int)Varint(data, ref pos);
+                    if (len < 0 || pos + len > data.Length)
+                    {
+                        throw ApiException.BadRequest("malformed protobuf body: truncated field " + num);
+                    }
+                    result.Add((num, 2, data.Slice(pos, len).ToArray()));
+                    pos += len;
+                    break;
+                case 5:
+                    result.Add((num, 5, data.Slice(pos, 4).ToArray()));
+                    pos += 4;
+                    break;
+                default:
+                    throw ApiException.BadRequest($"malformed protobuf body: wire type {wire}");
+            }
+        }
+        return result;
+    }
+
+    private static ulong Varint(ReadOnlySpan<byte> data, ref int pos)
+    {
+        ulong result = 0;
+        for (var shift = 0; shift < 64; shift += 7)
+        {
+            if (pos >= data.Length)
+            {
+                throw ApiException.BadRequest("malformed protobuf body: truncated varint");
+            }
+            var b = data[pos++];
+            result |= (ulong)(b & 0x7f) << shift;
+            if ((b & 0x80) == 0)
+            {
+                return result;
+            }
+        }
+        throw ApiException.BadRequest("malformed protobuf body: varint too long");
+    }
+}
