@@ -73,6 +73,17 @@ public static class Protobuf
             new(5, "dryRun", K.Str, null, true),
         ],
         ["Preconditions"] = [new(1, "uid", K.Str), new(2, "resourceVersion", K.Str)],
+        ["rbac.authorization.k8s.io/v1/Role"] = [new(1, "metadata", K.Msg, "ObjectMeta"), new(2, "rules", K.Msg, "PolicyRule", true)],
+        ["rbac.authorization.k8s.io/v1/ClusterRole"] = [new(1, "metadata", K.Msg, "ObjectMeta"), new(2, "rules", K.Msg, "PolicyRule", true)],
+        ["rbac.authorization.k8s.io/v1/RoleBinding"] = [new(1, "metadata", K.Msg, "ObjectMeta"), new(2, "subjects", K.Msg, "Subject", true), new(3, "roleRef", K.Msg, "RoleRef")],
+        ["rbac.authorization.k8s.io/v1/ClusterRoleBinding"] = [new(1, "metadata", K.Msg, "ObjectMeta"), new(2, "subjects", K.Msg, "Subject", true), new(3, "roleRef", K.Msg, "RoleRef")],
+        ["PolicyRule"] =
+        [
+            new(1, "verbs", K.Str, null, true), new(2, "apiGroups", K.Str, null, true), new(3, "resources", K.Str, null, true), new(4, "resourceNames", K.Str, null, true),
+            new(5, "nonResourceURLs", K.Str, null, true),
+        ],
+        ["Subject"] = [new(1, "kind", K.Str), new(2, "apiGroup", K.Str), new(3, "name", K.Str), new(4, "namespace", K.Str)],
+        ["RoleRef"] = [new(1, "apiGroup", K.Str), new(2, "kind", K.Str), new(3, "name", K.Str)],
     };
 
     public static bool IsProtobuf(string? contentType) => contentType is not null && contentType.Contains("application/vnd.kubernetes.protobuf", StringComparison.Ordinal);
