@@ -205,6 +205,9 @@ public sealed class ApiServerHost : IAsyncDisposable
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
+    /// <summary>Drops history older than <paramref name="revision"/> (store and watch window); older watches get 410.</summary>
+    public Task CompactAsync(long revision, CancellationToken ct = default) => _controllers.CompactAsync(revision, ct);
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync().ConfigureAwait(false);

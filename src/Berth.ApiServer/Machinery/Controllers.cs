@@ -492,7 +492,7 @@ public sealed partial class Controllers : IAsyncDisposable
                 var rev = await _svc.Store.Store.CurrentRevisionAsync(ct).ConfigureAwait(false);
                 if (rev > _options.CompactionKeepRevisions)
                 {
-                    await _svc.Store.Store.CompactAsync(rev - _options.CompactionKeepRevisions, ct).ConfigureAwait(false);
+                    await CompactAsync(rev - _options.CompactionKeepRevisions, ct).ConfigureAwait(false);
                 }
             }
             catch (Exception e) when (e is not OperationCanceledException)
@@ -500,6 +500,13 @@ public sealed partial class Controllers : IAsyncDisposable
                 LogLoopFailed(_logger, e);
             }
         }
+    }
+
+    /// <summary>Compacts the store's history and the watch window together.</summary>
+    public async Task CompactAsync(long revision, CancellationToken ct)
+    {
+        await _svc.Store.Store.CompactAsync(revision, ct).ConfigureAwait(false);
+        _hub.Trim(revision);
     }
 
     public async ValueTask DisposeAsync()

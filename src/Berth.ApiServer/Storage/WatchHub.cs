@@ -131,6 +131,19 @@ public sealed partial class WatchHub : IAsyncDisposable
         }
     }
 
+    /// <summary>Forgets events up to <paramref name="revision"/> after the store compacted them: older watches get 410.</summary>
+    public void Trim(long revision)
+    {
+        lock (_lock)
+        {
+            while (_history.First is { } first && first.Value.Current.ModRevision <= revision)
+            {
+                _history.RemoveFirst();
+            }
+            _windowStart = Math.Max(_windowStart, revision);
+        }
+    }
+
     /// <summary>Events under <paramref name="prefix"/> after <paramref name="afterRevision"/>, until cancelled or the hub drops the watcher.</summary>
     public async IAsyncEnumerable<WatchEvent> WatchAsync(string prefix, long afterRevision, [EnumeratorCancellation] CancellationToken ct)
     {
