@@ -11,7 +11,8 @@ namespace Berth.ApiServer.Tests;
 public sealed class InMemoryClusterStore : IClusterStore
 {
     private readonly Lock _lock = new();
-    private readonly SortedDictionary<string, List<(long Rev, KeyValue? Kv)>> _versions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<(long Rev, KeyValue? Kv)>> _versions = new(StringComparer.Ordinal);
+    private readonly SortedSet<string> _keys = new(StringComparer.Ordinal);
     private readonly List<WatchEvent> _events = [];
     private long _revision = 1;
     private long _compacted;
@@ -46,8 +47,9 @@ public sealed class InMemoryClusterStore : IClusterStore
             var at = revision > 0 ? revision : _revision;
             var items = new List<KeyValue>();
             var more = false;
-            foreach (var (key, versions) in _versions)
+            foreach (var key in _keys.GetViewBetween(startAfter is not null && string.CompareOrdinal(startAfter, prefix) > 0 ? startAfter : prefix, prefix + '\uffff'))
             {
+                var versions = _versions[key];
                 if (!key.StartsWith(prefix, StringComparison.Ordinal) || (startAfter is not null && string.CompareOrdinal(key, startAfter) <= 0))
                 {
                     continue;
@@ -92,6 +94,7 @@ public sealed class InMemoryClusterStore : IClusterStore
         if (!_versions.TryGetValue(key, out var list))
         {
             _versions[key] = list = [];
+            _keys.Add(key);
         }
         list.Add((rev, kv));
         _events.Add(delete
@@ -196,6 +199,7 @@ public sealed class InMemoryClusterStore : IClusterStore
                 if (list.Count == 1 && list[0].Kv is null && list[0].Rev <= _compacted)
                 {
                     _versions.Remove(key);
+                    _keys.Remove(key);
                 }
             }
             return Task.CompletedTask;

@@ -18,6 +18,9 @@ public sealed class Authenticator
     private readonly ClusterPki _pki;
     private readonly Dictionary<string, UserInfo> _tokens;
 
+    // Chain building costs milliseconds; a verified certificate is remembered by its thumbprint.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, UserInfo?> _certificates = new(StringComparer.Ordinal);
+
     public Authenticator(ClusterPki pki, IReadOnlyDictionary<string, UserInfo> tokens)
     {
         _pki = pki;
@@ -33,7 +36,16 @@ public sealed class Authenticator
             var token = authorization["Bearer ".Length..].Trim();
             return _tokens.TryGetValue(token, out var user) ? WithAuthenticated(user) : null;
         }
-        if (clientCertificate is not null && _pki.Verify(clientCertificate))
+        if (clientCertificate is not null)
+        {
+            return _certificates.GetOrAdd(clientCertificate.Thumbprint, _ => FromCertificate(clientCertificate));
+        }
+        return null;
+    }
+
+    private UserInfo? FromCertificate(X509Certificate2 clientCertificate)
+    {
+        if (_pki.Verify(clientCertificate))
         {
             var name = clientCertificate.GetNameInfo(X509NameType.SimpleName, false);
             var groups = clientCertificate.SubjectName.EnumerateRelativeDistinguishedNames()

@@ -5,7 +5,7 @@ namespace Berth.Cli.Commands;
 /// <summary>Routes `berth &lt;command&gt; ...` to a command; errors become "berth: message" and exit code 1.</summary>
 public sealed class CommandDispatcher(IReadOnlyList<ICommand> commands)
 {
-    public static CommandDispatcher Default { get; } = new([new ServerCommand()]);
+    public static CommandDispatcher Default { get; } = new([new ServerCommand(), new BenchApiServerCommand()]);
 
     public async Task<int> RunAsync(string[] args)
     {
