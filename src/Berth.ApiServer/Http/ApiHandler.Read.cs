@@ -284,15 +284,15 @@ public sealed partial class ApiHandler
                 next = null;
                 var e = events.Current;
                 lastSent = e.Current.ModRevision;
+                var decoded = DecodedEvent.For(e);
                 var type = e.Type == WatchEventType.Delete ? "DELETED" : e.Current.CreateRevision == e.Current.ModRevision ? "ADDED" : "MODIFIED";
-                JsonObject obj;
+                var obj = decoded.Object;
+                if (obj is null)
+                {
+                    continue;
+                }
                 if (e.Type == WatchEventType.Delete)
                 {
-                    if (e.Previous is null)
-                    {
-                        continue;
-                    }
-                    obj = ObjectStore.Decode(e.Previous, e.Current.ModRevision);
                     if (!Wanted(obj))
                     {
                         continue;
@@ -300,9 +300,8 @@ public sealed partial class ApiHandler
                 }
                 else
                 {
-                    obj = ObjectStore.Decode(e.Current);
                     var now = Wanted(obj);
-                    var before = e.Previous is not null && Wanted(ObjectStore.Decode(e.Previous));
+                    var before = decoded.Previous is { } prev && Wanted(prev);
                     if (!now && !before)
                     {
                         continue;
@@ -317,7 +316,16 @@ public sealed partial class ApiHandler
                         type = "ADDED";
                     }
                 }
-                await SendAsync(type, obj).ConfigureAwait(false);
+                if (shape == OutputShape.Object)
+                {
+                    // The common case: the same bytes for every watcher, serialized once per event.
+                    await body.WriteAsync(System.Text.Encoding.UTF8.GetBytes("{\"type\":\"" + type + "\",\"object\":"), wct).ConfigureAwait(false);
+                    await body.WriteAsync(decoded.Json, wct).ConfigureAwait(false);
+                    await body.WriteAsync("}\n"u8.ToArray(), wct).ConfigureAwait(false);
+                    await body.FlushAsync(wct).ConfigureAwait(false);
+                    continue;
+                }
+                await SendAsync(type, (JsonObject)obj.DeepClone()).ConfigureAwait(false);
             }
         }
         catch (CompactedException e)
