@@ -63,6 +63,15 @@ public sealed class KubectlScenarioTests(ServerFixture server) : IClassFixture<S
         Assert.Contains("spec.color: Unsupported value: \"green\"", bad.Stderr, StringComparison.Ordinal);
         var cr = await Ok("get widgets -n shop");
         Assert.Matches(@"NAME\s+SIZE\s+AGE\s*\nw1\s+3\s+\d+s", cr);
+        Assert.Contains("widget.example.com/w1", await Ok("get wd -n shop -o name"), StringComparison.Ordinal);
+        await Ok("delete crd widgets.example.com");
+        var gone = await Fails("get widgets -n shop");
+        // kubectl's discovery cache may still list the resource: then the server's 404 is what it shows.
+        Assert.True(gone.Stderr.Contains("the server doesn't have a resource type \"widgets\"", StringComparison.Ordinal)
+            || gone.Stderr.Contains("Error from server (NotFound)", StringComparison.Ordinal), gone.ToString());
+        // Re-creating the CRD does not resurrect the old custom resources.
+        await Ok("apply -f -", Manifest("shop"));
+        Assert.Contains("No resources found", (await server.KubectlAsync("get widgets -n shop")).Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Berth.ApiServer.Http;
+using Berth.Store;
 using Berth.Testing;
 
 namespace Berth.ApiServer.Tests;
@@ -9,7 +10,11 @@ public sealed class ServerFixture : IAsyncLifetime
 {
     private readonly TempDirectory _dir = new("berth-apiserver");
 
-    public InMemoryClusterStore Store { get; } = new();
+    /// <summary>
+    /// The store under test: in memory by default; BERTH_APISERVER_STORE=sqlite or etcd=http://127.0.0.1:2379 runs
+    /// the same suites on the real implementations (Berth.Store's ClusterStore.Open).
+    /// </summary>
+    public IClusterStore Store { get; private set; } = null!;
 
     public ApiServerHost Host { get; private set; } = null!;
 
@@ -19,6 +24,15 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        var choice = Environment.GetEnvironmentVariable("BERTH_APISERVER_STORE") ?? "memory";
+        Directory.CreateDirectory(_dir.Combine("data"));
+        Store = choice switch
+        {
+            "memory" => new InMemoryClusterStore(),
+            "sqlite" => ClusterStore.Open(null, _dir.Combine("data")),
+            _ when choice.StartsWith("etcd=", StringComparison.Ordinal) => ClusterStore.Open(choice[5..], _dir.Combine("data")),
+            _ => throw new InvalidOperationException("BERTH_APISERVER_STORE must be memory, sqlite or etcd=URL"),
+        };
         Host = await ApiServerHost.StartAsync(new ApiServerOptions
         {
             DataDir = _dir.Combine("data"),

@@ -346,6 +346,25 @@ public sealed class Admission
         }
         if (def.Group == "apiextensions.k8s.io")
         {
+            // The CRD is gone: so are its custom resources (Kubernetes' customresourcecleanup finalizer).
+            var group = obj.At("spec.group") is { } g ? Json.Scalar(g) : "";
+            var plural = obj.At("spec.names.plural") is { } p ? Json.Scalar(p) : "";
+            if (group.Length > 0 && plural.Length > 0)
+            {
+                var prefix = "/registry/" + group + "/" + plural + "/";
+                while (true)
+                {
+                    var page = await _store.Store.ListAsync(prefix, null, 500, 0, ct).ConfigureAwait(false);
+                    foreach (var kv in page.Items)
+                    {
+                        await _store.Store.DeleteAsync(kv.Key, 0, ct).ConfigureAwait(false);
+                    }
+                    if (!page.More)
+                    {
+                        break;
+                    }
+                }
+            }
             await RefreshCustomResourcesAsync(ct).ConfigureAwait(false);
         }
     }
