@@ -74,10 +74,28 @@ public static partial class OpenApi
             {
                 schema["x-kubernetes-preserve-unknown-fields"] = true;
             }
+            if (Descriptions.OfType(t) is { } typeDescription)
+            {
+                schema["description"] = typeDescription;
+            }
+            var clrNames = t.GetProperties()
+                .Select(p => (Json: p.GetCustomAttribute<System.Text.Json.Serialization.JsonPropertyNameAttribute>()?.Name, Clr: p.Name))
+                .Where(p => p.Json is not null)
+                .ToDictionary(p => p.Json!, p => p.Clr, StringComparer.Ordinal);
             var props = new JsonObject();
             foreach (var (name, prop) in node.Properties.OrderBy(p => p.Key, StringComparer.Ordinal))
             {
-                props[name] = Property(prop, refPrefix, queue);
+                var propertySchema = Property(prop, refPrefix, queue);
+                if (clrNames.TryGetValue(name, out var clr) && Descriptions.OfProperty(t, clr) is { } description)
+                {
+                    if (propertySchema["$ref"] is not null)
+                    {
+                        // A $ref cannot carry siblings in OpenAPI 3.0: wrap it, as upstream does.
+                        propertySchema = new JsonObject { ["allOf"] = new JsonArray(propertySchema) };
+                    }
+                    propertySchema["description"] = description;
+                }
+                props[name] = propertySchema;
             }
             schema["properties"] = props;
             var required = new JsonArray();
