@@ -193,6 +193,32 @@ public sealed class KubectlScenarioTests(ServerFixture server) : IClassFixture<S
     }
 
     [Fact]
+    public async Task Imperative_create_commands_sent_as_protobuf()
+    {
+        await Ok("create namespace imp");
+        Assert.Contains("deployment.apps/web created", await Ok("create deployment web -n imp --image=nginx:1.25 --replicas=0 --port=80"), StringComparison.Ordinal);
+        var d = await Json("get deployment web -n imp");
+        Assert.Equal(0, (int)d["spec"]!["replicas"]!);
+        Assert.Equal("web", (string)d["spec"]!["selector"]!["matchLabels"]!["app"]!);
+        Assert.Equal(80, (int)d["spec"]!["template"]!["spec"]!["containers"]![0]!["ports"]![0]!["containerPort"]!);
+        Assert.Contains("service/web exposed", await Ok("expose deployment web -n imp --port=8080 --target-port=80"), StringComparison.Ordinal);
+        var svc = await Json("get service web -n imp");
+        Assert.Equal(80, (int)svc["spec"]!["ports"]![0]!["targetPort"]!);
+        await Ok("create service nodeport np -n imp --tcp=80:8080");
+        var np = (int)(await Json("get service np -n imp"))["spec"]!["ports"]![0]!["nodePort"]!;
+        Assert.InRange(np, 30000, 32767);
+        Assert.Matches(@"np\s+NodePort\s+10\.43\.\d+\.\d+\s+<none>\s+80:" + np + "/TCP", await Ok("get svc np -n imp"));
+        await Ok("create job j1 -n imp --image=busybox -- echo hi");
+        Assert.Equal(["echo", "hi"], (await Json("get job j1 -n imp"))["spec"]!["template"]!["spec"]!["containers"]![0]!["command"]!.AsArray().Select(c => (string)c!));
+        await Ok("create cronjob cj -n imp --image=busybox --schedule=*/5_*_*_*_*".Replace("_", " ", StringComparison.Ordinal).Replace("--schedule=*/5 * * * *", "--schedule='*/5 * * * *'", StringComparison.Ordinal));
+        Assert.Matches(@"cj\s+\*/5 \* \* \* \*\s+<none>\s+False\s+0", await Ok("get cronjobs -n imp"));
+        await Ok("create role reader -n imp --verb=get,list --resource=pods");
+        await Ok("create clusterrole node-reader --verb=get --resource=nodes");
+        var role = await Json("get role reader -n imp");
+        Assert.Equal(["get", "list"], role["rules"]![0]!["verbs"]!.AsArray().Select(v => (string)v!));
+    }
+
+    [Fact]
     public async Task Server_side_apply_owns_fields_and_reports_conflicts()
     {
         await Ok("create namespace ssa");

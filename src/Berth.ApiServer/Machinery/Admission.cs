@@ -75,6 +75,10 @@ public sealed class Admission
         {
             await AllocateClusterIpAsync(obj, opts.DryRun, ct).ConfigureAwait(false);
         }
+        if (def.Group == "" && def.Plural == "services" && obj.At("spec.type") is JsonValue st && Json.Scalar(st) is "NodePort" or "LoadBalancer")
+        {
+            await AllocateNodePortsAsync(obj, old, opts.DryRun, ct).ConfigureAwait(false);
+        }
         if (def.Group == "" && def.Plural == "services" && old is not null && obj.At("spec.clusterIP") is null && old.At("spec.clusterIP") is { } ip)
         {
             obj.Obj("spec")["clusterIP"] = ip.DeepClone();
@@ -125,6 +129,69 @@ public sealed class Admission
             }
         }
         throw new ApiException(500, "InternalError", $"Internal error occurred: failed to allocate a serviceIP: range is full");
+    }
+
+    private const string NodePortPrefix = "/registry/berth/nodeports/";
+
+    /// <summary>NodePorts from 30000-32767, reserved with create-if-absent keys like ClusterIPs; kept across updates.</summary>
+    private async Task AllocateNodePortsAsync(JsonObject svc, JsonObject? old, bool dryRun, CancellationToken ct)
+    {
+        var ports = svc.At("spec.ports") as JsonArray ?? [];
+        var oldPorts = old?.At("spec.ports") as JsonArray ?? [];
+        var owner = System.Text.Encoding.UTF8.GetBytes(svc.Namespace() + "/" + svc.Name());
+        foreach (var p in ports.OfType<JsonObject>())
+        {
+            var requested = Json.AsLong(p["nodePort"]);
+            var previous = oldPorts.FirstOrDefault(o => Json.AsLong(o?["port"]) == Json.AsLong(p["port"]) && o.Str("protocol") == p.Str("protocol"));
+            if (requested is null && Json.AsLong(previous?["nodePort"]) is { } kept)
+            {
+                p["nodePort"] = kept;
+                continue;
+            }
+            if (requested is not null)
+            {
+                if (requested is < 30000 or > 32767)
+                {
+                    throw ApiException.Invalid("Service", "", svc.Name(), [FieldError.Invalid("spec.ports[].nodePort", requested.Value, "provided port is not in the valid range. The range of valid ports is 30000-32767")]);
+                }
+                if (Json.AsLong(previous?["nodePort"]) == requested)
+                {
+                    continue;
+                }
+                if (!dryRun && !await TryReserveAsync(NodePortPrefix + requested, owner, ct).ConfigureAwait(false))
+                {
+                    throw ApiException.Invalid("Service", "", svc.Name(), [FieldError.Invalid("spec.ports[].nodePort", requested.Value, "provided port is already allocated")]);
+                }
+                continue;
+            }
+            var start = Random.Shared.Next(0, 2768);
+            for (var i = 0; i < 2768; i++)
+            {
+                var candidate = 30000 + ((start + i) % 2768);
+                if (dryRun ? await _store.Store.GetAsync(NodePortPrefix + candidate, ct).ConfigureAwait(false) is null : await TryReserveAsync(NodePortPrefix + candidate, owner, ct).ConfigureAwait(false))
+                {
+                    p["nodePort"] = candidate;
+                    break;
+                }
+            }
+            if (p["nodePort"] is null)
+            {
+                throw ApiException.Internal("failed to allocate a nodePort: range is full");
+            }
+        }
+    }
+
+    private async Task<bool> TryReserveAsync(string key, byte[] owner, CancellationToken ct)
+    {
+        try
+        {
+            await _store.Store.CreateAsync(key, owner, ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (KeyExistsException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Reserves an address with a create-if-absent key, so two services can never get the same IP.</summary>
@@ -343,6 +410,16 @@ public sealed class Admission
         if (def.Group == "" && def.Plural == "services" && obj.At("spec.clusterIP") is JsonValue ip && ip.GetValue<string>() is var s && s != "None" && s.Length > 0)
         {
             await _store.Store.DeleteAsync(IpPrefix + s, 0, ct).ConfigureAwait(false);
+        }
+        if (def.Group == "" && def.Plural == "services")
+        {
+            foreach (var p in obj.At("spec.ports") as JsonArray ?? [])
+            {
+                if (Json.AsLong(p?["nodePort"]) is { } np)
+                {
+                    await _store.Store.DeleteAsync(NodePortPrefix + np, 0, ct).ConfigureAwait(false);
+                }
+            }
         }
         if (def.Group == "apiextensions.k8s.io")
         {
