@@ -71,7 +71,10 @@ public sealed class LocalContentStore : IContentStore
         var path = BlobPath(digest);
         var existed = File.Exists(path);
         File.Delete(path);
-        File.Delete(LabelPath(digest));
+        if (File.Exists(LabelPath(digest)))
+        {
+            File.Delete(LabelPath(digest));
+        }
         return ValueTask.FromResult(existed);
     }
 
