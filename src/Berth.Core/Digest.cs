@@ -9,7 +9,7 @@ namespace Berth.Core;
 /// anything else is rejected with a message saying what a digest looks like.
 /// </summary>
 [JsonConverter(typeof(DigestJsonConverter))]
-public readonly record struct Digest
+public readonly record struct Digest : IComparable<Digest>
 {
     public const string Sha256 = "sha256";
     public const string Sha512 = "sha512";
@@ -28,6 +28,16 @@ public readonly record struct Digest
     public bool IsEmpty => Algorithm is null;
 
     public override string ToString() => Algorithm + ":" + Encoded;
+
+    public int CompareTo(Digest other) => string.CompareOrdinal(ToString(), other.ToString());
+
+    public static bool operator <(Digest left, Digest right) => left.CompareTo(right) < 0;
+
+    public static bool operator >(Digest left, Digest right) => left.CompareTo(right) > 0;
+
+    public static bool operator <=(Digest left, Digest right) => left.CompareTo(right) <= 0;
+
+    public static bool operator >=(Digest left, Digest right) => left.CompareTo(right) >= 0;
 
     public static Digest Parse(string value) =>
         TryParse(value, out var digest, out var error) ? digest : throw BerthException.InvalidArgument(error);

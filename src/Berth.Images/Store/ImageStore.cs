@@ -229,7 +229,7 @@ public sealed class ImageStore
             await File.WriteAllTextAsync(Path.Combine(etc, "resolv.conf"), init.ResolvConf, cancellationToken).ConfigureAwait(false);
             foreach (var f in new[] { "hostname", "hosts", "resolv.conf" })
             {
-                File.SetUnixFileMode(Path.Combine(etc, f), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+                Interop.Fs.fchmodat(Interop.Fs.AT_FDCWD, Path.Combine(etc, f), 0x1a4, 0);
             }
             await snapshotter.CommitAsync(initKey, preparing, cancellationToken).ConfigureAwait(false);
         }
