@@ -26,6 +26,13 @@ public sealed record LayerApplyOptions
 
     /// <summary>Extended attribute values longer than this are refused (XATTR_SIZE_MAX).</summary>
     public int MaxXattrSize { get; init; } = 65536;
+
+    /// <summary>
+    /// In <see cref="WhiteoutMode.OverlayFs"/>: the layers below, nearest first. A directory the archive implies
+    /// (a file under it without an entry for it) takes its owner, mode and mtime from the nearest lower layer that
+    /// has it, as overlayfs copy-up would, instead of hiding that layer's metadata behind root:root 0755.
+    /// </summary>
+    public IReadOnlyList<string>? LowerDirectories { get; init; }
 }
 
 public sealed record LayerApplyResult(Digest DiffId, long UncompressedSize, int Entries);
@@ -442,9 +449,16 @@ public static class LayerApplier
                         var at = target.StartsWith('/') ? target : Join(InRootPath(pfd), target);
                         CreateParents(CleanContained(at), depth + 1);
                     }
-                    else if (Fs.mkdirat(pfd, part, 0x1ed) != 0 && Fs.Errno != Fs.EEXIST)
+                    else if (Fs.mkdirat(pfd, part, 0x1ed) != 0)
                     {
-                        throw Fs.Error("mkdir", "/" + next, Fs.Errno);
+                        if (Fs.Errno != Fs.EEXIST)
+                        {
+                            throw Fs.Error("mkdir", "/" + next, Fs.Errno);
+                        }
+                    }
+                    else
+                    {
+                        CopyLowerMetadata(pfd, part, next);
                     }
                 }
                 finally
@@ -452,6 +466,41 @@ public static class LayerApplier
                     Fs.close(pfd);
                 }
                 prefix = next;
+            }
+        }
+
+        private void CopyLowerMetadata(int pfd, string name, string path)
+        {
+            foreach (var lower in options.LowerDirectories ?? [])
+            {
+                var lowerRoot = Fs.openat(Fs.AT_FDCWD, lower, Fs.O_PATH | Fs.O_DIRECTORY | Fs.O_CLOEXEC, 0);
+                if (lowerRoot < 0)
+                {
+                    continue;
+                }
+                try
+                {
+                    var fd = Fs.OpenInRoot(lowerRoot, path, Fs.O_PATH | Fs.O_NOFOLLOW);
+                    if (fd < 0)
+                    {
+                        continue;
+                    }
+                    var found = Fs.TryStat(fd, "", out var st);
+                    Fs.close(fd);
+                    if (!found || !st.IsDirectory)
+                    {
+                        return; // a whiteout or a file hides anything further down
+                    }
+                    Fs.fchownat(pfd, name, st.Uid, st.Gid, Fs.AT_SYMLINK_NOFOLLOW);
+                    Fs.fchmodat(pfd, name, st.Mode & 0xfff, 0);
+                    var mtime = DateTimeOffset.FromUnixTimeSeconds(st.MtimeSec).AddTicks(st.MtimeNsec / 100);
+                    _dirTimes.Add((path, mtime));
+                    return;
+                }
+                finally
+                {
+                    Fs.close(lowerRoot);
+                }
             }
         }
 

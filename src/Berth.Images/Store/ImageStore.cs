@@ -189,8 +189,15 @@ public sealed class ImageStore
                 try
                 {
                     var info = (await snapshotter.StatAsync(key, cancellationToken).ConfigureAwait(false))!;
+                    var lowers = new List<string>();
+                    for (var p = parent; p is not null;)
+                    {
+                        var ancestor = (await snapshotter.StatAsync(p, cancellationToken).ConfigureAwait(false))!;
+                        lowers.Add(snapshotter.UpperDirectory(ancestor));
+                        p = ancestor.Parent;
+                    }
                     await using var blob = await Content.OpenReadAsync(image.ManifestDocument.Layers[i].Digest, cancellationToken).ConfigureAwait(false);
-                    var result = await LayerApplier.ApplyAsync(blob, snapshotter.UpperDirectory(info), new LayerApplyOptions { Whiteouts = WhiteoutMode.OverlayFs }, cancellationToken).ConfigureAwait(false);
+                    var result = await LayerApplier.ApplyAsync(blob, snapshotter.UpperDirectory(info), new LayerApplyOptions { Whiteouts = WhiteoutMode.OverlayFs, LowerDirectories = lowers }, cancellationToken).ConfigureAwait(false);
                     if (result.DiffId != image.Config.RootFs.DiffIds[i])
                     {
                         throw new BerthException(ErrorCode.FailedPrecondition, $"layer {image.ManifestDocument.Layers[i].Digest} uncompresses to {result.DiffId}, but the image config says {image.Config.RootFs.DiffIds[i]}; the image is corrupt");
