@@ -227,6 +227,28 @@ public sealed class LayerApplyTests : IDisposable
     }
 
     [Fact]
+    public void A_directory_written_as_a_layer_unpacks_to_the_same_tree()
+    {
+        LayerApplier.Apply(new MemoryStream(Everything()), Root);
+        using var layer = new MemoryStream();
+        var written = LayerWriter.Write(Root, layer, new LayerWriteOptions { Compression = LayerCompression.Zstd });
+        Assert.Equal(layer.Length, written.Size);
+        Assert.Equal(Digest.Compute(layer.ToArray()), written.Digest);
+
+        var copy = _temp.Combine("copy");
+        layer.Position = 0;
+        var applied = LayerApplier.Apply(layer, copy);
+        Assert.Equal(written.DiffId, applied.DiffId);
+        Assert.Equal("", TreeSnapshot.Diff(TreeSnapshot.Take(Root), TreeSnapshot.Take(copy)));
+        Assert.Equal(Inode(Path.Combine(copy, "bin/tool")), Inode(Path.Combine(copy, "bin/tool2")));
+        Assert.Equal("layer-test", Run("getfattr", "--only-values", "-n", "user.origin", Path.Combine(copy, "home/user/notes")));
+
+        // The same tree gives the same layer (stable order, no timestamps of its own).
+        using var again = new MemoryStream();
+        Assert.Equal(written.DiffId, LayerWriter.Write(Root, again, new LayerWriteOptions { Compression = LayerCompression.None }).DiffId);
+    }
+
+    [Fact]
     public void Chain_ids_follow_the_image_spec_formula()
     {
         var a = Digest.Compute("a"u8);

@@ -17,6 +17,9 @@ public sealed record LayerWriteOptions
 
     /// <summary>When set, no entry gets an mtime later than this (reproducible layers, SOURCE_DATE_EPOCH).</summary>
     public DateTimeOffset? ClampMtime { get; init; }
+
+    /// <summary>A directory path inside the layer under which the directory's contents go (e.g. <c>usr/share</c>); its parents get entries too.</summary>
+    public string? Prefix { get; init; }
 }
 
 /// <param name="DiffId">Digest of the uncompressed tar (goes into the image config's rootfs.diff_ids).</param>
@@ -50,6 +53,16 @@ public static class LayerWriter
             using (var tar = new TarWriter(uncompressed, TarEntryFormat.Pax, leaveOpen: true))
             {
                 var walker = new Walker(root, options, tar, cancellationToken);
+                var prefix = LayerApplier.CleanPath(options.Prefix ?? "", "prefix");
+                if (prefix.Length > 0)
+                {
+                    var parts = prefix.Split('/');
+                    for (var i = 1; i <= parts.Length; i++)
+                    {
+                        tar.WriteEntry(new PaxTarEntry(TarEntryType.Directory, string.Join('/', parts[..i]) + "/") { Mode = (UnixFileMode)0x1ed, ModificationTime = DateTimeOffset.UnixEpoch });
+                    }
+                }
+                walker.Prefix = prefix.Length > 0 ? prefix + "/" : "";
                 walker.WalkDirectory("");
                 entries = walker.Count;
             }
@@ -66,6 +79,8 @@ public static class LayerWriter
         private readonly Dictionary<(uint, uint, ulong), string> _links = [];
 
         public int Count { get; private set; }
+
+        public string Prefix { get; set; } = "";
 
         public void WalkDirectory(string relative)
         {
@@ -167,6 +182,14 @@ public static class LayerWriter
 
         private void Add(TarEntry entry)
         {
+            if (Prefix.Length > 0)
+            {
+                entry.Name = Prefix + entry.Name;
+                if (entry.EntryType == TarEntryType.HardLink)
+                {
+                    entry.LinkName = Prefix + entry.LinkName;
+                }
+            }
             tar.WriteEntry(entry);
             Count++;
         }
