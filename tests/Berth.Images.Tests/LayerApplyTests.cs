@@ -159,6 +159,19 @@ public sealed class LayerApplyTests : IDisposable
     }
 
     [Fact]
+    public void Whiteouts_cannot_delete_through_a_symlink_to_outside()
+    {
+        var outside = Directory.CreateDirectory(_temp.Combine("outside4")).FullName;
+        File.WriteAllText(Path.Combine(outside, "precious"), "keep");
+        Directory.CreateDirectory(Path.Combine(outside, "dir"));
+        File.WriteAllText(Path.Combine(outside, "dir", "inner"), "keep");
+        LayerApplier.Apply(new TestTar().Symlink("out", outside).Symlink("rel", "../../../../../../../" + outside.TrimStart('/')).ToStream(), Root);
+        LayerApplier.Apply(new TestTar().File("out/.wh.precious", "").File("rel/.wh.precious", "").File("out/dir/.wh..wh..opq", "").ToStream(), Root);
+        Assert.Equal("keep", File.ReadAllText(Path.Combine(outside, "precious")));
+        Assert.Equal("keep", File.ReadAllText(Path.Combine(outside, "dir", "inner")));
+    }
+
+    [Fact]
     public void Hardlinks_to_outside_the_root_are_rejected()
     {
         var secret = _temp.Combine("secret");

@@ -230,6 +230,8 @@ public static class LayerApplier
             ApplyMetadata(pfd, name, display, path, entry);
         }
 
+        private readonly byte[] _buffer = new byte[1 << 17];
+
         private void WriteFile(int pfd, string name, string display, TarEntry entry)
         {
             var fd = Fs.openat(pfd, name, Fs.O_WRONLY | Fs.O_CREAT | Fs.O_EXCL | Fs.O_NOFOLLOW | Fs.O_CLOEXEC, 0x180);
@@ -237,8 +239,14 @@ public static class LayerApplier
             using var handle = new SafeFileHandle(fd, ownsHandle: true);
             if (entry.DataStream is { } data && entry.Length > 0)
             {
-                using var file = new FileStream(handle, FileAccess.Write, bufferSize: 0);
-                data.CopyTo(file, 1 << 17);
+                // RandomAccess on the raw handle: no FileStream (and its fstat and buffering) per file.
+                long offset = 0;
+                int read;
+                while ((read = data.Read(_buffer, 0, _buffer.Length)) > 0)
+                {
+                    RandomAccess.Write(handle, _buffer.AsSpan(0, read), offset);
+                    offset += read;
+                }
             }
         }
 

@@ -30,8 +30,8 @@ public sealed class UnpackBench : IDisposable
 {
     private static readonly string[] Sources =
     [
-        "/usr/include", "/usr/share/doc", "/usr/lib/python3.11", "/usr/share/perl", "/usr/share/locale",
-        "/usr/share/zoneinfo", "/usr/sbin", "/usr/libexec", "/usr/lib/x86_64-linux-gnu/perl",
+        "/usr/include", "/usr/share/doc", "/usr/lib/python3.11", "/usr/share/perl", "/usr/share/zoneinfo",
+        "/usr/sbin", "/usr/lib/x86_64-linux-gnu/perl",
     ];
 
     private readonly TempDirectory _temp = new("berth-bench");
