@@ -53,11 +53,13 @@ public static class LayerApplier
         Directory.CreateDirectory(targetDirectory);
         var decompressed = LayerStreams.OpenDecompressed(layer, out _);
         using var digesting = new DigestingReadStream(decompressed);
+        using var readAhead = new ReadAheadStream(digesting);
         using var applier = new Applier(Path.GetFullPath(targetDirectory), options);
         int entries;
         try
         {
-            entries = applier.Run(new TarHeaderGuard(digesting), cancellationToken);
+            entries = applier.Run(new TarHeaderGuard(readAhead), cancellationToken);
+            DrainTo(readAhead);
         }
         catch (InvalidDataException e)
         {
@@ -79,8 +81,16 @@ public static class LayerApplier
         {
             throw BerthException.InvalidArgument("layer has a header too large to read");
         }
-        digesting.Drain();
         return new LayerApplyResult(digesting.GetDigest(), digesting.BytesRead, entries);
+    }
+
+    /// <summary>Reads to the end (tar padding after the end marker) so the diff_id covers the whole stream.</summary>
+    private static void DrainTo(Stream stream)
+    {
+        var buffer = new byte[1 << 16];
+        while (stream.Read(buffer, 0, buffer.Length) > 0)
+        {
+        }
     }
 
     /// <summary>
