@@ -120,10 +120,14 @@ internal sealed class RegistryAuth : IDisposable
             $"user '{caller.User}' may not {what} repository '{repository}'; ask an administrator for access", repository);
     }
 
-    /// <summary>For /v2/ and /v2/_catalog: anonymous callers are challenged unless anonymous access exists at all.</summary>
-    public void RequireAuthenticated(HttpContext context, Caller caller, string? scope)
+    /// <summary>
+    /// For /v2/: callers without credentials are always challenged, because clients (containers/image, docker) learn
+    /// how to authenticate only from this ping; without credentials they carry on anonymously.
+    /// For /v2/_catalog (<paramref name="ping"/> false), anonymous callers pass when anonymous access exists at all.
+    /// </summary>
+    public void RequireAuthenticated(HttpContext context, Caller caller, string? scope, bool ping)
     {
-        if (IsOpen || caller.User is not null || caller.Token is not null || _policy.AnonymousHasAnyAccess)
+        if (IsOpen || caller.User is not null || caller.Token is not null || (!ping && _policy.AnonymousHasAnyAccess))
         {
             return;
         }

@@ -41,7 +41,7 @@ internal sealed partial class RegistryHandler
     private Task CatalogAsync(HttpContext context)
     {
         var caller = _auth.Identify(context);
-        _auth.RequireAuthenticated(context, caller, "registry:catalog:*");
+        _auth.RequireAuthenticated(context, caller, "registry:catalog:*", ping: false);
         if (_auth.Tokens is not null && caller.Token is { AllowsCatalog: false })
         {
             throw new RegistryException(HttpStatusCode.Forbidden, RegistryErrorCode.DENIED, "the token does not grant registry:catalog:*; request that scope");

@@ -138,7 +138,7 @@ internal sealed partial class RegistryHandler
     private Task BaseAsync(HttpContext context)
     {
         var caller = _auth.Identify(context);
-        _auth.RequireAuthenticated(context, caller, null);
+        _auth.RequireAuthenticated(context, caller, null, ping: true);
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/json";
         return context.Response.WriteAsync("{}", context.RequestAborted);
