@@ -51,7 +51,7 @@ internal sealed partial class RegistryHandler
         }
         try
         {
-            await response.SendFileAsync(_storage.BlobPath(digest), offset, count, context.RequestAborted).ConfigureAwait(false);
+            await FileSender.SendAsync(response, _storage.BlobPath(digest), offset, count, context.RequestAborted).ConfigureAwait(false);
         }
         catch (FileNotFoundException) when (!response.HasStarted)
         {

@@ -44,7 +44,7 @@ internal sealed partial class RegistryHandler
         {
             return;
         }
-        await response.SendFileAsync(manifest.Path, 0, manifest.Size, context.RequestAborted).ConfigureAwait(false);
+        await FileSender.SendAsync(response, manifest.Path, 0, manifest.Size, context.RequestAborted).ConfigureAwait(false);
         _metrics.Served(manifest.Size);
     }
 
