@@ -20,6 +20,10 @@ done
 WORK=$(mktemp -d /tmp/berth-bench-registry.XXXXXX)
 PIDS=()
 cleanup() {
+  local status=$?
+  if [ "$status" != 0 ]; then
+    for log in "$WORK"/*.log; do [ -f "$log" ] && { echo "--- $log"; tail -20 "$log"; }; done >&2
+  fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
@@ -83,7 +87,12 @@ start_berth() { # root port
   PIDS+=($!); SERVER_PID=$!
   wait_http "127.0.0.1:$2"
 }
-stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+stop_server() {
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    wait "$SERVER_PID"; echo "the server (pid $SERVER_PID) died during the run: exit $?" >&2; exit 1
+  fi
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+}
 
 declare -A RESULTS
 measure() { # kind round
@@ -105,7 +114,12 @@ measure() { # kind round
     ( s=$(now); skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$WORK/cc-$kind-$c:v1" >/dev/null; e=$(now); echo "$e - $s" | bc > "$WORK/cc-$kind-$c.t" ) &
     pids+=($!)
   done
-  for p in "${pids[@]}"; do wait "$p"; done
+  local failed=0
+  for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+  if [ "$failed" != 0 ]; then
+    kill -0 "$SERVER_PID" 2>/dev/null || { wait "$SERVER_PID"; echo "$kind server died during concurrent pulls: exit $?" >&2; }
+    echo "$kind: $failed of $CLIENTS concurrent pulls failed" >&2; exit 1
+  fi
   local end; end=$(now)
   for c in $(seq 1 "$CLIENTS"); do RESULTS[$kind.each]+="$(cat "$WORK/cc-$kind-$c.t") "; rm -rf "$WORK/cc-$kind-$c" "$WORK/cc-$kind-$c.t"; done
   RESULTS[$kind.concurrent]+="$(echo "$end - $start" | bc) "

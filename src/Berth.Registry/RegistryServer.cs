@@ -35,6 +35,10 @@ public sealed class RegistryServer : IAsyncDisposable
     public static async Task<RegistryServer> StartAsync(RegistryOptions options, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if ((options.TlsCertificateFile is null) != (options.TlsKeyFile is null))
+        {
+            throw BerthException.InvalidArgument("TLS needs both a certificate and a key file (--tls-cert and --tls-key)");
+        }
         var endpoint = ParseAddress(options.ListenAddress);
         X509Certificate2? certificate = null;
         if (options.TlsCertificateFile is not null && options.TlsKeyFile is not null)
@@ -55,7 +59,10 @@ public sealed class RegistryServer : IAsyncDisposable
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = null;
+            // Slow clients are not an attack vector worth dropping pulls for: a client writing layers to a busy
+            // disk can stall reads for seconds, and Kestrel's default minimum rate would reset its connection.
             kestrel.Limits.MinRequestBodyDataRate = null;
+            kestrel.Limits.MinResponseDataRate = null;
             kestrel.Listen(endpoint, listen =>
             {
                 if (certificate is not null)
@@ -65,7 +72,16 @@ public sealed class RegistryServer : IAsyncDisposable
             });
         });
         var app = builder.Build();
-        var service = new RegistryService(options, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Berth.Registry"));
+        RegistryService service;
+        try
+        {
+            service = new RegistryService(options, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Berth.Registry"));
+        }
+        catch
+        {
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
         app.UseBerthRegistry(service);
         app.Run(context =>
         {

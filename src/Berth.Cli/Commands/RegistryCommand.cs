@@ -30,7 +30,7 @@ public static class RegistryCommand
           --gc-interval DUR     also collect garbage every DUR while serving (e.g. 1h; default off)
           --gc-grace DUR        never delete blobs younger than DUR (default 1h)
           --dry-run             (gc) report what would be deleted
-          -v, --verbose         log requests that fail unexpectedly and server events
+          -v, --verbose         log every request (warnings and errors are always logged)
         """;
 
     public static async Task<int> RunAsync(string[] args, CancellationToken ct)
@@ -100,7 +100,7 @@ public static class RegistryCommand
             TlsKeyFile = TlsKey,
             MaxManifestBytes = MaxManifest,
             GcGracePeriod = GcGrace,
-            Logging = Verbose ? logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information) : null,
+            Logging = logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(Verbose ? LogLevel.Information : LogLevel.Warning),
         };
     }
 
