@@ -171,6 +171,7 @@ public sealed class HistoryDraft
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ImageConfigDraft))]
+[JsonSerializable(typeof(CacheEntry))]
 
 internal sealed partial class BuildJsonContext : JsonSerializerContext
 {
