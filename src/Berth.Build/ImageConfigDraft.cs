@@ -172,6 +172,7 @@ public sealed class HistoryDraft
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ImageConfigDraft))]
 [JsonSerializable(typeof(CacheEntry))]
+[JsonSerializable(typeof(string))]
 
 internal sealed partial class BuildJsonContext : JsonSerializerContext
 {

@@ -19,6 +19,9 @@ public sealed class ShellLex(char escape = '\\')
 
     public char Escape { get; } = escape;
 
+    /// <summary>Quotes are ordinary characters (heredoc content of COPY: only variables and escapes are processed).</summary>
+    public bool SkipProcessQuotes { get; init; }
+
     /// <summary>Expands one word (blanks are kept as they are).</summary>
     public string ProcessWord(string word, IReadOnlyDictionary<string, string> env)
     {
@@ -112,14 +115,14 @@ public sealed class ShellLex(char escape = '\\')
                 }
                 switch (ch)
                 {
-                    case '\'':
+                    case '\'' when !lex.SkipProcessQuotes:
                         {
                             var s = ProcessSingleQuote();
                             result.Append(s);
                             words.AddRawString(s);
                             continue;
                         }
-                    case '"':
+                    case '"' when !lex.SkipProcessQuotes:
                         {
                             var s = ProcessDoubleQuote();
                             result.Append(s);
