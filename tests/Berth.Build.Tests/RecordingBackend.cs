@@ -154,13 +154,27 @@ internal sealed class RecordingBackend : IBuildBackend, IDisposable
             return result;
         }
         var root = _layers[layer];
-        foreach (var entry in new DirectoryInfo(root).EnumerateFileSystemInfos("*", SearchOption.AllDirectories))
+        void Walk(DirectoryInfo dir)
         {
-            var rel = Path.GetRelativePath(root, entry.FullName);
-            result[rel] = entry.LinkTarget is not null ? "-> " + entry.LinkTarget
-                : entry is DirectoryInfo ? "<dir>"
-                : File.ReadAllText(entry.FullName);
+            foreach (var entry in dir.EnumerateFileSystemInfos())
+            {
+                var rel = Path.GetRelativePath(root, entry.FullName);
+                if (entry.LinkTarget is not null)
+                {
+                    result[rel] = "-> " + entry.LinkTarget;
+                }
+                else if (entry is DirectoryInfo sub)
+                {
+                    result[rel] = "<dir>";
+                    Walk(sub);
+                }
+                else
+                {
+                    result[rel] = File.ReadAllText(entry.FullName);
+                }
+            }
         }
+        Walk(new DirectoryInfo(root));
         return result;
     }
 
