@@ -54,6 +54,9 @@ public sealed partial class Builder
 {
     private const int OutputTail = 30;
 
+    /// <summary>The PATH a RUN gets when the image sets none (Docker's default for Linux).</summary>
+    public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
     private readonly IBuildBackend _backend;
     private readonly ICacheStore _cache;
     private readonly IFileOwnership _owners;
@@ -98,6 +101,13 @@ public sealed partial class Builder
         foreach (var warning in dockerfile.Warnings)
         {
             run.Warn(warning);
+        }
+        foreach (var decl in dockerfile.GlobalArgs.SelectMany(a => a.Args))
+        {
+            if (request.BuildArgs.ContainsKey(decl.Name))
+            {
+                run.ConsumedArgs.Add(decl.Name);
+            }
         }
 
         foreach (var planned in plan.Stages)
@@ -453,6 +463,11 @@ public sealed partial class Builder
             {
                 env.Add(proxy + "=" + value);
             }
+        }
+        if (!envNames.Contains("PATH"))
+        {
+            // Images without PATH (scratch-based ones) still get the usual one for RUN, as Docker does.
+            env.Insert(0, "PATH=" + DefaultPath);
         }
         var workdir = state.Config.Config.WorkingDir is { Length: > 0 } w ? w : "/";
         var commandText = string.Join(' ', argv);
