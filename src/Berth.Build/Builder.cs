@@ -237,6 +237,11 @@ public sealed partial class Builder
                 baseId = image.Id;
                 break;
         }
+        if (config.Os == "linux" && config.Config.GetEnv("PATH") is null)
+        {
+            // Docker gives every stage a PATH when its base has none (scratch, minimal images).
+            config.Config.SetEnv("PATH", DefaultPath);
+        }
         var state = new StageState
         {
             Planned = planned,
