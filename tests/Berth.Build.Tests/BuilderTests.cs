@@ -532,7 +532,7 @@ public sealed class BuilderTests : IDisposable
         Assert.Equal(["hello"], _backend.Snapshot(result.Layer).Keys);
         Assert.Equal(1, result.Config.History.Count(h => !h.EmptyLayer));
         Assert.Equal("amd64", result.Config.Architecture);
-        Assert.Equal(["X=1"], result.Config.Config.Env);
+        Assert.Equal(["PATH=" + Builder.DefaultPath, "X=1"], result.Config.Config.Env);
 
         (_, _) = await BuildAsync("FROM scratch\nRUN env\n");
         Assert.Equal(["PATH=" + Builder.DefaultPath], _backend.Runs[^1].Env);
