@@ -188,4 +188,56 @@ public sealed class BuildahDifferentialTests : IDisposable
         Assert.Equal(theirsConfig, oursConfig);
         Assert.Equal(string.Join("\n", theirsTree.Select(kv => kv.Key + ": " + kv.Value)), string.Join("\n", oursTree.Select(kv => kv.Key + ": " + kv.Value)));
     }
+
+    [Fact]
+    public async Task Multi_stage_arg_scoping_and_target_match_buildah()
+    {
+        Privileged.Require();
+        Write("app/main.txt", "main\n");
+        Write("app/extra.txt", "extra\n");
+        const string dockerfile = """
+            ARG G=global
+            ARG ONLYFROM=scratch
+            FROM ${ONLYFROM} AS build
+            ARG G
+            LABEL g=$G missing="[$ONLYFROM]"
+            COPY app /src/
+            COPY app/main.txt /out/bin
+
+            FROM scratch AS other
+            COPY app/extra.txt /other
+
+            FROM scratch
+            ARG G=redeclared-$G
+            ENV FROM_ENV=$G
+            ARG FROM_ENV=arg-loses
+            LABEL e=$FROM_ENV
+            COPY --from=build /out/bin /bin/app
+            COPY --from=1 /other /o
+            COPY --from=build /src /copied-src
+            """;
+        File.WriteAllText(Path.Combine(Context, "Dockerfile"), dockerfile);
+
+        foreach (var target in new string?[] { null, "build" })
+        {
+            var tag = "berth-difftest-" + (target ?? "final");
+            Buildah(["bud", "--format", "docker", "--build-arg", "G=cli", "-t", tag, .. target is null ? Array.Empty<string>() : ["--target", target], Context]);
+            using var inspect = JsonDocument.Parse(Buildah("inspect", "--type", "image", tag));
+            var theirsConfig = Normalize(inspect.RootElement.GetProperty("Docker").GetProperty("config"));
+            var theirsTree = Tree(Buildah("mount", Buildah("from", "--pull=never", tag)));
+
+            using var backend = new RecordingBackend();
+            var result = await new Builder(backend, new InMemoryCacheStore(), new RecordingOwnership()).BuildFileAsync(new BuildRequest
+            {
+                ContextDirectory = Context,
+                Target = target,
+                BuildArgs = new Dictionary<string, string> { ["G"] = "cli" },
+            }, null, CancellationToken.None);
+            using var ours = JsonDocument.Parse(result.Config.ToJson());
+            Assert.Contains(target is null ? "e=cli" : "g=cli,missing=[]", theirsConfig, StringComparison.Ordinal);
+            Assert.Equal(theirsConfig, Normalize(ours.RootElement.GetProperty("config")));
+            Assert.Equal(string.Join("\n", theirsTree.Select(kv => kv.Key + ": " + kv.Value)),
+                string.Join("\n", Tree(backend.LayerPath(result.Layer!)).Select(kv => kv.Key + ": " + kv.Value)));
+        }
+    }
 }
