@@ -85,6 +85,15 @@ public sealed class BuildPlan
 
     public int TotalSteps { get; }
 
+    private Dictionary<CopyInstruction, string> _copyFrom = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>
+    /// <c>COPY --from</c> after expansion with the global ARGs (the only ones known when the stage graph is made,
+    /// so <c>--from=$BUILDER</c> works with <c>ARG BUILDER=...</c> before the first FROM).
+    /// </summary>
+    public string CopyFrom(CopyInstruction copy) =>
+        _copyFrom.TryGetValue(copy, out var from) ? from : new ShellLex(Dockerfile.EscapeChar).ProcessWord(copy.From!, Merge(PlatformArgs, MetaArgs));
+
     public static BuildPlan Create(Dockerfile dockerfile, BuildRequest request)
     {
         var lex = new ShellLex(dockerfile.EscapeChar);
@@ -119,6 +128,7 @@ public sealed class BuildPlan
         }
 
         var fromEnv = Merge(platformArgs, metaArgs);
+        var copyFrom = new Dictionary<CopyInstruction, string>(ReferenceEqualityComparer.Instance);
         var all = new List<PlannedStage>();
         foreach (var stage in dockerfile.Stages)
         {
@@ -170,19 +180,30 @@ public sealed class BuildPlan
                 {
                     continue;
                 }
-                var source = FindCopySource(dockerfile, copy.From);
+                string from;
+                try
+                {
+                    from = lex.ProcessWord(copy.From, fromEnv);
+                }
+                catch (ExpansionException e)
+                {
+                    errors.Add(new DockerfileError(dockerfile.File, copy.Location.Line, "COPY --from: " + e.Message));
+                    continue;
+                }
+                copyFrom[copy] = from;
+                var source = FindCopySource(dockerfile, from);
                 if (source is null)
                 {
-                    if (int.TryParse(copy.From, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+                    if (int.TryParse(from, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
                     {
                         errors.Add(new DockerfileError(dockerfile.File, copy.Location.Line,
-                            $"COPY --from={copy.From}: there is no stage {n} (stages are numbered from 0; this Dockerfile has {dockerfile.Stages.Count})"));
+                            $"COPY --from={from}: there is no stage {n} (stages are numbered from 0; this Dockerfile has {dockerfile.Stages.Count})"));
                     }
                     continue;
                 }
                 if (source.Index == stage.Index)
                 {
-                    errors.Add(new DockerfileError(dockerfile.File, copy.Location.Line, $"COPY --from={copy.From}: a stage cannot copy from itself"));
+                    errors.Add(new DockerfileError(dockerfile.File, copy.Location.Line, $"COPY --from={from}: a stage cannot copy from itself"));
                     continue;
                 }
                 deps.Add(source.Index);
@@ -232,7 +253,7 @@ public sealed class BuildPlan
             order.Add(s);
         }
         Visit(target, []);
-        return new BuildPlan(dockerfile, metaArgs, platformArgs, all, order, target);
+        return new BuildPlan(dockerfile, metaArgs, platformArgs, all, order, target) { _copyFrom = copyFrom };
     }
 
     /// <summary>COPY --from: a stage name (case-insensitive) or index, or null when it names an image.</summary>

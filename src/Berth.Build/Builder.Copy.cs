@@ -47,10 +47,11 @@ public sealed partial class Builder
             var tree = run.Context;
             var fromContext = true;
             var fromId = "context";
-            if (instruction.From is not null)
+            var copyFrom = instruction.From is null ? null : run.Plan.CopyFrom(instruction);
+            if (copyFrom is not null)
             {
                 fromContext = false;
-                var stage = BuildPlan.FindCopySource(run.Plan.Dockerfile, instruction.From);
+                var stage = BuildPlan.FindCopySource(run.Plan.Dockerfile, copyFrom);
                 string? layer;
                 if (stage is not null)
                 {
@@ -60,7 +61,7 @@ public sealed partial class Builder
                 }
                 else
                 {
-                    var image = await _backend.ResolveImageAsync(instruction.From, state.Planned.Base.Platform, cancellationToken).ConfigureAwait(false);
+                    var image = await _backend.ResolveImageAsync(copyFrom, state.Planned.Base.Platform, cancellationToken).ConfigureAwait(false);
                     layer = image.Layer;
                     fromId = "image:" + image.Id;
                 }
@@ -113,7 +114,7 @@ public sealed partial class Builder
 
             var checksum = SourceTree.Checksum(sources.Select(s => (s.Tree, s.Entry)));
             var kind = sources.Count > 1 ? "multi" : sources[0].Entry.Type == SourceEntryType.Directory ? "dir" : "file";
-            var flags = (instruction.From is null ? string.Empty : $"--from={instruction.From} ")
+            var flags = (copyFrom is null ? string.Empty : $"--from={copyFrom} ")
                 + (chown is null ? string.Empty : $"--chown={chown} ")
                 + (chmodText is null ? string.Empty : $"--chmod={chmodText} ");
             var history = $"{keyword} {flags}{kind}:{checksum["sha256:".Length..]} in {destAbs}";

@@ -763,7 +763,7 @@ public static partial class DockerfileParser
         var recorded = new StringBuilder(trigger);
         foreach (var doc in line.Heredocs)
         {
-            recorded.Append('\n').Append(doc.Chomp ? doc.Content : doc.Content).Append(doc.Name);
+            recorded.Append('\n').Append(doc.Content).Append(doc.Name);
         }
         return new OnBuildInstruction(loc, original, recorded.ToString(), inner);
     }

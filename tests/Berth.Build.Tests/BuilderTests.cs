@@ -253,6 +253,15 @@ public sealed class BuilderTests : IDisposable
     }
 
     [Fact]
+    public async Task Copy_from_expands_global_args()
+    {
+        var (result, _) = await BuildAsync("ARG SRC=build\nFROM base AS build\nRUN write /made 1\nFROM base AS unused\nRUN write /no 1\nFROM scratch\nCOPY --from=$SRC /made /made\n");
+        Assert.Equal("1", _backend.Snapshot(result.Layer)["made"]);
+        Assert.DoesNotContain(_backend.Runs, r => r.Args[^1].Contains("/no", StringComparison.Ordinal));
+        Assert.Contains(result.Config.History, h => h.CreatedBy!.StartsWith("COPY --from=build file:", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Global_args_are_visible_only_in_from_unless_redeclared()
     {
         var (result, _) = await BuildAsync("ARG TAG=x\nFROM base\nLABEL tag=\"[$TAG]\"\n");
