@@ -172,11 +172,7 @@ public sealed partial class Builder
         if (entry.Type == SourceEntryType.Directory)
         {
             // A directory source copies its contents, not the directory itself.
-            var created = EnsureDirectory(root, destRel);
-            if (created && owner is not null)
-            {
-                _owners.SetOwner(PathRules.SecureJoin(root, destRel), owner.Value.Uid, owner.Value.Gid);
-            }
+            EnsureDirectory(root, destRel, owner);
             foreach (var child in source.Tree.List(entry))
             {
                 CopyTree(source.Tree, child, root, Join(destRel, Name(child.Path)), OwnerOf, chmod);
@@ -190,13 +186,13 @@ public sealed partial class Builder
         {
             using (archive)
             {
-                EnsureDirectory(root, destRel);
+                EnsureDirectory(root, destRel, owner);
                 Extract(archive, root, destRel, owner, instruction);
             }
             return;
         }
         var targetRel = destIsDir || existingDir || destRel == "." ? Join(destRel, Name(entry.Path)) : destRel;
-        EnsureDirectory(root, ParentOf(targetRel));
+        EnsureDirectory(root, ParentOf(targetRel), owner);
         CopyTree(source.Tree, entry, root, targetRel, OwnerOf, chmod);
     }
 
@@ -255,14 +251,16 @@ public sealed partial class Builder
         }
     }
 
-    /// <summary>Creates a directory (and missing parents, 0755) inside the root; true when it did not exist.</summary>
-    private static bool EnsureDirectory(string root, string rel)
+    /// <summary>
+    /// Creates a directory and its missing parents (0755) inside the root. Directories it creates belong to the
+    /// --chown owner when there is one (as BuildKit and buildah do), otherwise to root; existing ones are left alone.
+    /// </summary>
+    private void EnsureDirectory(string root, string rel, (int Uid, int Gid)? owner)
     {
         if (rel == ".")
         {
-            return false;
+            return;
         }
-        var created = false;
         var prefix = string.Empty;
         foreach (var part in rel.Split('/'))
         {
@@ -275,9 +273,9 @@ public sealed partial class Builder
             RemoveNonDirectory(full);
             Directory.CreateDirectory(full);
             File.SetUnixFileMode(full, (UnixFileMode)Convert.ToInt32("755", 8));
-            created = true;
+            var (uid, gid) = owner ?? (0, 0);
+            _owners.SetOwner(full, uid, gid);
         }
-        return created;
     }
 
     private static string Join(string dir, string name) => dir == "." ? name : dir + "/" + name;
@@ -432,7 +430,7 @@ public sealed partial class Builder
                 continue;
             }
             var rel = Join(destRel, name);
-            EnsureDirectory(root, ParentOf(rel));
+            EnsureDirectory(root, ParentOf(rel), owner);
             var target = PathRules.SecureJoin(root, rel, followLast: false);
             var (uid, gid) = owner ?? (entry.Uid, entry.Gid);
             switch (entry.EntryType)

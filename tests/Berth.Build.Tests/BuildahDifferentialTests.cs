@@ -58,6 +58,30 @@ public sealed class BuildahDifferentialTests : IDisposable
         File.SetUnixFileMode(path, (UnixFileMode)Convert.ToInt32(mode, 8));
     }
 
+    /// <summary>Owners of everything under a directory, read with find (tests have no lstat).</summary>
+    private static Dictionary<string, string> FindOwners(string root)
+    {
+        var psi = new ProcessStartInfo("find") { RedirectStandardOutput = true };
+        foreach (var a in new[] { root, "-mindepth", "1", "-printf", "%P\t%U:%G\n" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var process = Process.Start(psi)!;
+        var output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')).ToDictionary(p => p[0], p => p[1]);
+    }
+
+    private static SortedDictionary<string, string> Tree(string root, Func<string, string> owner)
+    {
+        var tree = Tree(root);
+        foreach (var key in tree.Keys.ToList())
+        {
+            tree[key] = owner(key) + " " + tree[key];
+        }
+        return tree;
+    }
+
     private static SortedDictionary<string, string> Tree(string root)
     {
         var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
@@ -150,6 +174,10 @@ public sealed class BuildahDifferentialTests : IDisposable
             COPY ["script.sh", "/json dest/"]
             COPY dir/ /dircopy
             COPY . /ctx/
+            COPY --chown=1:2 dir /new/deep/
+            COPY --chown=3:4 a.txt /other/x/y
+            COPY --chown=5:6 b.txt /w/
+            COPY --chown=5:6 dir/ /new/
             ADD bundle.tar /extracted/
             EXPOSE 80 53/udp 8000/tcp
             VOLUME /data
@@ -167,10 +195,13 @@ public sealed class BuildahDifferentialTests : IDisposable
         using var inspect = JsonDocument.Parse(Buildah("inspect", "--type", "image", "berth-difftest"));
         var theirsConfig = Normalize(inspect.RootElement.GetProperty("Docker").GetProperty("config"));
         var container = Buildah("from", "--pull=never", "berth-difftest");
-        var theirsTree = Tree(Buildah("mount", container));
+        var theirsRoot = Buildah("mount", container);
+        var theirOwners = FindOwners(theirsRoot);
+        var theirsTree = Tree(theirsRoot, rel => theirOwners[rel]);
 
-        using var backend = new RecordingBackend();
-        var builder = new Builder(backend, new InMemoryCacheStore(), new RecordingOwnership());
+        var owners = new RecordingOwnership();
+        using var backend = new RecordingBackend { Owners = owners };
+        var builder = new Builder(backend, new InMemoryCacheStore(), owners);
         var result = await builder.BuildFileAsync(new BuildRequest
         {
             ContextDirectory = Context,
@@ -178,13 +209,15 @@ public sealed class BuildahDifferentialTests : IDisposable
         }, null, CancellationToken.None);
         using var ours = JsonDocument.Parse(result.Config.ToJson());
         var oursConfig = Normalize(ours.RootElement.GetProperty("config"));
-        var oursTree = Tree(backend.LayerPath(result.Layer!));
+        var layerRoot = backend.LayerPath(result.Layer!);
+        var oursTree = Tree(layerRoot, rel => owners.GetOwner(Path.Combine(layerRoot, rel)) is var (u, g) ? $"{u}:{g}" : "?");
 
         // The comparison covers what matters: expansion, .dockerignore, ADD extraction, globs, links, modes.
         Assert.Contains("Env: [\"PATH=", theirsConfig, StringComparison.Ordinal);
         Assert.Contains("extracted/pkg/data.txt", theirsTree.Keys);
         Assert.Contains("ctx/dir/link", theirsTree.Keys);
         Assert.DoesNotContain("ctx/ignored.log", theirsTree.Keys);
+        Assert.StartsWith("1:2 dir", theirsTree["new/deep"], StringComparison.Ordinal);
         Assert.Equal(theirsConfig, oursConfig);
         Assert.Equal(string.Join("\n", theirsTree.Select(kv => kv.Key + ": " + kv.Value)), string.Join("\n", oursTree.Select(kv => kv.Key + ": " + kv.Value)));
     }

@@ -19,6 +19,24 @@ internal sealed class RecordingBackend : IBuildBackend, IDisposable
 
     public List<string> Calls { get; } = [];
 
+    /// <summary>When set, owners recorded under a mount follow its content into committed layers and later mounts.</summary>
+    public RecordingOwnership? Owners { get; init; }
+
+    private void CarryOwners(string from, string to)
+    {
+        if (Owners is null)
+        {
+            return;
+        }
+        foreach (var (path, owner) in Owners.Owners.ToArray())
+        {
+            if (path.StartsWith(from + "/", StringComparison.Ordinal))
+            {
+                Owners.Owners[to + path[from.Length..]] = owner;
+            }
+        }
+    }
+
     public List<RunSpec> Runs { get; } = [];
 
     public int OpenMounts { get; private set; }
@@ -68,6 +86,7 @@ internal sealed class RecordingBackend : IBuildBackend, IDisposable
         if (layer is not null)
         {
             CopyDirectory(_layers[layer], path);
+            CarryOwners(_layers[layer], path);
         }
         lock (Calls)
         {
@@ -134,6 +153,7 @@ internal sealed class RecordingBackend : IBuildBackend, IDisposable
         var path = Path.Combine(_dir.Path, id);
         Directory.CreateDirectory(path);
         CopyDirectory(mount.RootPath, path);
+        CarryOwners(mount.RootPath, path);
         _layers[id] = path;
         ((Mount)mount).Committed = true;
         lock (Calls)
