@@ -126,19 +126,6 @@ public sealed partial class Builder
                     history = "USER " + user;
                     break;
                 }
-            case WorkdirInstruction w:
-                {
-                    var path = Expand(w.Path);
-                    if (path.Length == 0)
-                    {
-                        throw Error(instruction, "WORKDIR expands to an empty string");
-                    }
-                    var current = state.Config.Config.WorkingDir is { Length: > 0 } cwd ? cwd : "/";
-                    var workdir = PathRules.Clean(path.StartsWith('/') ? path : current + "/" + path);
-                    apply = c => c.WorkingDir = workdir;
-                    history = "WORKDIR " + workdir;
-                    break;
-                }
             case StopSignalInstruction ss:
                 {
                     var signal = Expand(ss.Signal);

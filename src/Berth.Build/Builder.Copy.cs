@@ -155,6 +155,48 @@ public sealed partial class Builder
         }
     }
 
+    /// <summary>
+    /// WORKDIR sets the working directory and, as BuildKit does, creates it (with parents, 0755, owned by the
+    /// current USER) when it does not exist yet; that makes a layer. An existing directory adds no layer.
+    /// </summary>
+    private StepWork PrepareWorkdir(BuildRun run, StageState state, WorkdirInstruction instruction)
+    {
+        var path = run.Lex.ProcessWord(instruction.Path, state.ExpansionEnv());
+        if (path.Length == 0)
+        {
+            throw Error(instruction, "WORKDIR expands to an empty string");
+        }
+        var current = state.Config.Config.WorkingDir is { Length: > 0 } cwd ? cwd : "/";
+        var workdir = PathRules.Clean(path.StartsWith('/') ? path : current + "/" + path);
+        var user = state.Config.Config.User;
+        return new StepWork
+        {
+            Descriptor = "WORKDIR\0" + workdir + "\0" + user,
+            History = "WORKDIR " + workdir,
+            Execute = async (_, ct) =>
+            {
+                var config = state.Config.Clone();
+                config.Config.WorkingDir = workdir;
+                if (workdir == "/")
+                {
+                    return (config, state.Layer);
+                }
+                var mount = await _backend.MountAsync(state.Layer, readOnly: false, ct).ConfigureAwait(false);
+                await using (mount.ConfigureAwait(false))
+                {
+                    var rel = PathRules.RelativeInRoot(workdir);
+                    if (Directory.Exists(PathRules.SecureJoin(mount.RootPath, rel)))
+                    {
+                        return (config, state.Layer);
+                    }
+                    (int, int)? owner = user is { Length: > 0 } ? ResolveChown(mount.RootPath, user, instruction) : null;
+                    EnsureDirectory(mount.RootPath, rel, owner);
+                    return (config, (string?)await _backend.CommitAsync(mount, ct).ConfigureAwait(false));
+                }
+            },
+        };
+    }
+
     private static bool IsDirectoryDestination(string dest) =>
         dest.EndsWith('/') || dest == "." || dest.EndsWith("/.", StringComparison.Ordinal);
 
@@ -310,7 +352,7 @@ public sealed partial class Builder
         else
         {
             var entry = LookUp(root, "etc/passwd", user)
-                ?? throw Error(instruction, $"{instruction.Keyword} --chown={chown}: unable to find user {user}: no matching entries in passwd file");
+                ?? throw Error(instruction, $"{Describe(instruction, chown)}: unable to find user {user}: no matching entries in passwd file");
             uid = entry.Id;
             primaryGid = entry.Gid;
         }
@@ -326,10 +368,13 @@ public sealed partial class Builder
         else
         {
             gid = (LookUp(root, "etc/group", group)
-                ?? throw Error(instruction, $"{instruction.Keyword} --chown={chown}: unable to find group {group}: no matching entries in group file")).Id;
+                ?? throw Error(instruction, $"{Describe(instruction, chown)}: unable to find group {group}: no matching entries in group file")).Id;
         }
         return (uid, gid);
     }
+
+    private static string Describe(Instruction instruction, string user) =>
+        instruction is WorkdirInstruction ? $"WORKDIR as USER {user}" : $"{instruction.Keyword} --chown={user}";
 
     private static (int Id, int? Gid)? LookUp(string root, string file, string name)
     {

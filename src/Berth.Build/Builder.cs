@@ -385,6 +385,7 @@ public sealed partial class Builder
         RunInstruction r => Task.FromResult(PrepareRun(run, state, r)),
         CopyInstruction c => PrepareCopyAsync(run, state, c, cancellationToken),
         ArgInstruction a => Task.FromResult(PrepareArg(run, state, a)),
+        WorkdirInstruction w => Task.FromResult(PrepareWorkdir(run, state, w)),
         _ => Task.FromResult(PrepareMetadata(run, state, instruction)),
     };
 

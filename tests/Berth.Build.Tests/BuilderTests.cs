@@ -334,7 +334,8 @@ public sealed class BuilderTests : IDisposable
         Assert.Null(result.Layer is null ? "no layer" : null);
 
         var history = result.Config.History.Skip(1).ToList();
-        Assert.All(history, h => Assert.True(h.EmptyLayer));
+        // Only the WORKDIRs that created a directory made layers.
+        Assert.Equal(["WORKDIR /app", "WORKDIR /app/lib"], history.Where(h => !h.EmptyLayer).Select(h => h.CreatedBy));
         Assert.Equal("ENV A=1 B=two words", history[0].CreatedBy);
         Assert.Equal("ENV C=1-two words A=2", history[1].CreatedBy);
         Assert.Equal("WORKDIR /app/lib", history[4].CreatedBy);
@@ -349,6 +350,20 @@ public sealed class BuilderTests : IDisposable
         Assert.Equal(JsonValueKind.Object, config.GetProperty("ExposedPorts").GetProperty("80/tcp").ValueKind);
         Assert.Equal("linux", json.RootElement.GetProperty("os").GetString());
         Assert.True(json.RootElement.GetProperty("history")[2].GetProperty("empty_layer").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Workdir_creates_missing_directories_owned_by_the_user()
+    {
+        var (result, _) = await BuildAsync("FROM base\nWORKDIR /etc\nUSER app\nWORKDIR /home/app/work\nWORKDIR /\n");
+        var history = result.Config.History.Skip(1).ToList();
+        Assert.Equal([true, true, false, true], history.Select(h => h.EmptyLayer));
+        Assert.Equal("<dir>", _backend.Snapshot(result.Layer)["home/app/work"]);
+        Assert.Contains(_owners.Owners, o => o.Key.EndsWith("/home/app/work", StringComparison.Ordinal) && o.Value == (1000, 1001));
+        Assert.Equal("/", result.Config.Config.WorkingDir);
+
+        var e = await Assert.ThrowsAsync<DockerfileException>(() => BuildAsync("FROM base\nUSER ghost\nWORKDIR /w\n"));
+        Assert.Equal("Dockerfile:3: WORKDIR as USER ghost: unable to find user ghost: no matching entries in passwd file", e.Message);
     }
 
     [Fact]
@@ -441,7 +456,7 @@ public sealed class BuilderTests : IDisposable
         Assert.Contains(result.Config.History, h => h.CreatedBy!.StartsWith("COPY file:", StringComparison.Ordinal) && h.CreatedBy.EndsWith(" in /w/renamed.txt", StringComparison.Ordinal));
         Assert.Contains(result.Config.History, h => h.CreatedBy!.StartsWith("COPY dir:", StringComparison.Ordinal));
         Assert.Contains(result.Config.History, h => h.CreatedBy!.StartsWith("COPY multi:", StringComparison.Ordinal));
-        Assert.Equal(1 + 7, result.Config.History.Count(h => !h.EmptyLayer));
+        Assert.Equal(1 + 1 + 7, result.Config.History.Count(h => !h.EmptyLayer));
     }
 
     [Fact]
