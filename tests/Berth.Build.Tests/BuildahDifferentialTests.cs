@@ -178,6 +178,7 @@ public sealed class BuildahDifferentialTests : IDisposable
             COPY --chown=3:4 a.txt /other/x/y
             COPY --chown=5:6 b.txt /w/
             COPY --chown=5:6 dir/ /new/
+            COPY --chmod=0700 dir /c/d/
             ADD bundle.tar /extracted/
             EXPOSE 80 53/udp 8000/tcp
             VOLUME /data
