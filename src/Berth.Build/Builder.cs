@@ -54,6 +54,9 @@ public sealed partial class Builder
 {
     private const int OutputTail = 30;
 
+    /// <summary>Part of every key: bump it when a step's meaning changes, so old cache entries stop matching.</summary>
+    private const string CacheVersion = "berth-build-cache-v1";
+
     /// <summary>The PATH a RUN gets when the image sets none (Docker's default for Linux).</summary>
     public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -247,7 +250,7 @@ public sealed partial class Builder
             Planned = planned,
             Config = config,
             Layer = layer,
-            Key = Hash("FROM", baseId, planned.Base.Platform),
+            Key = Hash(CacheVersion, "FROM", baseId, planned.Base.Platform),
         };
         run.Progress.Report(new StepCompleted(step, PlainBuildProgress.Short(baseId), watch.Elapsed, Cached: false));
 
