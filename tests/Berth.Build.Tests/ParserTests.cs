@@ -393,4 +393,55 @@ public class ParserTests
     [InlineData("1x")]
     [InlineData("")]
     public void Bad_go_durations(string text) => Assert.False(GoDuration.TryParse(text, out _));
+
+    [Fact]
+    public void A_docker_library_style_dockerfile()
+    {
+        var df = Parse("""
+            FROM debian:bookworm-slim
+
+            LABEL maintainer="NGINX Docker Maintainers <docker-maint@nginx.com>"
+
+            ENV NGINX_VERSION   1.25.3
+            ENV NJS_VERSION     0.8.2
+
+            RUN set -x \
+            # create nginx user/group first, to be consistent throughout docker variants
+                && groupadd --system --gid 101 nginx \
+                && useradd --system --gid nginx --no-create-home --home /nonexistent --comment "nginx user" --shell /bin/false --uid 101 nginx \
+                && apt-get update \
+                && \
+                NGINX_GPGKEY=573BFD6B3D8FBC641079A6ABABF5BD827BD9BF62; \
+                found=''; \
+                for server in \
+                    hkp://keyserver.ubuntu.com:80 \
+                    pgp.mit.edu \
+                ; do \
+                    echo "Fetching GPG key $NGINX_GPGKEY from $server"; \
+                done; \
+                test -z "$found" && echo >&2 "error: failed to fetch GPG key $NGINX_GPGKEY" && exit 1; \
+                rm -rf /var/lib/apt/lists/*
+
+            COPY docker-entrypoint.sh /
+            COPY 10-listen-on-ipv6-by-default.sh /docker-entrypoint.d
+            ENTRYPOINT ["/docker-entrypoint.sh"]
+
+            EXPOSE 80
+
+            STOPSIGNAL SIGQUIT
+
+            CMD ["nginx", "-g", "daemon off;"]
+            """);
+        var instructions = df.Stages[0].Instructions;
+        Assert.Equal(["LABEL", "ENV", "ENV", "RUN", "COPY", "COPY", "ENTRYPOINT", "EXPOSE", "STOPSIGNAL", "CMD"], instructions.Select(i => i.Keyword));
+        var env = Assert.IsType<EnvInstruction>(instructions[1]);
+        Assert.Equal(new KeyValue("NGINX_VERSION", "1.25.3"), Assert.Single(env.Pairs));
+        var run = Assert.IsType<RunInstruction>(instructions[3]);
+        Assert.Equal(8, run.Location.Line);
+        Assert.Equal(23, run.Location.EndLine);
+        Assert.DoesNotContain("create nginx user", run.Command.Args[0], StringComparison.Ordinal);
+        Assert.Contains("for server in         hkp://keyserver.ubuntu.com:80", run.Command.Args[0], StringComparison.Ordinal);
+        Assert.EndsWith("rm -rf /var/lib/apt/lists/*", run.Command.Args[0], StringComparison.Ordinal);
+        Assert.Equal(["nginx", "-g", "daemon off;"], Assert.IsType<CmdInstruction>(instructions[9]).Command.Args);
+    }
 }
