@@ -24,6 +24,9 @@ public sealed class BuildRequest
     /// <summary><c>--label</c>s added to the final image.</summary>
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>How many independent stages may build at the same time (1 = one after another, the classic order).</summary>
+    public int MaxParallelStages { get; init; } = 1;
+
     /// <summary>The .dockerignore rules; null reads them from the context directory.</summary>
     public DockerIgnore? Ignore { get; init; }
 }

@@ -92,6 +92,7 @@ public sealed partial class Builder
             Platform = request.Platform,
             Labels = request.Labels,
             Ignore = ignore,
+            MaxParallelStages = request.MaxParallelStages,
         }, progress, cancellationToken).ConfigureAwait(false);
     }
 
@@ -109,17 +110,13 @@ public sealed partial class Builder
         {
             if (request.BuildArgs.ContainsKey(decl.Name))
             {
-                run.ConsumedArgs.Add(decl.Name);
+                run.Consume(decl.Name);
             }
         }
 
-        foreach (var planned in plan.Stages)
-        {
-            var result = await BuildStageAsync(run, planned, cancellationToken).ConfigureAwait(false);
-            run.Results[planned.Stage.Index] = result;
-        }
+        await BuildStagesAsync(run, cancellationToken).ConfigureAwait(false);
 
-        var unused = request.BuildArgs.Keys.Where(k => !run.ConsumedArgs.Contains(k) && !BuildPlan.PredefinedArgs.Contains(k)).Order(StringComparer.Ordinal).ToList();
+        var unused = request.BuildArgs.Keys.Where(k => !run.IsConsumed(k) && !BuildPlan.PredefinedArgs.Contains(k)).Order(StringComparer.Ordinal).ToList();
         if (unused.Count > 0)
         {
             run.Warn($"one or more build-args [{string.Join(' ', unused)}] were not consumed");
@@ -137,7 +134,50 @@ public sealed partial class Builder
             }
         }
         run.Progress.Report(new BuildCompleted(target.CacheKey, target.Layer, run.StepsRun, run.CachedSteps, _time.GetElapsedTime(started)));
-        return new BuildResult(config, target.Layer, target.CacheKey, run.Results, run.StepsRun, run.CachedSteps, run.Warnings);
+        return new BuildResult(config, target.Layer, target.CacheKey, new Dictionary<int, StageResult>(run.Results), run.StepsRun, run.CachedSteps, run.Warnings);
+    }
+
+    /// <summary>
+    /// Builds the planned stages, each after the stages it needs; up to <see cref="BuildRequest.MaxParallelStages"/>
+    /// independent stages at a time. The first failure cancels the rest and is the one reported.
+    /// </summary>
+    private async Task BuildStagesAsync(BuildRun run, CancellationToken cancellationToken)
+    {
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var gate = new SemaphoreSlim(Math.Max(1, run.Request.MaxParallelStages));
+        var tasks = new Dictionary<int, Task>();
+        async Task BuildOneAsync(PlannedStage planned, Task[] dependencies)
+        {
+            await Task.WhenAll(dependencies).ConfigureAwait(false);
+            await gate.WaitAsync(failed.Token).ConfigureAwait(false);
+            try
+            {
+                run.Results[planned.Stage.Index] = await BuildStageAsync(run, planned, failed.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                await failed.CancelAsync().ConfigureAwait(false);
+                throw;
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+        // The plan lists dependencies before dependents, so every dependency already has its task.
+        foreach (var planned in run.Plan.Stages)
+        {
+            tasks[planned.Stage.Index] = BuildOneAsync(planned, planned.Dependencies.Select(d => tasks[d]).ToArray());
+        }
+        try
+        {
+            await Task.WhenAll(tasks.Values).ConfigureAwait(false);
+        }
+        catch (Exception) when (tasks.Values.Any(t => t.IsFaulted && t.Exception!.InnerException is not OperationCanceledException))
+        {
+            var first = tasks.Values.First(t => t.IsFaulted && t.Exception!.InnerException is not OperationCanceledException);
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first.Exception!.InnerException!);
+        }
     }
 
     private sealed class BuildRun(BuildPlan plan, BuildRequest request, IBuildProgress progress, SourceTree context)
@@ -152,22 +192,64 @@ public sealed partial class Builder
 
         public ShellLex Lex { get; } = new(plan.Dockerfile.EscapeChar);
 
-        public Dictionary<int, StageResult> Results { get; } = [];
+        public System.Collections.Concurrent.ConcurrentDictionary<int, StageResult> Results { get; } = new();
 
-        public HashSet<string> ConsumedArgs { get; } = new(StringComparer.Ordinal);
+        private readonly HashSet<string> _consumed = new(StringComparer.Ordinal);
+
+        private readonly Dictionary<int, int> _firstStep = FirstSteps(plan);
+
+        private int _stepsRun;
+
+        private int _cachedSteps;
 
         public List<string> Warnings { get; } = [];
 
-        public int StepNumber { get; set; }
+        public int StepsRun => Volatile.Read(ref _stepsRun);
 
-        public int StepsRun { get; set; }
+        public int CachedSteps => Volatile.Read(ref _cachedSteps);
 
-        public int CachedSteps { get; set; }
+        /// <summary>Step numbers are fixed by the plan, so stages built side by side still print Step N/M in order.</summary>
+        public int FirstStep(int stageIndex) => _firstStep[stageIndex];
+
+        public void CountStep() => Interlocked.Increment(ref _stepsRun);
+
+        public void CountCached() => Interlocked.Increment(ref _cachedSteps);
+
+        public void Consume(string name)
+        {
+            lock (_consumed)
+            {
+                _consumed.Add(name);
+            }
+        }
+
+        public bool IsConsumed(string name)
+        {
+            lock (_consumed)
+            {
+                return _consumed.Contains(name);
+            }
+        }
 
         public void Warn(string message)
         {
-            Warnings.Add(message);
+            lock (Warnings)
+            {
+                Warnings.Add(message);
+            }
             Progress.Report(new BuildWarning(message));
+        }
+
+        private static Dictionary<int, int> FirstSteps(BuildPlan plan)
+        {
+            var result = new Dictionary<int, int>();
+            var next = 1;
+            foreach (var stage in plan.Stages)
+            {
+                result[stage.Stage.Index] = next;
+                next += 1 + stage.Stage.Instructions.Count;
+            }
+            return result;
         }
     }
 
@@ -211,10 +293,10 @@ public sealed partial class Builder
     private async Task<StageResult> BuildStageAsync(BuildRun run, PlannedStage planned, CancellationToken cancellationToken)
     {
         var stage = planned.Stage;
-        var step = ++run.StepNumber;
+        var step = run.FirstStep(stage.Index);
         var watch = Stopwatch.StartNew();
         run.Progress.Report(new StepStarted(step, run.Plan.TotalSteps, stage.DisplayName, stage.From.Original));
-        run.StepsRun++;
+        run.CountStep();
 
         var (os, arch, variant) = BuildPlan.SplitPlatform(planned.Base.Platform);
         ImageConfigDraft config;
@@ -273,11 +355,12 @@ public sealed partial class Builder
             }
         }
 
+        var n = step;
         foreach (var instruction in stage.Instructions)
         {
-            var n = ++run.StepNumber;
+            n++;
             run.Progress.Report(new StepStarted(n, run.Plan.TotalSteps, stage.DisplayName, instruction.Original));
-            run.StepsRun++;
+            run.CountStep();
             await ExecuteAsync(run, state, instruction, n, cancellationToken).ConfigureAwait(false);
         }
         return new StageResult(stage.Index, stage.Name, state.Config, state.Layer, state.Key);
@@ -311,7 +394,7 @@ public sealed partial class Builder
                 state.Layer = hit.Layer;
                 state.Key = key;
                 work.AfterState?.Invoke();
-                run.CachedSteps++;
+                run.CountCached();
                 run.Progress.Report(new StepCached(step, key));
                 run.Progress.Report(new StepCompleted(step, PlainBuildProgress.Short(hit.Layer ?? key), watch.Elapsed, Cached: true));
                 await work.DisposeAsync().ConfigureAwait(false);
@@ -402,7 +485,7 @@ public sealed partial class Builder
             if (run.Request.BuildArgs.TryGetValue(decl.Name, out var given))
             {
                 value = given;
-                run.ConsumedArgs.Add(decl.Name);
+                run.Consume(decl.Name);
             }
             else if (decl.Default is not null)
             {

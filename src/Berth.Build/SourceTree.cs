@@ -25,7 +25,7 @@ public sealed class SourceTree
 {
     private readonly DockerIgnore _ignore;
     private readonly IFileOwnership? _owners;
-    private readonly Dictionary<string, bool> _visibleDirs = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _visibleDirs = new(StringComparer.Ordinal);
 
     /// <param name="root">The directory that is "/" of the tree.</param>
     /// <param name="ignore">Exclusions (the build context's .dockerignore), or null.</param>

@@ -589,4 +589,70 @@ public sealed class BuilderTests : IDisposable
         Assert.Contains("\r\u001b[2K[3/3] RUN echo done", output, StringComparison.Ordinal);
         Assert.Contains("=> built", output, StringComparison.Ordinal);
     }
+
+    /// <summary>Delegates to the recording backend; a RUN of "echo a" waits until a RUN of "echo b" has begun.</summary>
+    private sealed class GatedBackend(RecordingBackend inner) : IBuildBackend
+    {
+        private readonly TaskCompletionSource _bStarted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<BaseImage> ResolveImageAsync(string reference, string platform, CancellationToken cancellationToken) => inner.ResolveImageAsync(reference, platform, cancellationToken);
+
+        public Task<IBuildMount> MountAsync(string? layer, bool readOnly, CancellationToken cancellationToken) => inner.MountAsync(layer, readOnly, cancellationToken);
+
+        public async Task<int> RunAsync(IBuildMount mount, RunSpec spec, Action<string> output, CancellationToken cancellationToken)
+        {
+            if (spec.Args[^1].StartsWith("echo b", StringComparison.Ordinal))
+            {
+                _bStarted.TrySetResult();
+            }
+            else if (spec.Args[^1].StartsWith("echo a", StringComparison.Ordinal))
+            {
+                await _bStarted.Task.WaitAsync(TimeSpan.FromSeconds(20), cancellationToken);
+            }
+            return await inner.RunAsync(mount, spec, output, cancellationToken);
+        }
+
+        public Task<string> CommitAsync(IBuildMount mount, CancellationToken cancellationToken) => inner.CommitAsync(mount, cancellationToken);
+
+        public Task<bool> LayerExistsAsync(string layer, CancellationToken cancellationToken) => inner.LayerExistsAsync(layer, cancellationToken);
+    }
+
+    private const string TwoBranches = """
+        FROM base AS a
+        RUN echo a && write /a 1
+        FROM base AS b
+        RUN echo b && write /b 1
+        FROM scratch
+        COPY --from=a /a /a
+        COPY --from=b /b /b
+        """;
+
+    [Fact]
+    public async Task Independent_stages_build_side_by_side_when_allowed()
+    {
+        var progress = new RecordingProgress();
+        var builder = new Builder(new GatedBackend(_backend), _cache, _owners);
+        var result = await builder.BuildAsync(DockerfileParser.Parse(TwoBranches),
+            new BuildRequest { ContextDirectory = _context.Path, MaxParallelStages = 2 }, progress, CancellationToken.None);
+        Assert.Equal(["a", "b"], _backend.Snapshot(result.Layer).Keys);
+        // Step numbers come from the plan, whatever order the stages ran in.
+        Assert.Equal([1, 2, 3, 4, 5, 6, 7], progress.Events.OfType<StepStarted>().Select(s => s.Step).Order());
+        Assert.Equal(0, _backend.OpenMounts);
+
+        // Sequentially the same Dockerfile gives the same result from the cache.
+        var (again, _) = await BuildAsync(TwoBranches);
+        Assert.Equal(result.CacheKey, again.CacheKey);
+        Assert.Equal(4, again.CachedSteps);
+    }
+
+    [Fact]
+    public async Task A_failing_stage_stops_the_parallel_build_with_its_own_error()
+    {
+        var builder = new Builder(_backend, _cache, _owners);
+        var e = await Assert.ThrowsAsync<BuildStepFailedException>(() => builder.BuildAsync(
+            DockerfileParser.Parse("FROM base AS a\nRUN exit 4\nFROM base AS b\nRUN echo b\nFROM scratch\nCOPY --from=a /x /x\nCOPY --from=b /y /y\n"),
+            new BuildRequest { ContextDirectory = _context.Path, MaxParallelStages = 4 }, null, CancellationToken.None));
+        Assert.Equal(4, e.ExitCode);
+        Assert.Equal(0, _backend.OpenMounts);
+    }
 }
