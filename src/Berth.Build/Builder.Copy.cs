@@ -7,7 +7,8 @@ namespace Berth.Build;
 
 public sealed partial class Builder
 {
-    private sealed record CopySource(SourceTree Tree, SourceEntry Entry, bool FromContext, bool IsHeredoc);
+    /// <summary>A resolved source; <see cref="Inline"/> ones (heredocs, downloads) are never extracted.</summary>
+    private sealed record CopySource(SourceTree Tree, SourceEntry Entry, bool FromContext, bool Inline);
 
     private async Task<StepWork> PrepareCopyAsync(BuildRun run, StageState state, CopyInstruction instruction, CancellationToken cancellationToken)
     {
@@ -93,7 +94,20 @@ public sealed partial class Builder
                 var source = Expand(raw);
                 if (instruction.IsAdd && IsRemote(source))
                 {
-                    throw Error(instruction, $"not supported: ADD from a URL or git repository ({source}); download it in a RUN step instead");
+                    throw Error(instruction, $"not supported: ADD from a git repository ({source}); clone it in a RUN step instead");
+                }
+                if (instruction.IsAdd && IsHttp(source))
+                {
+                    var temp = new TempTree();
+                    resources.Add(temp);
+                    var downloaded = await DownloadAsync(source, temp.Path, instruction, cancellationToken).ConfigureAwait(false);
+                    var downloadTree = new SourceTree(temp.Path);
+                    sources.Add(new CopySource(downloadTree, downloadTree.Stat(downloaded, follow: false)!, true, true));
+                    continue;
+                }
+                if (instruction.Checksum is not null)
+                {
+                    throw Error(instruction, $"ADD --checksum applies to http(s) URLs only, not to \"{source}\"");
                 }
                 try
                 {
@@ -200,10 +214,67 @@ public sealed partial class Builder
     private static bool IsDirectoryDestination(string dest) =>
         dest.EndsWith('/') || dest == "." || dest.EndsWith("/.", StringComparison.Ordinal);
 
+    private static bool IsHttp(string source) =>
+        source.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || source.StartsWith("https://", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// ADD &lt;url&gt;: downloads into <paramref name="directory"/> under the URL's last path segment, mode 0600 and the
+    /// Last-Modified time, as Docker does; checks <c>--checksum</c>. Never extracted. Returns the file name.
+    /// </summary>
+    private async Task<string> DownloadAsync(string url, string directory, CopyInstruction instruction, CancellationToken cancellationToken)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri))
+        {
+            throw Error(instruction, $"ADD: \"{url}\" is not a valid URL");
+        }
+        var name = Uri.UnescapeDataString(uri.AbsolutePath.TrimEnd('/').Split('/')[^1]);
+        if (name.Length == 0 || name is "." or "..")
+        {
+            name = "index.html";
+        }
+        var path = Path.Combine(directory, name);
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new BerthException(ErrorCode.Unavailable, $"{instruction.Location}: ADD {url}: cannot download: {e.Message}", e);
+        }
+        using var disposeResponse = response;
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new BerthException(ErrorCode.Unavailable,
+                $"{instruction.Location}: ADD {url}: the server answered {(int)response.StatusCode} {response.ReasonPhrase}");
+        }
+        await using (var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write))
+        {
+            await response.Content.CopyToAsync(file, cancellationToken).ConfigureAwait(false);
+        }
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (response.Content.Headers.LastModified is { } modified)
+        {
+            File.SetLastWriteTimeUtc(path, modified.UtcDateTime);
+        }
+        if (instruction.Checksum is not null)
+        {
+            string actual;
+            await using (var read = File.OpenRead(path))
+            {
+                actual = "sha256:" + Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(read, cancellationToken).ConfigureAwait(false));
+            }
+            if (actual != instruction.Checksum)
+            {
+                throw Error(instruction, $"ADD {url}: checksum mismatch: expected {instruction.Checksum}, got {actual}");
+            }
+        }
+        return name;
+    }
+
     private static bool IsRemote(string source) =>
-        source.StartsWith("http://", StringComparison.OrdinalIgnoreCase)
-        || source.StartsWith("https://", StringComparison.OrdinalIgnoreCase)
-        || source.StartsWith("git@", StringComparison.Ordinal)
+        source.StartsWith("git@", StringComparison.Ordinal)
+        || source.StartsWith("git://", StringComparison.OrdinalIgnoreCase)
         || source.EndsWith(".git", StringComparison.Ordinal) && source.Contains("://", StringComparison.Ordinal);
 
     private void CopyOne(CopyInstruction instruction, CopySource source, string root, string destRel, bool destIsDir, (int Uid, int Gid)? owner, UnixFileMode? chmod)
@@ -223,7 +294,7 @@ public sealed partial class Builder
         }
 
         var existingDir = Directory.Exists(PathRules.SecureJoin(root, destRel)) && destRel != ".";
-        if (instruction.IsAdd && source.FromContext && !source.IsHeredoc && entry.Type == SourceEntryType.File
+        if (instruction.IsAdd && source.FromContext && !source.Inline && entry.Type == SourceEntryType.File
             && TryOpenArchive(entry.FullPath, instruction) is { } archive)
         {
             using (archive)

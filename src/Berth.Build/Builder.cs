@@ -54,6 +54,8 @@ public sealed partial class Builder
 {
     private const int OutputTail = 30;
 
+    private static readonly HttpClient SharedHttp = new() { Timeout = TimeSpan.FromMinutes(10) };
+
     /// <summary>Part of every key: bump it when a step's meaning changes, so old cache entries stop matching.</summary>
     private const string CacheVersion = "berth-build-cache-v1";
 
@@ -64,9 +66,12 @@ public sealed partial class Builder
     private readonly ICacheStore _cache;
     private readonly IFileOwnership _owners;
     private readonly TimeProvider _time;
+    private readonly HttpClient _http;
 
-    public Builder(IBuildBackend backend, ICacheStore cache, IFileOwnership owners, TimeProvider? time = null)
+    /// <param name="http">Downloads ADD &lt;url&gt; sources; a shared default client when null.</param>
+    public Builder(IBuildBackend backend, ICacheStore cache, IFileOwnership owners, TimeProvider? time = null, HttpClient? http = null)
     {
+        _http = http ?? SharedHttp;
         _backend = backend;
         _cache = cache;
         _owners = owners;

@@ -661,9 +661,10 @@ public static partial class DockerfileParser
         {
             state.Error(loc.Line, "not supported: ADD --keep-git-dir (ADD from a git repository)");
         }
-        if (isAdd && flags.Has("checksum"))
+        var checksum = isAdd ? flags.String("checksum") : null;
+        if (checksum is not null && !(checksum.StartsWith("sha256:", StringComparison.Ordinal) && checksum.Length == 71 && checksum[7..].All(char.IsAsciiHexDigit)))
         {
-            state.Error(loc.Line, "not supported: ADD --checksum (ADD from a URL)");
+            state.Error(loc.Line, $"ADD: invalid --checksum={checksum}; use sha256:<64 hex digits>");
         }
         if (chmod is not null && !IsOctalMode(chmod))
         {
@@ -679,7 +680,10 @@ public static partial class DockerfileParser
             state.Error(loc.Line, $"{keyword} needs at least two arguments");
             return null;
         }
-        return new CopyInstruction(loc, original, isAdd, words.Take(words.Count - 1).ToList(), words[^1], from, chown, chmod, link, heredocs);
+        return new CopyInstruction(loc, original, isAdd, words.Take(words.Count - 1).ToList(), words[^1], from, chown, chmod, link, heredocs)
+        {
+            Checksum = checksum?.ToLowerInvariant(),
+        };
     }
 
     private static bool IsOctalMode(string mode) =>

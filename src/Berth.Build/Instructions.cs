@@ -112,6 +112,9 @@ public sealed record CopyInstruction(
     IReadOnlyList<Heredoc> Heredocs) : Instruction(Location, Original)
 {
     public override string Keyword => IsAdd ? "ADD" : "COPY";
+
+    /// <summary><c>ADD --checksum=sha256:...</c>: the digest a downloaded URL must have.</summary>
+    public string? Checksum { get; init; }
 }
 
 public sealed record VolumeInstruction(SourceLocation Location, string Original, IReadOnlyList<string> Paths) : Instruction(Location, Original)

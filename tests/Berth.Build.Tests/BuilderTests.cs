@@ -382,7 +382,8 @@ public sealed class BuilderTests : IDisposable
     [InlineData("STOPSIGNAL SIGFOO", "Dockerfile:2: STOPSIGNAL: invalid signal \"SIGFOO\" (use a name such as SIGTERM or a number)")]
     [InlineData("ARG E\nUSER $E", "Dockerfile:3: USER expands to an empty string")]
     [InlineData("COPY a b c", "Dockerfile:2: When using COPY with more than one source file, the destination must be a directory and end with a /")]
-    [InlineData("ADD https://example.com/x.tgz /x", "Dockerfile:2: not supported: ADD from a URL or git repository (https://example.com/x.tgz); download it in a RUN step instead")]
+    [InlineData("ADD https://example.com/x/repo.git /x", "Dockerfile:2: not supported: ADD from a git repository (https://example.com/x/repo.git); clone it in a RUN step instead")]
+    [InlineData("ADD --checksum=sha256:0000000000000000000000000000000000000000000000000000000000000000 a /x", "Dockerfile:2: ADD --checksum applies to http(s) URLs only, not to \"a\"")]
     [InlineData("COPY --chown=nobody a /a", "Dockerfile:2: COPY --chown=nobody: unable to find user nobody: no matching entries in passwd file")]
     public async Task Bad_values_found_while_building(string line, string message)
     {
@@ -654,5 +655,89 @@ public sealed class BuilderTests : IDisposable
             new BuildRequest { ContextDirectory = _context.Path, MaxParallelStages = 4 }, null, CancellationToken.None));
         Assert.Equal(4, e.ExitCode);
         Assert.Equal(0, _backend.OpenMounts);
+    }
+
+    /// <summary>A one-file HTTP/1.1 server on 127.0.0.1:0 answering every GET with the same body (or 404 for /missing).</summary>
+    private sealed class TinyHttpServer : IAsyncDisposable
+    {
+        private readonly System.Net.Sockets.TcpListener _listener = new(System.Net.IPAddress.Loopback, 0);
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _loop;
+
+        public TinyHttpServer(byte[] body)
+        {
+            _listener.Start();
+            _loop = Task.Run(async () =>
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    System.Net.Sockets.TcpClient client;
+                    try
+                    {
+                        client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                    using (client)
+                    {
+                        var stream = client.GetStream();
+                        var reader = new StreamReader(stream);
+                        var requestLine = await reader.ReadLineAsync() ?? string.Empty;
+                        while (!string.IsNullOrEmpty(await reader.ReadLineAsync()))
+                        {
+                        }
+                        Requests++;
+                        var missing = requestLine.Contains("/missing", StringComparison.Ordinal);
+                        var payload = missing ? [] : body;
+                        var head = (missing ? "HTTP/1.1 404 Not Found\r\n" : "HTTP/1.1 200 OK\r\n")
+                            + "Content-Length: " + payload.Length + "\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\n";
+                        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(head));
+                        await stream.WriteAsync(payload);
+                    }
+                }
+            });
+        }
+
+        public int Requests { get; private set; }
+
+        public string Url(string path) => $"http://127.0.0.1:{((System.Net.IPEndPoint)_listener.LocalEndpoint).Port}{path}";
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Stop();
+            await _loop;
+            _stop.Dispose();
+        }
+    }
+
+    [Fact]
+    public async Task Add_downloads_urls_with_mode_0600_and_checks_checksums()
+    {
+        var body = "downloaded content\n"u8.ToArray();
+        await using var server = new TinyHttpServer(body);
+        var digest = "sha256:" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(body));
+        var dockerfile = $"FROM base\nADD --checksum={digest} {server.Url("/files/tool.tar.gz")} /opt/\nADD {server.Url("/other")} /renamed\n";
+        var (result, _) = await BuildAsync(dockerfile);
+        var files = _backend.Snapshot(result.Layer);
+        // Downloads are never extracted, even when named like an archive.
+        Assert.Equal("downloaded content\n", files["opt/tool.tar.gz"]);
+        Assert.Equal("downloaded content\n", files["renamed"]);
+        var layer = _backend.LayerPath(result.Layer!);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(layer, "opt/tool.tar.gz")));
+        Assert.Equal(new DateTime(2015, 10, 21, 7, 28, 0, DateTimeKind.Utc), File.GetLastWriteTimeUtc(Path.Combine(layer, "renamed")));
+
+        // The key is the content: downloaded again, same bytes, cache hit.
+        var (_, progress) = await BuildAsync(dockerfile);
+        Assert.Equal([2, 3], CachedSteps(progress));
+        Assert.Equal(4, server.Requests);
+
+        var bad = await Assert.ThrowsAsync<DockerfileException>(() => BuildAsync($"FROM base\nADD --checksum=sha256:{new string('a', 64)} {server.Url("/x")} /x\n"));
+        Assert.StartsWith($"Dockerfile:2: ADD {server.Url("/x")}: checksum mismatch: expected sha256:{new string('a', 64)}, got {digest}", bad.Message, StringComparison.Ordinal);
+        var missing = await Assert.ThrowsAsync<BerthException>(() => BuildAsync($"FROM base\nADD {server.Url("/missing")} /x\n"));
+        Assert.Equal($"Dockerfile:2: ADD {server.Url("/missing")}: the server answered 404 Not Found", missing.Message);
+        Assert.Equal(ErrorCode.Unavailable, missing.Code);
     }
 }

@@ -27,6 +27,8 @@ public class ParserTests
     [InlineData("FROM a\nCOPY --link=maybe a b", "Dockerfile:2: COPY: expecting a boolean value for flag --link, not: maybe")]
     [InlineData("FROM a\nCOPY --parents a b/", "Dockerfile:2: not supported: COPY --parents")]
     [InlineData("FROM a\nADD --from=x a b", "Dockerfile:2: ADD has an unknown flag: --from")]
+    [InlineData("FROM a\nADD --checksum=md5:x http://h/a b", "Dockerfile:2: ADD: invalid --checksum=md5:x; use sha256:<64 hex digits>")]
+    [InlineData("FROM a\nCOPY --checksum=sha256:x a b", "Dockerfile:2: COPY has an unknown flag: --checksum")]
     [InlineData("FROM a\nCMD --x=1 ls", "Dockerfile:2: CMD has an unknown flag: --x")]
     [InlineData("FROM a\nENV", "Dockerfile:2: ENV needs at least one argument")]
     [InlineData("FROM a\nENV onlyname", "Dockerfile:2: ENV needs a name and a value (ENV name=value)")]
