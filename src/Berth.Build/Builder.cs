@@ -413,6 +413,11 @@ public sealed partial class Builder
         {
             (config, layer) = await work.Execute(step, cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A filesystem error while copying or creating directories: say which step, keep the cause.
+            throw new BerthException(ErrorCode.Internal, $"{instruction.Location}: {instruction.Keyword}: {e.Message}", e);
+        }
         finally
         {
             await work.DisposeAsync().ConfigureAwait(false);
