@@ -5,7 +5,14 @@ namespace Berth.Cli.Commands;
 /// <summary>Routes `berth &lt;command&gt; ...` to a command; errors become "berth: message" and exit code 1.</summary>
 public sealed class CommandDispatcher(IReadOnlyList<ICommand> commands)
 {
-    public static CommandDispatcher Default { get; } = new([new ServerCommand(), new BenchApiServerCommand()]);
+    public static CommandDispatcher Default { get; } = new(
+    [
+        new ServerCommand(),
+        new RawCommand("registry", "serve an OCI distribution registry (and `registry gc`)", RegistryCommand.RunAsync),
+        new RawCommand(ImagesDevCommands.Name, "image library developer commands (busybox, import, unpack, ...)",
+            (args, ct) => ImagesDevCommands.RunAsync(args, Console.Out, ct), hidden: true),
+        new BenchApiServerCommand(),
+    ]);
 
     public async Task<int> RunAsync(string[] args)
     {
@@ -24,7 +31,7 @@ public sealed class CommandDispatcher(IReadOnlyList<ICommand> commands)
             await Console.Error.WriteLineAsync($"berth: unknown command '{args[0]}'; see 'berth --help'").ConfigureAwait(false);
             return 1;
         }
-        var parsed = new CommandArgs(command.Name, args.Skip(1));
+        var parsed = command is RawCommand ? new CommandArgs(command.Name, []) : new CommandArgs(command.Name, args.Skip(1));
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
@@ -39,7 +46,9 @@ public sealed class CommandDispatcher(IReadOnlyList<ICommand> commands)
         });
         try
         {
-            return await command.RunAsync(parsed, cts.Token).ConfigureAwait(false);
+            return command is RawCommand raw
+                ? await raw.RunRawAsync(args[1..], cts.Token).ConfigureAwait(false)
+                : await command.RunAsync(parsed, cts.Token).ConfigureAwait(false);
         }
         catch (BerthException e)
         {
