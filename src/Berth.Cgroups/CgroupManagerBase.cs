@@ -116,7 +116,7 @@ internal abstract class CgroupManagerBase : ICgroupManager
         }
     }
 
-    public void KillAll(int signal)
+    public virtual void KillAll(int signal)
     {
         // Frozen, no process can fork a child we would miss; thawed after, so SIGKILL/SIGTERM are acted on.
         var froze = false;

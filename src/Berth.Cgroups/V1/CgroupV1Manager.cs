@@ -381,7 +381,7 @@ internal sealed class CgroupV1Manager : CgroupManagerBase
             return;
         }
         // Hybrid hosts may carry hugetlb on the cgroup2 hierarchy only (this machine kind does).
-        if (unified is not null && V2.Subtree.Available(unified.Hierarchy.MountPoint).Contains("hugetlb"))
+        if (unified is not null && Array.IndexOf(V2.Subtree.Available(unified.Hierarchy.MountPoint), "hugetlb") >= 0)
         {
             V2.Subtree.Enable(unified.Hierarchy.MountPoint, unified.Directory, ["hugetlb"]);
             foreach (var l in limits)

@@ -163,7 +163,8 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
             // An update of swap alone converts against the limit in force.
             var memoryForSwap = limit != 0 ? limit : (fresh ? 0 : CgroupFs.ReadLong(dir + "/memory.max"));
             var v2Swap = CgroupConvert.SwapToV2(swap, memoryForSwap);
-            if (v2Swap != 0)
+            // 0 from memory+swap == memory means "no swap", not "unset" (as runc).
+            if (v2Swap != 0 || swap > 0)
             {
                 var file = dir + "/memory.swap.max";
                 var errno = CgroupFs.TryWrite(file, CgroupConvert.V2Limit(v2Swap));
@@ -304,6 +305,16 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
             Pids = pids,
             OomKills = events is null ? GetOomKillCount() : CgroupFs.KeyedValue(events, "oom_kill") ?? 0,
         };
+    }
+
+    public override void KillAll(int signal)
+    {
+        // cgroup.kill (Linux 5.14+) SIGKILLs the whole subtree atomically, no freeze needed.
+        if (signal == 9 && CgroupFs.TryWrite(dir + "/cgroup.kill", "1") == 0)
+        {
+            return;
+        }
+        base.KillAll(signal);
     }
 
     protected override void AfterDestroy() => DeviceFilter.Detach(dir);
