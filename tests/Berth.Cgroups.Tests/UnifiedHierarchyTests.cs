@@ -72,6 +72,32 @@ public sealed class UnifiedHierarchyTests : IDisposable
         Assert.False(Directory.Exists(dir));
     }
 
+    private static readonly DeviceCgroup DenyAll = new() { Allow = false, Access = "rwm" };
+    private static readonly DeviceCgroup Null = new() { Allow = true, Type = "c", Major = 1, Minor = 3, Access = "rwm" };
+    private static readonly DeviceCgroup Zero = new() { Allow = true, Type = "c", Major = 1, Minor = 5, Access = "rwm" };
+    private static readonly DeviceCgroup Full = new() { Allow = true, Type = "c", Major = 1, Minor = 7, Access = "rwm" };
+
+    [Fact]
+    public void Device_rules_are_enforced_by_an_ebpf_program_and_an_update_replaces_it()
+    {
+        var m = cg.Manager("c1");
+        m.Create(new Resources { Devices = [DenyAll, Null, Zero] });
+        Assert.Single(Berth.Cgroups.V2.DeviceFilter.Query(m.Directories["unified"]));
+
+        const string script = "head -c 1 /dev/zero >/dev/null && echo zero-ok; : >/dev/full && echo full-ok";
+        var sh = cg.StartInside(m, script);
+        Assert.True(sh.WaitForExit(10000));
+        Assert.Equal("zero-ok", sh.StandardOutput.ReadToEnd().Trim());
+        Assert.Contains("Operation not permitted", sh.StandardError.ReadToEnd()); // the open itself was refused
+
+        m.Update(new Resources { Devices = [DenyAll, Null, Zero, Full] });
+        Assert.Single(Berth.Cgroups.V2.DeviceFilter.Query(m.Directories["unified"]));
+        var again = cg.StartInside(m, script);
+        Assert.True(again.WaitForExit(10000));
+        Assert.Equal("zero-ok\nfull-ok", again.StandardOutput.ReadToEnd().Trim()); // allowed now
+        m.Destroy();
+    }
+
     [Fact]
     public void A_controller_the_hierarchy_lacks_is_named_and_create_undoes_itself()
     {

@@ -43,7 +43,7 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
         }
         catch
         {
-            DeviceFilter.Detach(dir);
+            // Removing the cgroup also releases any device program attached to it.
             Undo(created);
             throw;
         }
@@ -316,6 +316,4 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
         }
         base.KillAll(signal);
     }
-
-    protected override void AfterDestroy() => DeviceFilter.Detach(dir);
 }
