@@ -49,3 +49,23 @@ public class DeviceFilterTests
         Assert.Equal(2UL, program[6] >> 32);             // char device
     }
 }
+
+public class DeviceRulesTests
+{
+    [Fact]
+    public void Container_rules_are_spec_rules_then_defaults_then_linux_devices()
+    {
+        var linux = new Linux
+        {
+            Resources = new Resources { Devices = [new DeviceCgroup { Allow = false, Access = "rwm" }] },
+            Devices = [new Device { Path = "/dev/fuse", Type = "c", Major = 10, Minor = 229 }],
+        };
+        var rules = DeviceRules.ForContainer(linux);
+        Assert.Equal(1 + DeviceRules.Defaults.Count + 1, rules.Count);
+        Assert.Equal("a *:* rwm", CgroupConvert.DeviceRule(rules[0]));
+        Assert.Equal("c *:* m", CgroupConvert.DeviceRule(rules[1]));
+        Assert.Equal("c 136:* rwm", CgroupConvert.DeviceRule(rules[9]));
+        Assert.Equal("c 10:229 rwm", CgroupConvert.DeviceRule(rules[^1]));
+        Assert.True(rules[^1].Allow);
+    }
+}
