@@ -271,6 +271,20 @@ public sealed class V1PrivilegedTests : IDisposable
     }
 
     [Fact]
+    public void Realtime_cpu_period_is_written_and_a_runtime_beyond_the_parents_budget_is_explained()
+    {
+        var m = cg.Manager("c1");
+        var e = Assert.Throws<CgroupIOException>(() => m.Create(new Resources { Cpu = new CpuResources { RealtimePeriod = 500000, RealtimeRuntime = 1000 } }));
+        Assert.Equal(ErrorCode.InvalidArgument, e.Code);
+        Assert.Equal(
+            $"linux.resources.cpu.realtimeRuntime: 1000 exceeds the realtime budget of the parent cgroup (raise its cpu.rt_runtime_us first): write {V1Dir("cpu", "c1")}/cpu.rt_runtime_us: EINVAL (Invalid argument)",
+            e.Message);
+
+        m.Create(new Resources { Cpu = new CpuResources { RealtimePeriod = 500000 } });
+        Assert.Equal("500000", ReadV1("cpu", "c1", "cpu.rt_period_us"));
+    }
+
+    [Fact]
     public void Invalid_resources_are_refused_before_anything_is_made()
     {
         var m = cg.Manager("c1");

@@ -335,7 +335,15 @@ internal sealed class CgroupV1Manager : CgroupManagerBase
         }
         if (c.RealtimeRuntime is { } rtRuntime && rtRuntime != 0)
         {
-            CgroupFs.Write(dir + "/cpu.rt_runtime_us", rtRuntime, "linux.resources.cpu.realtimeRuntime");
+            var file = dir + "/cpu.rt_runtime_us";
+            var errno = CgroupFs.TryWrite(file, rtRuntime.ToString(CultureInfo.InvariantCulture));
+            if (errno != 0)
+            {
+                // EINVAL: the parent's own rt budget (its cpu.rt_runtime_us, 0 unless someone set it) is too small.
+                throw new CgroupIOException("write", file, errno, errno == Libc.EINVAL
+                    ? $"linux.resources.cpu.realtimeRuntime: {rtRuntime} exceeds the realtime budget of the parent cgroup (raise its cpu.rt_runtime_us first)"
+                    : "linux.resources.cpu.realtimeRuntime");
+            }
         }
         if (c.Idle is { } idle)
         {
