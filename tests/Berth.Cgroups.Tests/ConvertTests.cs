@@ -50,12 +50,13 @@ public class ConvertTests
     }
 
     [Theory]
-    [InlineData(null, null, "max 100000")]
-    [InlineData(50000L, null, "50000 100000")]
-    [InlineData(50000L, 200000UL, "50000 200000")]
-    [InlineData(-1L, 10000UL, "max 10000")]
-    public void Cpu_max_line(long? quota, ulong? period, string expected) =>
-        Assert.Equal(expected, CgroupConvert.CpuMax(quota, period));
+    [InlineData(50000L, null, "max", "50000")]
+    [InlineData(50000L, 200000UL, "max", "50000 200000")]
+    [InlineData(-1L, 10000UL, "20000", "max 10000")]
+    [InlineData(null, 10000UL, "max", "max 10000")]
+    [InlineData(null, 10000UL, "20000", "20000 10000")]
+    public void Cpu_max_line(long? quota, ulong? period, string currentQuota, string expected) =>
+        Assert.Equal(expected, CgroupConvert.CpuMax(quota, period, currentQuota));
 
     [Theory]
     [InlineData("0", true)]

@@ -85,7 +85,7 @@ public sealed class V2FakeTreeTests : IDisposable
         });
         Assert.Equal("max", tree.Read("/berth/c1", "memory.max"));
         Assert.Equal("max", tree.Read("/berth/c1", "memory.swap.max"));
-        Assert.Equal("max 100000", tree.Read("/berth/c1", "cpu.max"));
+        Assert.Equal("max", tree.Read("/berth/c1", "cpu.max"));
         Assert.Equal("max", tree.Read("/berth/c1", "pids.max"));
     }
 
@@ -95,6 +95,17 @@ public sealed class V2FakeTreeTests : IDisposable
         tree.AddCgroup("/berth/c1");
         Manager().Create(new Resources { Memory = new MemoryResources { Limit = 1 << 20, Swap = 1 << 20 } });
         Assert.Equal("0", tree.Read("/berth/c1", "memory.swap.max"));
+    }
+
+    [Fact]
+    public void Update_of_the_period_alone_keeps_the_quota_in_force()
+    {
+        tree.AddCgroup("/berth/c1");
+        var m = Manager();
+        m.Create(new Resources { Cpu = new CpuResources { Quota = 20000, Period = 100000 } });
+        Assert.Equal("20000 100000", tree.Read("/berth/c1", "cpu.max"));
+        m.Update(new Resources { Cpu = new CpuResources { Period = 50000 } });
+        Assert.Equal("20000 50000", tree.Read("/berth/c1", "cpu.max"));
     }
 
     [Fact]

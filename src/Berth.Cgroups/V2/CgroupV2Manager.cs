@@ -83,7 +83,7 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
         }
         if (r.Cpu is { } cpu)
         {
-            SetCpu(cpu);
+            SetCpu(cpu, fresh);
         }
         if (r.Pids is { } p)
         {
@@ -185,7 +185,7 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
         }
     }
 
-    private void SetCpu(CpuResources c)
+    private void SetCpu(CpuResources c, bool fresh)
     {
         if (c.Shares is { } shares && shares != 0)
         {
@@ -193,7 +193,15 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
         }
         if (c.Quota is { } and not 0 || c.Period is > 0)
         {
-            Write("cpu.max", CgroupConvert.CpuMax(c.Quota, c.Period), "linux.resources.cpu.quota/period", "cpu");
+            var currentQuota = "max";
+            if (c.Quota is null or 0 && !fresh)
+            {
+                // A period alone must not reset the quota in force.
+                var current = CgroupFs.Read(dir + "/cpu.max").AsSpan().Trim();
+                var space = current.IndexOf(' ');
+                currentQuota = (space < 0 ? current : current[..space]).ToString();
+            }
+            Write("cpu.max", CgroupConvert.CpuMax(c.Quota, c.Period, currentQuota), "linux.resources.cpu.quota/period", "cpu");
         }
         if (c.Burst is { } burst)
         {
