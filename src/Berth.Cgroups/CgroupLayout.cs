@@ -128,8 +128,8 @@ public sealed class CgroupLayout
         Parse(CgroupFs.Read(mountInfoPath), CgroupFs.Read(procCgroupPath), mountInfoPath);
 
     /// <summary>A pure cgroup2 layout rooted at <paramref name="mountPoint"/>, e.g. a temp directory holding a fake tree.</summary>
-    public static CgroupLayout ForUnified(string mountPoint, string ownPath = "/", IReadOnlyList<string>? controllers = null) =>
-        new(CgroupMode.Unified, [], new CgroupHierarchy("unified", controllers ?? NoControllers, mountPoint.TrimEnd('/'), "/", ownPath, isUnified: true));
+    public static CgroupLayout ForUnified(string mountPoint, string ownPath = "/") =>
+        new(CgroupMode.Unified, [], new CgroupHierarchy("unified", NoControllers, mountPoint.TrimEnd('/'), "/", ownPath, isUnified: true));
 
     public static CgroupLayout Parse(string mountInfo, string procCgroup, string source = "/proc/self/mountinfo")
     {
