@@ -73,6 +73,29 @@ public sealed class RuncDifferentialTests : IDisposable
             BlockIO = resources.BlockIO,
         });
 
+        AssertSameFiles();
+
+        // runc update (growing memory above the old memory+swap, so the write order matters) vs Update.
+        var (updateCode, updateOutput) = Run("runc", "--root", runcRoot, "update", "--memory", "268435456", "--memory-swap", "536870912",
+            "--cpu-quota", "60000", "--cpu-period", "120000", "--cpu-share", "900", "--pids-limit", "17", runcId);
+        Assert.True(updateCode == 0, "runc update failed: " + updateOutput);
+        ours.Update(new Resources
+        {
+            Memory = new MemoryResources { Limit = 256 << 20, Swap = 512 << 20 },
+            Cpu = new CpuResources { Quota = 60000, Period = 120000, Shares = 900 },
+            Pids = new PidsResources { Limit = 17 },
+        });
+        AssertSameFiles();
+
+        // The hierarchies runc's init joined are the ones ours would.
+        var pid = int.Parse(JsonNode.Parse(Run("runc", "--root", runcRoot, "state", runcId).Output)!["pid"]!.ToString(), System.Globalization.CultureInfo.InvariantCulture);
+        var runcJoined = File.ReadAllLines($"/proc/{pid}/cgroup").Where(l => l.EndsWith(cg.PathOf("runc1"), StringComparison.Ordinal))
+            .Select(l => l.Split(':')[1]).Select(k => k.Length == 0 ? "unified" : k).Order().ToArray();
+        Assert.Equal(ours.Directories.Keys.Order().ToArray(), runcJoined);
+    }
+
+    private void AssertSameFiles()
+    {
         var differences = new List<string>();
         foreach (var file in Files)
         {
@@ -87,12 +110,6 @@ public sealed class RuncDifferentialTests : IDisposable
             }
         }
         Assert.True(differences.Count == 0, string.Join("\n", differences));
-
-        // The hierarchies runc's init joined are the ones ours would.
-        var pid = int.Parse(JsonNode.Parse(Run("runc", "--root", runcRoot, "state", runcId).Output)!["pid"]!.ToString(), System.Globalization.CultureInfo.InvariantCulture);
-        var runcJoined = File.ReadAllLines($"/proc/{pid}/cgroup").Where(l => l.EndsWith(cg.PathOf("runc1"), StringComparison.Ordinal))
-            .Select(l => l.Split(':')[1]).Select(k => k.Length == 0 ? "unified" : k).Order().ToArray();
-        Assert.Equal(ours.Directories.Keys.Order().ToArray(), runcJoined);
     }
 
     // devices.list order is the kernel's insertion order, which differs with the write sequence: compare as sets.
