@@ -46,6 +46,26 @@ public static class DeviceRules
         return rules;
     }
 
+    /// <summary>
+    /// The resources to give <see cref="ICgroupManager.Create"/> for a container: the spec's, with
+    /// <see cref="ForContainer"/> as the device rules (so a spec without device rules still gets deny-all plus the
+    /// defaults, never an open device cgroup). The spec's objects are shared, not copied.
+    /// </summary>
+    public static Resources ContainerResources(Linux? linux)
+    {
+        var r = linux?.Resources;
+        return new Resources
+        {
+            Devices = ForContainer(linux),
+            Memory = r?.Memory,
+            Cpu = r?.Cpu,
+            Pids = r?.Pids,
+            BlockIO = r?.BlockIO,
+            HugepageLimits = r?.HugepageLimits,
+            Unified = r?.Unified,
+        };
+    }
+
     private static DeviceCgroup Allow(string type, long? major, long? minor, string access = "rwm") =>
         new() { Allow = true, Type = type, Major = major, Minor = minor, Access = access };
 }

@@ -68,4 +68,14 @@ public class DeviceRulesTests
         Assert.Equal("c 10:229 rwm", CgroupConvert.DeviceRule(rules[^1]));
         Assert.True(rules[^1].Allow);
     }
+
+    [Fact]
+    public void Container_resources_keep_the_spec_limits_and_always_carry_device_rules()
+    {
+        var memory = new MemoryResources { Limit = 1 << 20 };
+        var r = DeviceRules.ContainerResources(new Linux { Resources = new Resources { Memory = memory } });
+        Assert.Same(memory, r.Memory);
+        Assert.Equal(DeviceRules.Defaults.Count, r.Devices!.Count);
+        Assert.Equal(DeviceRules.Defaults.Count, DeviceRules.ContainerResources(null).Devices!.Count);
+    }
 }

@@ -62,16 +62,8 @@ public sealed class RuncDifferentialTests : IDisposable
         Assert.True(code == 0, "runc run failed: " + output);
 
         // Berth: the same resources plus the device rules runc adds for every container.
-        var linux = new Linux { Resources = resources };
         var ours = cg.Manager("berth1");
-        ours.Create(new Resources
-        {
-            Devices = DeviceRules.ForContainer(linux),
-            Memory = resources.Memory,
-            Cpu = resources.Cpu,
-            Pids = resources.Pids,
-            BlockIO = resources.BlockIO,
-        });
+        ours.Create(DeviceRules.ContainerResources(new Linux { Resources = resources }));
 
         AssertSameFiles();
 
