@@ -216,6 +216,36 @@ public sealed class V1PrivilegedTests : IDisposable
     }
 
     [Fact]
+    public void Updating_device_rules_of_a_running_container_writes_the_difference_and_keeps_what_both_lists_allow()
+    {
+        var deny = new DeviceCgroup { Allow = false, Access = "rwm" };
+        DeviceCgroup Allow(long major, long? minor, string access = "rwm") => new() { Allow = true, Type = "c", Major = major, Minor = minor, Access = access };
+        var m = cg.Manager("c1");
+        m.Create(new Resources { Devices = [deny, Allow(1, 3), Allow(1, 5), Allow(136, null, "rw")] });
+        // Opens /dev/null as fast as it can while the rules change underneath it (a probe: a deny-all rewrite's
+        // window is microseconds, so this rarely catches one; the lists below are the exact check).
+        var sh = cg.StartInside(m, "echo started; i=0; while [ $i -lt 20000 ]; do : >/dev/null || echo DENIED; i=$((i+1)); done; echo done");
+        Assert.Equal("started", sh.StandardOutput.ReadLine());
+
+        for (var i = 0; i < 50; i++)
+        {
+            m.Update(new Resources { Devices = [deny, Allow(1, 3), Allow(1, 7), Allow(136, null, "rwm")] });
+            m.Update(new Resources { Devices = [deny, Allow(1, 3), Allow(1, 5), Allow(136, null, "rw")] });
+        }
+        m.Update(new Resources { Devices = [deny, Allow(1, 3), Allow(1, 7), Allow(136, null, "rwm")] });
+
+        Assert.True(sh.WaitForExit(60000));
+        Assert.Equal("done", sh.StandardOutput.ReadToEnd().Trim());
+        Assert.Equal(["c 136:* rwm", "c 1:3 rwm", "c 1:7 rwm"], ReadV1("devices", "c1", "devices.list").Split('\n').Order(StringComparer.Ordinal));
+
+        // Switching to allow-all and back is a full rewrite.
+        m.Update(new Resources { Devices = [new DeviceCgroup { Allow = true, Access = "rwm" }] });
+        Assert.Equal("a *:* rwm", ReadV1("devices", "c1", "devices.list"));
+        m.Update(new Resources { Devices = [deny, Allow(1, 3)] });
+        Assert.Equal("c 1:3 rwm", ReadV1("devices", "c1", "devices.list"));
+    }
+
+    [Fact]
     public void Destroy_waits_for_processes_and_says_which_are_left_unless_asked_to_kill()
     {
         var m = cg.Manager("c1", new CgroupOptions { DestroyTimeout = TimeSpan.FromMilliseconds(200) });
