@@ -25,7 +25,7 @@ public static class DeviceRules
     ];
 
     /// <summary>The full rule list for a container: spec rules, <see cref="Defaults"/>, then linux.devices.</summary>
-    public static List<DeviceCgroup> ForContainer(Linux? linux)
+    public static List<DeviceCgroup> ForContainer(Berth.Oci.Runtime.Linux? linux)
     {
         var rules = new List<DeviceCgroup>();
         if (linux?.Resources?.Devices is { } specRules)
@@ -51,7 +51,7 @@ public static class DeviceRules
     /// <see cref="ForContainer"/> as the device rules (so a spec without device rules still gets deny-all plus the
     /// defaults, never an open device cgroup). The spec's objects are shared, not copied.
     /// </summary>
-    public static Resources ContainerResources(Linux? linux)
+    public static Resources ContainerResources(Berth.Oci.Runtime.Linux? linux)
     {
         var r = linux?.Resources;
         return new Resources
