@@ -78,6 +78,15 @@ public sealed partial class Controllers : IAsyncDisposable
         catch (ApiException e) when (e.Reason == "AlreadyExists")
         {
         }
+        catch (ApiException)
+        {
+            // Another API server on the same store may have created it first (e.g. taking the kubernetes
+            // service's IP); only a failure that left nothing behind is an error.
+            if (await _svc.Store.GetAsync(def, obj.Namespace(), obj.Name(), ct).ConfigureAwait(false) is null)
+            {
+                throw;
+            }
+        }
     }
 
     private async Task BootstrapAsync(CancellationToken ct)
