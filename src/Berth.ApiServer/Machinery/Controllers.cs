@@ -80,12 +80,17 @@ public sealed partial class Controllers : IAsyncDisposable
         }
         catch (ApiException)
         {
-            // Another API server on the same store may have created it first (e.g. taking the kubernetes
-            // service's IP); only a failure that left nothing behind is an error.
-            if (await _svc.Store.GetAsync(def, obj.Namespace(), obj.Name(), ct).ConfigureAwait(false) is null)
+            // Another API server on the same store may be creating it right now (it took the kubernetes
+            // service's IP first); only a failure that leaves nothing behind is an error.
+            for (var i = 0; i < 50; i++)
             {
-                throw;
+                if (await _svc.Store.GetAsync(def, obj.Namespace(), obj.Name(), ct).ConfigureAwait(false) is not null)
+                {
+                    return;
+                }
+                await Task.Delay(100, ct).ConfigureAwait(false);
             }
+            throw;
         }
     }
 
