@@ -37,8 +37,8 @@ run() { # label, extra server args...
 
 status=0
 {
-  run sqlite || status=1
-  run etcd --datastore-endpoint "http://127.0.0.1:$etcd_port" || status=1
+  run berth-sqlite || status=1
+  run berth-etcd --datastore-endpoint "http://127.0.0.1:$etcd_port" || status=1
   echo "== peer: etcd directly ($CLIENTS clients, ${DURATION}s)"
   $berth bench-apiserver --etcd "http://127.0.0.1:$etcd_port" --clients "$CLIENTS" --duration "$DURATION"
 } | tee "$work/results.txt"
