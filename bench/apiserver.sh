@@ -36,12 +36,13 @@ run() { # label, extra server args...
 }
 
 status=0
-{
-  run sqlite || status=1
-  run etcd --datastore-endpoint "http://127.0.0.1:$etcd_port" || status=1
-  echo "== peer: etcd directly ($CLIENTS clients, ${DURATION}s)"
-  $berth bench-apiserver --etcd "http://127.0.0.1:$etcd_port" --clients "$CLIENTS" --duration "$DURATION"
-} | tee "$work/results.txt"
+# Each step writes its figures to a file and prints it: run in this shell (not a pipeline's subshell),
+# so the servers it starts are in $pids and the exit trap stops them.
+run berth-sqlite >"$work/r1.txt" || status=1; cat "$work/r1.txt"
+run berth-etcd --datastore-endpoint "http://127.0.0.1:$etcd_port" >"$work/r2.txt" || status=1; cat "$work/r2.txt"
+echo "== peer: etcd directly ($CLIENTS clients, ${DURATION}s)"
+$berth bench-apiserver --etcd "http://127.0.0.1:$etcd_port" --clients "$CLIENTS" --duration "$DURATION" >"$work/r3.txt"; cat "$work/r3.txt"
+cat "$work"/r?.txt >"$work/results.txt"
 echo "== summary (median write latency: API create/update vs etcd put)"
 awk '$2=="mutating_p50_ms"{api[$1]=$3} $1=="etcd" && $2=="put_p50_ms"{put=$3}
      END{for (l in api) if (put>0) printf "%s mutating p50 %.2f ms / etcd put p50 %.2f ms = %.1fx\n", l, api[l], put, api[l]/put}' "$work/results.txt"

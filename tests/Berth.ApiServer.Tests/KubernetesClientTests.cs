@@ -97,6 +97,7 @@ public sealed class KubernetesClientTests(ServerFixture server) : IClassFixture<
         using var client = Client();
         var ns = await NamespaceAsync(client, "gone");
         var cm = await client.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "c" } }, ns);
+        await client.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "d" } }, ns);
         var old = cm.Metadata.ResourceVersion;
         for (var i = 0; i < 3; i++)
         {

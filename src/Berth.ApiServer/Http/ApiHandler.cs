@@ -28,9 +28,11 @@ public sealed partial class ApiHandler
     private readonly Admission _admission;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly string _serverAddress;
     private readonly Dictionary<string, (int Generation, byte[] Body, string Hash)> _openApiCache = new(StringComparer.Ordinal);
     private readonly Lock _cacheLock = new();
+
+    /// <summary>Cancelled when the server stops, so long-running watches end instead of holding up shutdown.</summary>
+    public CancellationToken Stopping { get; init; }
 
     public ApiHandler(ResourceRegistry registry, ObjectStore store, WatchHub hub, Authenticator authn, RbacAuthorizer authz, Admission admission,
         TimeProvider time, ILogger logger, string serverAddress)
@@ -43,12 +45,30 @@ public sealed partial class ApiHandler
         _admission = admission;
         _time = time;
         _logger = logger;
-        _serverAddress = serverAddress;
+        ServerAddress = serverAddress;
     }
+
+    /// <summary>host:port advertised in /api (known only once Kestrel has bound the port).</summary>
+    public string ServerAddress { get; set; }
 
     public async Task HandleAsync(HttpContext ctx)
     {
-        var ct = ctx.RequestAborted;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, Stopping);
+        var ct = linked.Token;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            await HandleCoreAsync(ctx, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            LogRequest(_logger, ctx.Request.Method, ctx.Request.Path.Value ?? "", ctx.Response.StatusCode,
+                System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+    }
+
+    private async Task HandleCoreAsync(HttpContext ctx, CancellationToken ct)
+    {
         try
         {
             var path = ctx.Request.Path.Value ?? "/";
@@ -201,7 +221,7 @@ public sealed partial class ApiHandler
                 await WriteJsonAsync(ctx, 200, Discovery.Aggregated(_registry, core: true), contentType: aggregatedType).ConfigureAwait(false);
                 return;
             case "/api":
-                await WriteJsonAsync(ctx, 200, Discovery.ApiVersions(_serverAddress)).ConfigureAwait(false);
+                await WriteJsonAsync(ctx, 200, Discovery.ApiVersions(ServerAddress)).ConfigureAwait(false);
                 return;
             case "/apis" when aggregated:
                 await WriteJsonAsync(ctx, 200, Discovery.Aggregated(_registry, core: false), contentType: aggregatedType).ConfigureAwait(false);
@@ -362,6 +382,9 @@ public sealed partial class ApiHandler
         }
         return ms.ToArray();
     }
+
+    [LoggerMessage(EventId = 7002, Level = LogLevel.Information, Message = "{Method} {Path} {Status} {Milliseconds}ms")]
+    private static partial void LogRequest(ILogger logger, string method, string path, int status, double milliseconds);
 
     [LoggerMessage(EventId = 7000, Level = LogLevel.Error, Message = "Unhandled error serving {Method} {Path}")]
     private static partial void LogUnhandled(ILogger logger, string method, string path, Exception exception);

@@ -112,12 +112,16 @@ public sealed class ApiServerHost : IAsyncDisposable
         await hub.StartAsync(ct).ConfigureAwait(false);
         var admission = new Admission(objects, registry, options.ServiceCidr);
         var authorizer = new RbacAuthorizer(objects, registry);
-        var handlerHolder = new ApiHandler[1];
-        app.Run(ctx => handlerHolder[0].HandleAsync(ctx));
+        var lifetime = app.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>();
+        var handler = new ApiHandler(registry, objects, hub, authenticator, authorizer, admission, time, logger, $"{advertised}:{options.Port}")
+        {
+            Stopping = lifetime.ApplicationStopping,
+        };
+        app.Run(handler.HandleAsync);
         await app.StartAsync(ct).ConfigureAwait(false);
         var port = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
             .Select(a => new Uri(a.Replace("[::]", "localhost", StringComparison.Ordinal).Replace("0.0.0.0", "localhost", StringComparison.Ordinal)).Port).First();
-        handlerHolder[0] = new ApiHandler(registry, objects, hub, authenticator, authorizer, admission, time, logger, $"{advertised}:{port}");
+        handler.ServerAddress = $"{advertised}:{port}";
         var controllers = new Controllers(new ObjectService(objects, registry, admission, time), admission, hub, logger, time, pki.CaPem, options, advertised, port);
         await controllers.StartAsync(ct).ConfigureAwait(false);
         var host = new ApiServerHost(app, hub, controllers, store, ownsStore, pki, port, advertised, adminToken, registry, authenticator);
@@ -137,7 +141,10 @@ public sealed class ApiServerHost : IAsyncDisposable
         }
         var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
         AtomicFile.WriteAllText(path, token + "\n");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
         return token;
     }
 
@@ -202,7 +209,10 @@ public sealed class ApiServerHost : IAsyncDisposable
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
         AtomicFile.WriteAllText(path, text);
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
     }
 
     /// <summary>Drops history older than <paramref name="revision"/> (store and watch window); older watches get 410.</summary>

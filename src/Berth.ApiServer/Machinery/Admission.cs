@@ -53,6 +53,9 @@ public sealed class Admission
         return (x & mask) == (y & mask);
     }
 
+    /// <summary>Reservation keys hold namespace/name/uid, so only the request that reserved a key releases it.</summary>
+    private static string Owner(JsonObject svc) => svc.Namespace() + "/" + svc.Name() + "/" + (svc.At("metadata.uid") is { } u ? Json.Scalar(u) : "");
+
     private ResourceDefinition Core(string plural) => _registry.FindAnyVersion("", plural)!;
 
     public async Task MutateAsync(ResourceDefinition def, JsonObject obj, JsonObject? old, WriteOptions opts, CancellationToken ct)
@@ -138,7 +141,7 @@ public sealed class Admission
     {
         var ports = svc.At("spec.ports") as JsonArray ?? [];
         var oldPorts = old?.At("spec.ports") as JsonArray ?? [];
-        var owner = System.Text.Encoding.UTF8.GetBytes(svc.Namespace() + "/" + svc.Name());
+        var owner = System.Text.Encoding.UTF8.GetBytes(Owner(svc));
         foreach (var p in ports.OfType<JsonObject>())
         {
             var requested = Json.AsLong(p["nodePort"]);
@@ -199,7 +202,7 @@ public sealed class Admission
     {
         try
         {
-            await _store.Store.CreateAsync(IpPrefix + ip, System.Text.Encoding.UTF8.GetBytes(svc.Namespace() + "/" + svc.Name()), ct).ConfigureAwait(false);
+            await _store.Store.CreateAsync(IpPrefix + ip, System.Text.Encoding.UTF8.GetBytes(Owner(svc)), ct).ConfigureAwait(false);
             return true;
         }
         catch (KeyExistsException)
@@ -394,6 +397,39 @@ public sealed class Admission
             }
         }
         return result;
+    }
+
+    /// <summary>
+    /// Undoes this request's reservations when its create failed after admission (validation, quota, a lost race):
+    /// only keys still owned by this service's name are released, so another service's address is never freed.
+    /// </summary>
+    public async Task ReleaseAsync(ResourceDefinition def, JsonObject obj, CancellationToken ct)
+    {
+        if (def.Group.Length != 0 || def.Plural != "services")
+        {
+            return;
+        }
+        var owner = Owner(obj);
+        var keys = new List<string>();
+        if (obj.At("spec.clusterIP") is JsonValue ip && Json.Scalar(ip) is { Length: > 0 } s && s != "None")
+        {
+            keys.Add(IpPrefix + s);
+        }
+        foreach (var p in obj.At("spec.ports") as JsonArray ?? [])
+        {
+            if (Json.AsLong(p?["nodePort"]) is { } np)
+            {
+                keys.Add(NodePortPrefix + np);
+            }
+        }
+        foreach (var key in keys)
+        {
+            var kv = await _store.Store.GetAsync(key, ct).ConfigureAwait(false);
+            if (kv is not null && System.Text.Encoding.UTF8.GetString(kv.Value.Span) == owner)
+            {
+                await _store.Store.DeleteAsync(key, kv.ModRevision, ct).ConfigureAwait(false);
+            }
+        }
     }
 
     public Task AfterWriteAsync(ResourceDefinition def, JsonObject obj, JsonObject? old, CancellationToken ct)

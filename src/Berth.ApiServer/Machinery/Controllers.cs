@@ -78,6 +78,20 @@ public sealed partial class Controllers : IAsyncDisposable
         catch (ApiException e) when (e.Reason == "AlreadyExists")
         {
         }
+        catch (ApiException)
+        {
+            // Another API server on the same store may be creating it right now (it took the kubernetes
+            // service's IP first); only a failure that leaves nothing behind is an error.
+            for (var i = 0; i < 50; i++)
+            {
+                if (await _svc.Store.GetAsync(def, obj.Namespace(), obj.Name(), ct).ConfigureAwait(false) is not null)
+                {
+                    return;
+                }
+                await Task.Delay(100, ct).ConfigureAwait(false);
+            }
+            throw;
+        }
     }
 
     private async Task BootstrapAsync(CancellationToken ct)

@@ -72,15 +72,24 @@ public sealed class ObjectService(ObjectStore store, ResourceRegistry registry, 
         }
         def.Strategy.ApplyDefaults(obj);
         await admission.MutateAsync(def, obj, null, opts, ct).ConfigureAwait(false);
-        Validate(def, obj, null);
-        await admission.ValidateAsync(def, obj, null, opts, ct).ConfigureAwait(false);
-        ManagedFields.Record(def, obj, null, opts.Manager, opts.Operation, Now(), opts.Subresource, opts.AppliedSet);
-        if (opts.DryRun)
+        StoredObject created;
+        try
         {
-            ObjectStore.Encode(obj);
-            return obj;
+            Validate(def, obj, null);
+            await admission.ValidateAsync(def, obj, null, opts, ct).ConfigureAwait(false);
+            ManagedFields.Record(def, obj, null, opts.Manager, opts.Operation, Now(), opts.Subresource, opts.AppliedSet);
+            if (opts.DryRun)
+            {
+                ObjectStore.Encode(obj);
+                return obj;
+            }
+            created = await Store.CreateAsync(def, obj, ct).ConfigureAwait(false);
         }
-        var created = await Store.CreateAsync(def, obj, ct).ConfigureAwait(false);
+        catch (ApiException) when (!opts.DryRun)
+        {
+            await admission.ReleaseAsync(def, obj, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
         await admission.AfterWriteAsync(def, created.Object, null, ct).ConfigureAwait(false);
         return created.Object;
     }

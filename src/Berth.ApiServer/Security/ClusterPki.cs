@@ -109,7 +109,10 @@ public sealed class ClusterPki
         AtomicFile.WriteAllText(Path.Combine(dir, name + ".crt"), cert.ExportCertificatePem() + "\n");
         var keyPath = Path.Combine(dir, name + ".key");
         AtomicFile.WriteAllText(keyPath, KeyPem(cert) + "\n");
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(keyPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
     }
 
     private static X509Certificate2? LoadPair(string dir, string name)

@@ -12,7 +12,8 @@ namespace Berth.ApiServer.Storage;
 /// </summary>
 public sealed partial class WatchHub : IAsyncDisposable
 {
-    private const int HistoryCapacity = 50_000;
+    // Events stay alive (with their decoded form, see DecodedEvent) while in the window: bounded memory.
+    private const int HistoryCapacity = 10_000;
     private const int SubscriberBuffer = 10_000;
 
     private readonly IClusterStore _store;
