@@ -152,6 +152,9 @@ print(f"{'operation':34} {'distribution':>14} {'berth':>10} {'berth/dist':>11}")
 for name, i, n in rows:
     d = statistics.median(nums(sys.argv[i])); b = statistics.median(nums(sys.argv[i + 1]))
     print(f"{name:34} {n*mb/d:14.1f} {n*mb/b:10.1f} {d/b:11.2f}")
+print("raw seconds per round (distribution | berth):")
+for name, i, n in rows:
+    print(f"  {name:32} {' '.join(f'{x:.2f}' for x in nums(sys.argv[i]))} | {' '.join(f'{x:.2f}' for x in nums(sys.argv[i + 1]))}")
 d = nums(sys.argv[9]); b = nums(sys.argv[10])
 print(f"\nper-client pull time with {clients} concurrent clients, seconds (lower is better)")
 print(f"{'':34} {'distribution':>14} {'berth':>10} {'berth/dist':>11}")

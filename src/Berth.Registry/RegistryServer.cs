@@ -63,6 +63,9 @@ public sealed class RegistryServer : IAsyncDisposable
             // disk can stall reads for seconds, and Kestrel's default minimum rate would reset its connection.
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;
+            // Let a blob GET read its next chunk while the previous one is still being sent (FileSender writes
+            // 256 KiB chunks; with the 64 KiB default every flush waited for the socket to drain).
+            kestrel.Limits.MaxResponseBufferSize = 2 * 1024 * 1024;
             kestrel.Listen(endpoint, listen =>
             {
                 if (certificate is not null)

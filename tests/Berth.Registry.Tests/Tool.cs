@@ -17,7 +17,7 @@ internal static class Tool
         }
     }
 
-    public static async Task<Result> RunAsync(string file, IEnumerable<string> args, TimeSpan? timeout = null, IDictionary<string, string>? env = null)
+    public static async Task<Result> RunAsync(string file, IEnumerable<string> args, TimeSpan? timeout = null, IDictionary<string, string>? env = null, string? stdin = null)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -38,6 +38,10 @@ internal static class Tool
             }
         }
         using var process = Process.Start(psi) ?? throw new InvalidOperationException("cannot start " + file);
+        if (stdin is not null)
+        {
+            await process.StandardInput.WriteAsync(stdin);
+        }
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
