@@ -740,4 +740,28 @@ public sealed class BuilderTests : IDisposable
         Assert.Equal($"Dockerfile:2: ADD {server.Url("/missing")}: the server answered 404 Not Found", missing.Message);
         Assert.Equal(ErrorCode.Unavailable, missing.Code);
     }
+
+    [Fact]
+    public async Task Docker_json_progress_is_the_engine_api_build_stream()
+    {
+        Write("a.txt", "a");
+        using var stream = new MemoryStream();
+        var progress = new DockerJsonBuildProgress(stream);
+        var builder = new Builder(_backend, _cache, _owners);
+        await builder.BuildAsync(DockerfileParser.Parse("FROM base\nCOPY a.txt /\nRUN echo \"quoted\"\n"),
+            new BuildRequest { ContextDirectory = _context.Path }, progress, CancellationToken.None);
+        progress.WriteImageId("sha256:" + new string('e', 64));
+        progress.WriteError("boom");
+        var lines = System.Text.Encoding.UTF8.GetString(stream.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var docs = lines.Select(l => JsonDocument.Parse(l)).ToList();
+        Assert.Equal("Step 1/3 : FROM base\n", docs[0].RootElement.GetProperty("stream").GetString());
+        Assert.Contains(docs, d => d.RootElement.TryGetProperty("stream", out var s) && s.GetString() == "\"quoted\"\n");
+        Assert.Contains(docs, d => d.RootElement.TryGetProperty("aux", out var aux) && aux.GetProperty("ID").GetString() == "sha256:" + new string('e', 64));
+        Assert.Equal("Successfully built eeeeeeeeeeee\n", docs[^2].RootElement.GetProperty("stream").GetString());
+        Assert.Equal("boom", docs[^1].RootElement.GetProperty("errorDetail").GetProperty("message").GetString());
+        foreach (var d in docs)
+        {
+            d.Dispose();
+        }
+    }
 }
