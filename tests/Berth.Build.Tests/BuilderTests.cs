@@ -253,6 +253,18 @@ public sealed class BuilderTests : IDisposable
     }
 
     [Fact]
+    public async Task Copy_from_a_rebuilt_stage_with_the_same_output_is_still_cached()
+    {
+        const string dockerfile = "FROM base AS b\nCOPY notes.txt /n\nRUN write /out/app fixed\nFROM scratch\nCOPY --from=b /out/app /app\n";
+        Write("notes.txt", "1");
+        await BuildAsync(dockerfile);
+        Write("notes.txt", "2");
+        var (_, progress) = await BuildAsync(dockerfile);
+        Assert.Equal([2, 3], RebuiltSteps(progress).Where(s => s is not 1 and not 4));
+        Assert.Equal([5], CachedSteps(progress));
+    }
+
+    [Fact]
     public async Task Copy_from_expands_global_args()
     {
         var (result, _) = await BuildAsync("ARG SRC=build\nFROM base AS build\nRUN write /made 1\nFROM base AS unused\nRUN write /no 1\nFROM scratch\nCOPY --from=$SRC /made /made\n");

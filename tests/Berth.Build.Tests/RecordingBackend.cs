@@ -64,6 +64,14 @@ internal sealed class RecordingBackend : IBuildBackend, IDisposable
         return image;
     }
 
+    /// <summary>Adds an image whose single layer is a copy of <paramref name="directory"/> (binaries, links and all).</summary>
+    public BaseImage AddImageFromDirectory(string reference, string directory, ImageConfigDraft? config = null)
+    {
+        var image = AddImage(reference, new Dictionary<string, string>(), config);
+        CopyDirectory(directory, _layers[image.Layer!]);
+        return image;
+    }
+
     public void DeleteLayer(string layer) => _layers.TryRemove(layer, out _);
 
     private string NewLayerId() => "layer" + Interlocked.Increment(ref _next);
