@@ -265,6 +265,16 @@ public sealed class BuilderTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_heredoc_with_an_interpreter_line_runs_as_a_file_that_is_not_committed()
+    {
+        var (result, progress) = await BuildAsync("FROM base\nRUN <<EOF\n#!/bin/busybox sh\necho hi\nEOF\n");
+        Assert.Contains("script #!/bin/busybox sh", progress.Text, StringComparison.Ordinal);
+        Assert.Equal([RunInstruction.ScriptPath], _backend.Runs[^1].Args);
+        Assert.False(_backend.Snapshot(result.Layer).ContainsKey(RunInstruction.ScriptPath.TrimStart('/')));
+        Assert.Equal("RUN <<EOF\n#!/bin/busybox sh\necho hi\nEOF", result.Config.History[^1].CreatedBy);
+    }
+
+    [Fact]
     public async Task Copy_from_expands_global_args()
     {
         var (result, _) = await BuildAsync("ARG SRC=build\nFROM base AS build\nRUN write /made 1\nFROM base AS unused\nRUN write /no 1\nFROM scratch\nCOPY --from=$SRC /made /made\n");

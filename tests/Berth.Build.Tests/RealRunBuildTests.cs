@@ -92,4 +92,28 @@ public sealed class RealRunBuildTests : IDisposable
         Assert.Equal(0, _inner.OpenMounts);
         Assert.DoesNotContain(_inner.Calls, c => c.StartsWith("commit", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task Heredocs_run_for_real()
+    {
+        var result = await new Builder(new UnshareBackend(_inner), _cache, _owners).BuildAsync(DockerfileParser.Parse("""
+            FROM busybox
+            RUN <<EOF
+            echo one > /one
+            echo two >> /one
+            EOF
+            RUN <<SCRIPT
+            #!/bin/sh
+            echo "interpreted by $0" > /two
+            SCRIPT
+            RUN cat > /three <<EOT
+            three
+            EOT
+            """), new BuildRequest { ContextDirectory = _context.Path }, null, CancellationToken.None);
+        var files = _inner.Snapshot(result.Layer);
+        Assert.Equal("one\ntwo\n", files["one"]);
+        Assert.Equal("interpreted by /.berth-run-script\n", files["two"]);
+        Assert.Equal("three\n", files["three"]);
+        Assert.False(files.ContainsKey(".berth-run-script"));
+    }
 }

@@ -147,6 +147,10 @@ internal sealed class RecordingBackend : IBuildBackend, IDisposable
                     break;
                 case "exit":
                     return Task.FromResult(int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
+                case var file when file.StartsWith('/') && File.Exists(InRoot(file)):
+                    // An executable script: report its interpreter line, as proof it was there while running.
+                    output("script " + File.ReadLines(InRoot(file)).First());
+                    break;
                 default:
                     output("sh: " + parts[0] + ": not found");
                     return Task.FromResult(127);
