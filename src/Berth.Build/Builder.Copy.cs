@@ -58,13 +58,15 @@ public sealed partial class Builder
                 {
                     var result = run.Results[stage.Index];
                     layer = result.Layer;
-                    fromId = "stage:" + result.CacheKey;
+                    // Content-based like BuildKit: the checksum of the copied files decides, not the stage's key,
+                    // so a rebuilt stage that produced the same files is still a hit.
+                    fromId = "other-filesystem";
                 }
                 else
                 {
                     var image = await _backend.ResolveImageAsync(copyFrom, state.Planned.Base.Platform, cancellationToken).ConfigureAwait(false);
                     layer = image.Layer;
-                    fromId = "image:" + image.Id;
+                    fromId = "other-filesystem";
                 }
                 var mount = await _backend.MountAsync(layer, readOnly: true, cancellationToken).ConfigureAwait(false);
                 resources.Add(mount);

@@ -574,7 +574,14 @@ public sealed partial class Builder
         var workdir = state.Config.Config.WorkingDir is { Length: > 0 } w ? w : "/";
         var commandText = string.Join(' ', argv);
         var history = "RUN " + (keyArgs.Count > 0 ? $"|{keyArgs.Count} {string.Join(' ', keyArgs)} " : string.Empty) + commandText;
-        var descriptor = "RUN\0" + string.Join('\0', argv) + "\0network=" + instruction.Network + "\0args\0" + string.Join('\0', keyArgs);
+        var descriptor = "RUN\0" + string.Join('\0', argv) + "\0network=" + instruction.Network + "\0args\0" + string.Join('\0', keyArgs)
+            + (instruction.Script is null ? string.Empty : "\0script\0" + instruction.Script);
+        if (instruction.Script is not null)
+        {
+            history = "RUN " + (keyArgs.Count > 0 ? $"|{keyArgs.Count} {string.Join(' ', keyArgs)} " : string.Empty) + instruction.Original[3..].Trim()
+                + "\n" + instruction.Script + instruction.Heredocs[0].Name;
+            commandText = instruction.Script.Split('\n')[0] + " script";
+        }
 
         return new StepWork
         {
@@ -596,7 +603,20 @@ public sealed partial class Builder
                         run.Progress.Report(new StepOutput(step, line));
                     }
                     var spec = new RunSpec(argv, env, workdir, state.Config.Config.User is { Length: > 0 } u ? u : null, instruction.Network);
+                    string? scriptFile = null;
+                    if (instruction.Script is not null)
+                    {
+                        // The script lives in the writable layer only while it runs; it is gone before the commit.
+                        scriptFile = PathRules.SecureJoin(mount.RootPath, RunInstruction.ScriptPath.TrimStart('/'), followLast: false);
+                        RemoveNonDirectory(scriptFile);
+                        await File.WriteAllTextAsync(scriptFile, instruction.Script, ct).ConfigureAwait(false);
+                        File.SetUnixFileMode(scriptFile, (UnixFileMode)Convert.ToInt32("755", 8));
+                    }
                     var exit = await _backend.RunAsync(mount, spec, Output, ct).ConfigureAwait(false);
+                    if (scriptFile is not null)
+                    {
+                        File.Delete(scriptFile);
+                    }
                     if (exit != 0)
                     {
                         // Disposing the mount without a commit throws its changes away: no half-made layer.

@@ -497,11 +497,13 @@ public static partial class DockerfileParser
             var script = command.Args[0].Trim();
             if (heredocs.Count == 1 && IsBareHeredoc(script, heredocs[0].Name))
             {
-                // "RUN <<EOF": the heredoc is the script.
+                // "RUN <<EOF": the heredoc is the script; with a #! line it is a file the kernel executes.
                 if (heredocs[0].Content.StartsWith("#!", StringComparison.Ordinal))
                 {
-                    state.Error(loc.Line, "not supported: RUN heredoc with a #! interpreter line (run the interpreter explicitly: RUN python3 <<EOF)");
-                    return null;
+                    return new RunInstruction(loc, original, CommandLine.Exec([RunInstruction.ScriptPath]), network, heredocs)
+                    {
+                        Script = heredocs[0].Content,
+                    };
                 }
                 command = CommandLine.Shell(heredocs[0].Content);
             }

@@ -53,7 +53,13 @@ public enum RunNetwork
 public sealed record RunInstruction(SourceLocation Location, string Original, CommandLine Command, RunNetwork Network, IReadOnlyList<Heredoc> Heredocs)
     : Instruction(Location, Original)
 {
+    /// <summary>Where a <c>#!</c> heredoc script is placed for its run (and removed before the commit).</summary>
+    public const string ScriptPath = "/.berth-run-script";
+
     public override string Keyword => "RUN";
+
+    /// <summary>A <c>RUN &lt;&lt;EOF</c> heredoc starting with <c>#!</c>: written to <see cref="ScriptPath"/> and executed.</summary>
+    public string? Script { get; init; }
 }
 
 public sealed record CmdInstruction(SourceLocation Location, string Original, CommandLine Command) : Instruction(Location, Original)

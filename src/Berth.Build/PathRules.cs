@@ -98,7 +98,15 @@ public static class PathRules
             }
         }
         sb.Append('$');
-        return new Regex(sb.ToString(), RegexOptions.CultureInvariant | RegexOptions.Singleline);
+        try
+        {
+            return new Regex(sb.ToString(), RegexOptions.CultureInvariant | RegexOptions.Singleline);
+        }
+        catch (ArgumentException)
+        {
+            // e.g. a reversed range [z-a], which Go rejects as well.
+            throw new BadPatternException(pattern);
+        }
     }
 
     /// <summary>Translates a Go character class <c>[^a-z\]]</c>; returns the index after its closing bracket.</summary>

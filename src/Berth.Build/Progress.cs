@@ -123,3 +123,73 @@ public sealed class TtyBuildProgress(TextWriter writer, TimeProvider? time = nul
 
     private void Rewrite(string text) => writer.Write("\r\u001b[2K" + text);
 }
+
+/// <summary>
+/// The Docker Engine API's <c>POST /build</c> stream for the classic builder: one JSON object per line,
+/// <c>{"stream":"Step 1/3 : FROM busybox\n"}</c>, warnings on the stream too, and at the end
+/// <c>{"aux":{"ID":"..."}}</c> once the host knows the image id (<see cref="WriteImageId"/>). The docker CLI
+/// renders these exactly like its own classic builder output.
+/// </summary>
+public sealed class DockerJsonBuildProgress(Stream output) : IBuildProgress
+{
+    private readonly Lock _lock = new();
+
+    public void Report(BuildEvent buildEvent)
+    {
+        var text = buildEvent switch
+        {
+            StepStarted s => $"Step {s.Step}/{s.Total} : {s.Text}\n",
+            StepCached => " ---> Using cache\n",
+            StepOutput o => o.Line + "\n",
+            StepCompleted c => " ---> " + c.Id + "\n",
+            BuildWarning w => "[Warning] " + w.Message + "\n",
+            _ => null,
+        };
+        if (text is not null)
+        {
+            Write(writer =>
+            {
+                writer.WriteString("stream", text);
+            });
+        }
+    }
+
+    /// <summary>The final <c>aux</c> message with the image id, then <c>Successfully built</c> as docker prints it.</summary>
+    public void WriteImageId(string imageId)
+    {
+        Write(writer =>
+        {
+            writer.WriteStartObject("aux");
+            writer.WriteString("ID", imageId);
+            writer.WriteEndObject();
+        });
+        Write(writer => writer.WriteString("stream", $"Successfully built {PlainBuildProgress.Short(imageId)}\n"));
+    }
+
+    /// <summary>A failure as the API reports it mid-stream: <c>{"errorDetail":{"message":...},"error":...}</c>.</summary>
+    public void WriteError(string message)
+    {
+        Write(writer =>
+        {
+            writer.WriteStartObject("errorDetail");
+            writer.WriteString("message", message);
+            writer.WriteEndObject();
+            writer.WriteString("error", message);
+        });
+    }
+
+    private void Write(Action<System.Text.Json.Utf8JsonWriter> body)
+    {
+        lock (_lock)
+        {
+            using (var writer = new System.Text.Json.Utf8JsonWriter(output))
+            {
+                writer.WriteStartObject();
+                body(writer);
+                writer.WriteEndObject();
+            }
+            output.WriteByte((byte)'\n');
+            output.Flush();
+        }
+    }
+}

@@ -253,6 +253,28 @@ public sealed class BuilderTests : IDisposable
     }
 
     [Fact]
+    public async Task Copy_from_a_rebuilt_stage_with_the_same_output_is_still_cached()
+    {
+        const string dockerfile = "FROM base AS b\nCOPY notes.txt /n\nRUN write /out/app fixed\nFROM scratch\nCOPY --from=b /out/app /app\n";
+        Write("notes.txt", "1");
+        await BuildAsync(dockerfile);
+        Write("notes.txt", "2");
+        var (_, progress) = await BuildAsync(dockerfile);
+        Assert.Equal([2, 3], RebuiltSteps(progress).Where(s => s is not 1 and not 4));
+        Assert.Equal([5], CachedSteps(progress));
+    }
+
+    [Fact]
+    public async Task Run_heredoc_with_an_interpreter_line_runs_as_a_file_that_is_not_committed()
+    {
+        var (result, progress) = await BuildAsync("FROM base\nRUN <<EOF\n#!/bin/busybox sh\necho hi\nEOF\n");
+        Assert.Contains("script #!/bin/busybox sh", progress.Text, StringComparison.Ordinal);
+        Assert.Equal([RunInstruction.ScriptPath], _backend.Runs[^1].Args);
+        Assert.False(_backend.Snapshot(result.Layer).ContainsKey(RunInstruction.ScriptPath.TrimStart('/')));
+        Assert.Equal("RUN <<EOF\n#!/bin/busybox sh\necho hi\nEOF", result.Config.History[^1].CreatedBy);
+    }
+
+    [Fact]
     public async Task Copy_from_expands_global_args()
     {
         var (result, _) = await BuildAsync("ARG SRC=build\nFROM base AS build\nRUN write /made 1\nFROM base AS unused\nRUN write /no 1\nFROM scratch\nCOPY --from=$SRC /made /made\n");
@@ -739,5 +761,29 @@ public sealed class BuilderTests : IDisposable
         var missing = await Assert.ThrowsAsync<BerthException>(() => BuildAsync($"FROM base\nADD {server.Url("/missing")} /x\n"));
         Assert.Equal($"Dockerfile:2: ADD {server.Url("/missing")}: the server answered 404 Not Found", missing.Message);
         Assert.Equal(ErrorCode.Unavailable, missing.Code);
+    }
+
+    [Fact]
+    public async Task Docker_json_progress_is_the_engine_api_build_stream()
+    {
+        Write("a.txt", "a");
+        using var stream = new MemoryStream();
+        var progress = new DockerJsonBuildProgress(stream);
+        var builder = new Builder(_backend, _cache, _owners);
+        await builder.BuildAsync(DockerfileParser.Parse("FROM base\nCOPY a.txt /\nRUN echo \"quoted\"\n"),
+            new BuildRequest { ContextDirectory = _context.Path }, progress, CancellationToken.None);
+        progress.WriteImageId("sha256:" + new string('e', 64));
+        progress.WriteError("boom");
+        var lines = System.Text.Encoding.UTF8.GetString(stream.ToArray()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var docs = lines.Select(l => JsonDocument.Parse(l)).ToList();
+        Assert.Equal("Step 1/3 : FROM base\n", docs[0].RootElement.GetProperty("stream").GetString());
+        Assert.Contains(docs, d => d.RootElement.TryGetProperty("stream", out var s) && s.GetString() == "\"quoted\"\n");
+        Assert.Contains(docs, d => d.RootElement.TryGetProperty("aux", out var aux) && aux.GetProperty("ID").GetString() == "sha256:" + new string('e', 64));
+        Assert.Equal("Successfully built eeeeeeeeeeee\n", docs[^2].RootElement.GetProperty("stream").GetString());
+        Assert.Equal("boom", docs[^1].RootElement.GetProperty("errorDetail").GetProperty("message").GetString());
+        foreach (var d in docs)
+        {
+            d.Dispose();
+        }
     }
 }

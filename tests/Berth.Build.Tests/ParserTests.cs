@@ -321,8 +321,10 @@ public class ParserTests
         Assert.Equal(2, df.Stages[0].Instructions.Count);
         Assert.Equal(6 - 1, df.Stages[0].Instructions[1].Location.Line);
 
-        Assert.Equal("Dockerfile:2: not supported: RUN heredoc with a #! interpreter line (run the interpreter explicitly: RUN python3 <<EOF)",
-            Errors("FROM a\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n"));
+        var script = Single<RunInstruction>("FROM a\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n");
+        Assert.Equal("#!/usr/bin/env python3\nprint(1)\n", script.Script);
+        Assert.Equal([RunInstruction.ScriptPath], script.Command.Args);
+        Assert.False(script.Command.IsShellForm);
     }
 
     [Fact]

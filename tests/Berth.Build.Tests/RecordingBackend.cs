@@ -64,6 +64,14 @@ internal sealed class RecordingBackend : IBuildBackend, IDisposable
         return image;
     }
 
+    /// <summary>Adds an image whose single layer is a copy of <paramref name="directory"/> (binaries, links and all).</summary>
+    public BaseImage AddImageFromDirectory(string reference, string directory, ImageConfigDraft? config = null)
+    {
+        var image = AddImage(reference, new Dictionary<string, string>(), config);
+        CopyDirectory(directory, _layers[image.Layer!]);
+        return image;
+    }
+
     public void DeleteLayer(string layer) => _layers.TryRemove(layer, out _);
 
     private string NewLayerId() => "layer" + Interlocked.Increment(ref _next);
@@ -139,6 +147,10 @@ internal sealed class RecordingBackend : IBuildBackend, IDisposable
                     break;
                 case "exit":
                     return Task.FromResult(int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
+                case var file when file.StartsWith('/') && File.Exists(InRoot(file)):
+                    // An executable script: report its interpreter line, as proof it was there while running.
+                    output("script " + File.ReadLines(InRoot(file)).First());
+                    break;
                 default:
                     output("sh: " + parts[0] + ": not found");
                     return Task.FromResult(127);
