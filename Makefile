@@ -8,7 +8,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
-.PHONY: all deps build build-dotnet runtime cli test test-unprivileged up bench clean
+.PHONY: all deps build build-dotnet runtime cli native base-images test test-unprivileged up bench clean
 
 all: build
 
@@ -31,6 +31,12 @@ cli: build-dotnet
 	$(DOTNET) publish src/Berth.Cli/Berth.Cli.csproj -c $(CONFIG) --nologo -v q -o $(OUT)/.publish/berth
 	@mkdir -p $(OUT)
 	ln -sf .publish/berth/berth $(OUT)/berth
+
+## Base images without a network: busybox from the host's busybox-static, Debian with debootstrap (slow).
+BERTH_ROOT ?= /var/lib/berth
+base-images: cli
+	$(OUT)/berth images-dev busybox --root $(BERTH_ROOT)
+	$(OUT)/berth images-dev debian --root $(BERTH_ROOT)
 
 ## Every test, privileged ones included (as root), ending with "N passed, N failed, N skipped".
 test: build

@@ -14,6 +14,7 @@ os.makedirs(bundle, exist_ok=True)
 subprocess.run([berth, "spec", "--bundle", bundle], check=True)
 with open(os.path.join(bundle, "config.json")) as f:
     spec = json.load(f)
+spec["ociVersion"] = "1.0.2"  # crun 1.8 knows up to 1.0.x
 spec["root"] = {"path": os.path.join(work, "rootfs"), "readonly": True}
 spec["process"]["terminal"] = False
 spec["process"]["args"] = ["/bin/true"]

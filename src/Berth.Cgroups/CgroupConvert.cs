@@ -53,12 +53,15 @@ public static class CgroupConvert
     /// <summary>"-1" → "max" as the v2 files want it; other values as decimal.</summary>
     public static string V2Limit(long value) => value < 0 ? "max" : value.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>The v2 cpu.max line: "quota period", quota "max" for unlimited, period 100000 by default.</summary>
-    public static string CpuMax(long? quota, ulong? period)
+    /// <summary>
+    /// The v2 cpu.max line. Quota ≤ 0 is "max". Without a period only the quota is written and the kernel keeps
+    /// the period in force; a period alone keeps <paramref name="currentQuota"/> (the first field of the current
+    /// cpu.max, "max" for a new cgroup).
+    /// </summary>
+    public static string CpuMax(long? quota, ulong? period, string currentQuota = "max")
     {
-        var q = quota is > 0 ? quota.Value.ToString(CultureInfo.InvariantCulture) : "max";
-        var p = period is > 0 ? period.Value : 100000UL;
-        return q + " " + p.ToString(CultureInfo.InvariantCulture);
+        var q = quota is null or 0 ? currentQuota : quota > 0 ? quota.Value.ToString(CultureInfo.InvariantCulture) : "max";
+        return period is > 0 ? q + " " + period.Value.ToString(CultureInfo.InvariantCulture) : q;
     }
 
     /// <summary>A cpuset list: "0-3,5,7-8" (empty is allowed and means "inherit"/none).</summary>

@@ -9,7 +9,7 @@ namespace Berth.Cgroups;
 /// Checked file primitives over cgroupfs: one open/write/close per value, reads into a stack buffer.
 /// Each failure names the operation, the path and the errno.
 /// </summary>
-public static class CgroupFs
+internal static class CgroupFs
 {
     /// <summary>Writes <paramref name="value"/> in a single write(2); returns 0 or the errno.</summary>
     public static unsafe int TryWrite(string path, string value)

@@ -116,7 +116,7 @@ internal abstract class CgroupManagerBase : ICgroupManager
         }
     }
 
-    public void KillAll(int signal)
+    public virtual void KillAll(int signal)
     {
         // Frozen, no process can fork a child we would miss; thawed after, so SIGKILL/SIGTERM are acted on.
         var froze = false;
@@ -178,7 +178,6 @@ internal abstract class CgroupManagerBase : ICgroupManager
                     failedErrno = errno;
                 }
             }
-            AfterDestroy();
             if (failedDir is null)
             {
                 return;
@@ -194,11 +193,6 @@ internal abstract class CgroupManagerBase : ICgroupManager
             Thread.Sleep(delay);
             delay = Math.Min(delay * 2, 50);
         }
-    }
-
-    /// <summary>A hook for state kept outside the directories (v2 device programs); called after each rmdir pass.</summary>
-    protected virtual void AfterDestroy()
-    {
     }
 
     /// <summary>rmdir; a cgroup with child cgroups answers EBUSY, so children go first, deepest first.</summary>

@@ -31,10 +31,6 @@ public static class ResourceValidator
             {
                 Bad($"linux.resources.memory.swap: {m.Swap} is below linux.resources.memory.limit {m.Limit}; swap is memory+swap and must be at least the limit, or -1 for unlimited");
             }
-            if (v2 && m.Swap is > 0 && m.Limit is null or 0 or -1)
-            {
-                Bad($"linux.resources.memory.swap: {m.Swap} needs linux.resources.memory.limit to be set (cgroup v2 limits swap separately from memory)");
-            }
             if (m.Swappiness is { } s && s != ulong.MaxValue && s > 100)
             {
                 Bad($"linux.resources.memory.swappiness: {s} is invalid; use 0..100");

@@ -1,10 +1,8 @@
+using Berth.Cli.Commands;
+
 namespace Berth.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args)
-    {
-        Console.Error.WriteLine("berth: no commands yet; see README.md");
-        return args.Length == 0 ? 0 : 1;
-    }
+    public static Task<int> Main(string[] args) => CommandDispatcher.Default.RunAsync(args);
 }

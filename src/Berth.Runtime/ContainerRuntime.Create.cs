@@ -17,6 +17,11 @@ public sealed partial class ContainerRuntime
     public ContainerRecord Create(CreateOptions options)
     {
         StateDirectory.ValidateId(options.Id);
+        // The first move of a process into a v1 cgroup waits for an RCU grace period (10-30 ms here); start that
+        // wait now on the side, so it overlaps loading the spec and spawning the init.
+        var layout = Layout;
+        var warmUp = new Thread(() => layout.WarmUpMigration(), 64 * 1024) { IsBackground = true };
+        warmUp.Start();
         var bundle = Path.GetFullPath(options.Bundle);
         var spec = SpecLoader.Load(bundle);
         var plan = NamespacePlan.From(spec);
@@ -40,7 +45,7 @@ public sealed partial class ContainerRuntime
             Sys.Mkfifo(fifo, 0x180);
             Sys.Chmod(fifo, 0x192); // 0622: the container's user, whoever it is, can open it for writing
             cgroup = CgroupManager.For(Layout, spec.Linux!.CgroupsPath, options.Id);
-            cgroup.Create(DeviceRules.WithRuntimeDevices(spec));
+            cgroup.Create(DeviceRules.ContainerResources(spec.Linux));
             if (!string.IsNullOrEmpty(options.ConsoleSocket))
             {
                 consoleFd = UnixSocket.Connect(options.ConsoleSocket, inheritable: true);

@@ -156,48 +156,44 @@ internal sealed class RootfsSetup(Spec spec, string rootfs, ISet<string> ownName
     /// <summary>
     /// cgroup v1: a tmpfs with one directory per hierarchy; cgroup v2: the unified tree. With a cgroup namespace the
     /// hierarchies are mounted fresh (rooted at the container's cgroup); without one, the container's own cgroup
-    /// directories are bind-mounted, so it never sees its siblings.
+    /// directories are bind-mounted, so it never sees its siblings. On a hybrid host, like runc, only v1 is shown.
     /// </summary>
     private void MountCgroups(string dest, MountOptions options)
     {
-        var hierarchies = CgroupMountInfo.Read();
-        var readOnly = options.Flags.HasFlag(MountFlags.ReadOnly);
+        var layout = Berth.Cgroups.CgroupLayout.Detect();
         var flags = MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec | (options.Flags & MountFlags.ReadOnly);
         var ownNs = ownNamespaces.Contains("cgroup");
         EnsureDirectory(dest);
-        if (hierarchies.Count == 1 && hierarchies[0].IsV2 && hierarchies[0].MountPoint == "/sys/fs/cgroup")
+        if (layout.Mode == Berth.Cgroups.CgroupMode.Unified)
         {
+            var unified = layout.Unified!;
             if (ownNs)
             {
                 Sys.Mount("cgroup2", dest, "cgroup2", flags, null);
             }
             else
             {
-                BindMount(hierarchies[0].MountPoint + hierarchies[0].OwnPath, dest, options with { Flags = flags });
+                BindMount(unified.DirectoryOf(unified.OwnPath), dest, options with { Flags = flags });
             }
             return;
         }
         Sys.Mount("tmpfs", dest, "tmpfs", MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec, "mode=755");
-        foreach (var h in hierarchies)
+        foreach (var h in layout.V1)
         {
-            var name = h.MountPoint.StartsWith("/sys/fs/cgroup/", StringComparison.Ordinal) ? h.MountPoint["/sys/fs/cgroup/".Length..] : null;
-            if (string.IsNullOrEmpty(name) || name.Contains('/', StringComparison.Ordinal))
-            {
-                continue;
-            }
+            var name = Path.GetFileName(h.MountPoint);
             var target = dest + "/" + name;
             Directory.CreateDirectory(target);
             if (ownNs)
             {
-                Sys.Mount("cgroup", target, h.IsV2 ? "cgroup2" : "cgroup", flags, h.IsV2 ? null : h.SuperOptions);
+                Sys.Mount("cgroup", target, "cgroup", flags, h.Key);
             }
             else
             {
-                Sys.Mount(h.MountPoint + h.OwnPath, target, null, MountFlags.Bind, null);
+                Sys.Mount(h.DirectoryOf(h.OwnPath), target, null, MountFlags.Bind, null);
                 Sys.Mount(null, target, null, MountFlags.Bind | MountFlags.Remount | flags, null);
             }
         }
-        if (readOnly)
+        if (options.Flags.HasFlag(MountFlags.ReadOnly))
         {
             Sys.Mount(null, dest, null, MountFlags.Bind | MountFlags.Remount | MountFlags.ReadOnly | MountFlags.NoSuid | MountFlags.NoDev | MountFlags.NoExec, null);
         }
@@ -332,60 +328,5 @@ internal sealed class RootfsSetup(Spec spec, string rootfs, ISet<string> ownName
         using (File.Create(path))
         {
         }
-    }
-}
-
-/// <summary>The cgroup hierarchies mounted on the host and this process's place in each (from /proc/self).</summary>
-internal sealed record CgroupMountInfo(string MountPoint, bool IsV2, string SuperOptions, string OwnPath)
-{
-    public static List<CgroupMountInfo> Read()
-    {
-        var own = new Dictionary<string, string>();
-        foreach (var line in File.ReadAllLines("/proc/self/cgroup"))
-        {
-            var parts = line.Split(':', 3);
-            if (parts.Length == 3)
-            {
-                own[parts[1]] = parts[2];
-            }
-        }
-        var result = new List<CgroupMountInfo>();
-        foreach (var line in File.ReadAllLines("/proc/self/mountinfo"))
-        {
-            var sep = line.IndexOf(" - ", StringComparison.Ordinal);
-            if (sep < 0)
-            {
-                continue;
-            }
-            var left = line[..sep].Split(' ');
-            var right = line[(sep + 3)..].Split(' ');
-            if (right.Length < 3 || right[0] is not ("cgroup" or "cgroup2"))
-            {
-                continue;
-            }
-            var mountPoint = left[4];
-            var root = left[3];
-            if (right[0] == "cgroup2")
-            {
-                var path = own.GetValueOrDefault("", "/");
-                result.Add(new CgroupMountInfo(mountPoint, true, "", RelativeTo(root, path)));
-                continue;
-            }
-            var controllers = right[2].Split(',').Where(o => o is not ("rw" or "ro") && !o.StartsWith("release_agent", StringComparison.Ordinal)
-                && o is not ("noprefix" or "clone_children" or "xattr" or "cpuset_v2_mode")).ToArray();
-            var key = string.Join(',', controllers);
-            var ownPath = own.FirstOrDefault(kv => kv.Key.Split(',').Order().SequenceEqual(controllers.Order())).Value ?? "/";
-            result.Add(new CgroupMountInfo(mountPoint, false, key, RelativeTo(root, ownPath)));
-        }
-        return result;
-    }
-
-    private static string RelativeTo(string mountRoot, string path)
-    {
-        if (mountRoot == "/")
-        {
-            return path == "/" ? "" : path;
-        }
-        return path.StartsWith(mountRoot, StringComparison.Ordinal) ? path[mountRoot.Length..] : path;
     }
 }

@@ -142,4 +142,26 @@ public class DifferentialTests
         Assert.NotEqual(0, b.ExitCode);
         Assert.Contains("/no/such/program", b.Stderr, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void SeccompProfileDeniesASyscall() =>
+        AssertSame("mkdir /scratch/x 2>&1 && echo made; touch /scratch/f && echo touched; grep -E '^Seccomp' /proc/self/status", s =>
+        {
+            s.Mounts!.Add(new Mount { Destination = "/scratch", Type = "tmpfs", Source = "tmpfs", Options = ["nosuid", "nodev"] });
+            s.Linux!.Seccomp = new Seccomp
+            {
+                DefaultAction = "SCMP_ACT_ALLOW",
+                Architectures = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+                Syscalls = [new SeccompSyscall { Names = ["mkdir", "mkdirat"], Action = "SCMP_ACT_ERRNO", ErrnoRet = 1 }],
+            };
+        });
+
+    [Fact]
+    public void SeccompArgumentConditions() =>
+        AssertSame("nice -n 5 true && echo nice-5-ok; nice -n 10 true 2>&1 || echo nice-10-denied", s =>
+            s.Linux!.Seccomp = new Seccomp
+            {
+                DefaultAction = "SCMP_ACT_ALLOW",
+                Syscalls = [new SeccompSyscall { Names = ["setpriority"], Action = "SCMP_ACT_ERRNO", ErrnoRet = 13, Args = [new SeccompArg { Index = 2, Value = 10, Op = "SCMP_CMP_EQ" }] }],
+            });
 }

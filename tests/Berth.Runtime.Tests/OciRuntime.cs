@@ -24,6 +24,9 @@ public sealed class OciRuntime : IDisposable
 
     public static OciRuntime Berth() => new("berth-runtime", Repo.Executable("berth-runtime"));
 
+    /// <summary>berth-runtime from another path (a private copy no other test executes).</summary>
+    public static OciRuntime BerthAt(string path) => new("berth-runtime", path);
+
     public static OciRuntime Runc() => new("runc", "/usr/bin/runc");
 
     public static IEnumerable<OciRuntime> Both() => [Berth(), Runc()];

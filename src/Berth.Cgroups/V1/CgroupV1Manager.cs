@@ -145,7 +145,10 @@ internal sealed class CgroupV1Manager : CgroupManagerBase
         }
         if (r.Devices is { } rules)
         {
-            SetDevices(rules);
+            if (fresh || !UpdateDevices(rules))
+            {
+                SetDevices(rules);
+            }
         }
         if (r.Memory is { } m)
         {
@@ -181,6 +184,83 @@ internal sealed class CgroupV1Manager : CgroupManagerBase
             var line = CgroupConvert.DeviceRule(rule);
             CgroupFs.Write(dir + (rule.Allow ? "/devices.allow" : "/devices.deny"), line, $"linux.resources.devices[{i}] \"{line}\"");
         }
+    }
+
+    /// <summary>
+    /// Changes the device rules of a running container without a moment of deny-all: in allow-list mode it adds
+    /// what the new list has first, then takes away what it no longer has. Returns false when the default itself
+    /// changes (allow-all involved), which only the full rewrite can do.
+    /// </summary>
+    private bool UpdateDevices(List<DeviceCgroup> rules)
+    {
+        var dir = (devices ?? throw Missing("linux.resources.devices", "devices")).Directory;
+        var (defaultAllow, target) = V2.DeviceFilter.Emulate(rules);
+        var listed = CgroupFs.Read(dir + "/devices.list");
+        if (defaultAllow || listed.Contains("a *:* rwm", StringComparison.Ordinal))
+        {
+            return false;
+        }
+        var current = new List<(int Type, long Major, long Minor, int Access)>();
+        foreach (var range in listed.AsSpan().Split('\n'))
+        {
+            var line = listed.AsSpan()[range].Trim();
+            if (line.Length > 0 && ParseListed(line) is { } e)
+            {
+                current.Add(e);
+            }
+        }
+        var allow = dir + "/devices.allow";
+        var deny = dir + "/devices.deny";
+        foreach (var t in target)
+        {
+            var have = current.Find(c => c.Type == t.Type && c.Major == t.Major && c.Minor == t.Minor);
+            var missing = t.Access & ~have.Access;
+            if (missing != 0)
+            {
+                var line = DeviceLine(t.Type, t.Major, t.Minor, missing);
+                CgroupFs.Write(allow, line, $"linux.resources.devices \"{line}\"");
+            }
+        }
+        foreach (var c in current)
+        {
+            var keep = target.Find(t => t.Type == c.Type && t.Major == c.Major && t.Minor == c.Minor);
+            var extra = c.Access & ~keep.Access;
+            if (extra != 0)
+            {
+                var line = DeviceLine(c.Type, c.Major, c.Minor, extra);
+                CgroupFs.Write(deny, line, $"linux.resources.devices \"{line}\"");
+            }
+        }
+        return true;
+    }
+
+    // "c 1:3 rwm", "c 136:* rw" as devices.list prints them; type 1 block, 2 char; access bits m=1 r=2 w=4.
+    private static (int Type, long Major, long Minor, int Access)? ParseListed(ReadOnlySpan<char> line)
+    {
+        var parts = line.ToString().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length != 3 || parts[0] is not ("c" or "b"))
+        {
+            return null;
+        }
+        var numbers = parts[1].Split(':');
+        if (numbers.Length != 2)
+        {
+            return null;
+        }
+        static long Number(string s) => s == "*" ? -1 : long.Parse(s, CultureInfo.InvariantCulture);
+        var access = 0;
+        foreach (var ch in parts[2])
+        {
+            access |= ch switch { 'm' => 1, 'r' => 2, 'w' => 4, _ => 0 };
+        }
+        return (parts[0] == "b" ? 1 : 2, Number(numbers[0]), Number(numbers[1]), access);
+    }
+
+    private static string DeviceLine(int type, long major, long minor, int access)
+    {
+        var a = ((access & 2) != 0 ? "r" : "") + ((access & 4) != 0 ? "w" : "") + ((access & 1) != 0 ? "m" : "");
+        return (type == 1 ? "b " : "c ") + (major < 0 ? "*" : major.ToString(CultureInfo.InvariantCulture)) + ":"
+            + (minor < 0 ? "*" : minor.ToString(CultureInfo.InvariantCulture)) + " " + a;
     }
 
     private void SetMemory(MemoryResources m, bool fresh)
@@ -335,7 +415,15 @@ internal sealed class CgroupV1Manager : CgroupManagerBase
         }
         if (c.RealtimeRuntime is { } rtRuntime && rtRuntime != 0)
         {
-            CgroupFs.Write(dir + "/cpu.rt_runtime_us", rtRuntime, "linux.resources.cpu.realtimeRuntime");
+            var file = dir + "/cpu.rt_runtime_us";
+            var errno = CgroupFs.TryWrite(file, rtRuntime.ToString(CultureInfo.InvariantCulture));
+            if (errno != 0)
+            {
+                // EINVAL: the parent's own rt budget (its cpu.rt_runtime_us, 0 unless someone set it) is too small.
+                throw new CgroupIOException("write", file, errno, errno == Libc.EINVAL
+                    ? $"linux.resources.cpu.realtimeRuntime: {rtRuntime} exceeds the realtime budget of the parent cgroup (raise its cpu.rt_runtime_us first)"
+                    : "linux.resources.cpu.realtimeRuntime");
+            }
         }
         if (c.Idle is { } idle)
         {
@@ -381,7 +469,7 @@ internal sealed class CgroupV1Manager : CgroupManagerBase
             return;
         }
         // Hybrid hosts may carry hugetlb on the cgroup2 hierarchy only (this machine kind does).
-        if (unified is not null && V2.Subtree.Available(unified.Hierarchy.MountPoint).Contains("hugetlb"))
+        if (unified is not null && Array.IndexOf(V2.Subtree.Available(unified.Hierarchy.MountPoint), "hugetlb") >= 0)
         {
             V2.Subtree.Enable(unified.Hierarchy.MountPoint, unified.Directory, ["hugetlb"]);
             foreach (var l in limits)

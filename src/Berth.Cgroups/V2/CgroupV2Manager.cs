@@ -43,7 +43,7 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
         }
         catch
         {
-            DeviceFilter.Detach(dir);
+            // Removing the cgroup also releases any device program attached to it.
             Undo(created);
             throw;
         }
@@ -83,7 +83,7 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
         }
         if (r.Cpu is { } cpu)
         {
-            SetCpu(cpu);
+            SetCpu(cpu, fresh);
         }
         if (r.Pids is { } p)
         {
@@ -163,7 +163,8 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
             // An update of swap alone converts against the limit in force.
             var memoryForSwap = limit != 0 ? limit : (fresh ? 0 : CgroupFs.ReadLong(dir + "/memory.max"));
             var v2Swap = CgroupConvert.SwapToV2(swap, memoryForSwap);
-            if (v2Swap != 0)
+            // 0 from memory+swap == memory means "no swap", not "unset" (as runc).
+            if (v2Swap != 0 || swap > 0)
             {
                 var file = dir + "/memory.swap.max";
                 var errno = CgroupFs.TryWrite(file, CgroupConvert.V2Limit(v2Swap));
@@ -184,7 +185,7 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
         }
     }
 
-    private void SetCpu(CpuResources c)
+    private void SetCpu(CpuResources c, bool fresh)
     {
         if (c.Shares is { } shares && shares != 0)
         {
@@ -192,7 +193,15 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
         }
         if (c.Quota is { } and not 0 || c.Period is > 0)
         {
-            Write("cpu.max", CgroupConvert.CpuMax(c.Quota, c.Period), "linux.resources.cpu.quota/period", "cpu");
+            var currentQuota = "max";
+            if (c.Quota is null or 0 && !fresh)
+            {
+                // A period alone must not reset the quota in force.
+                var current = CgroupFs.Read(dir + "/cpu.max").AsSpan().Trim();
+                var space = current.IndexOf(' ');
+                currentQuota = (space < 0 ? current : current[..space]).ToString();
+            }
+            Write("cpu.max", CgroupConvert.CpuMax(c.Quota, c.Period, currentQuota), "linux.resources.cpu.quota/period", "cpu");
         }
         if (c.Burst is { } burst)
         {
@@ -306,5 +315,13 @@ internal sealed class CgroupV2Manager : CgroupManagerBase
         };
     }
 
-    protected override void AfterDestroy() => DeviceFilter.Detach(dir);
+    public override void KillAll(int signal)
+    {
+        // cgroup.kill (Linux 5.14+) SIGKILLs the whole subtree atomically, no freeze needed.
+        if (signal == 9 && CgroupFs.TryWrite(dir + "/cgroup.kill", "1") == 0)
+        {
+            return;
+        }
+        base.KillAll(signal);
+    }
 }

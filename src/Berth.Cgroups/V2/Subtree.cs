@@ -6,10 +6,10 @@ namespace Berth.Cgroups.V2;
 internal static class Subtree
 {
     /// <summary>The controllers a cgroup2 directory offers (its cgroup.controllers).</summary>
-    public static HashSet<string> Available(string dir)
+    public static string[] Available(string dir)
     {
         var text = CgroupFs.TryRead(dir + "/cgroup.controllers", out _) ?? "";
-        return new HashSet<string>(text.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries), StringComparer.Ordinal);
+        return text.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
     }
 
     /// <summary>
@@ -39,7 +39,7 @@ internal static class Subtree
         var missing = new List<string>();
         foreach (var c in wanted ?? (IReadOnlyCollection<string>)available)
         {
-            if (available.Contains(c) && Array.IndexOf(enabled, c) < 0 && !failed.Contains(c))
+            if (Array.IndexOf(available, c) >= 0 && Array.IndexOf(enabled, c) < 0 && !failed.Contains(c))
             {
                 missing.Add(c);
             }

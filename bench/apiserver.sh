@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# API server load: KubernetesClient clients doing creates/updates/gets/lists, then 1,000 watchers each
+# receiving one update; p50/p95/p99, throughput and RSS, for `berth server` on SQLite and on etcd,
+# and the peer figure: the same puts/ranges straight against etcd (its v3 HTTP gateway).
+# Env: CLIENTS (16), DURATION seconds (10), WATCHERS (1000), WRITE_RATE writes/s (0 = as fast as possible).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CLIENTS=${CLIENTS:-16}; DURATION=${DURATION:-10}; WATCHERS=${WATCHERS:-1000}; WRITE_RATE=${WRITE_RATE:-0}
+dotnet build src/Berth.Cli -c Release --nologo -v q -clp:NoSummary >/dev/null
+berth="dotnet src/Berth.Cli/bin/Release/net10.0/berth.dll"
+work=$(mktemp -d /tmp/berth-bench-apiserver-XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+etcd_port=$(free_port); peer_port=$(free_port)
+etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+     --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+     --initial-cluster "default=http://127.0.0.1:$peer_port" >"$work/etcd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$etcd_port/health" >/dev/null && break; sleep 0.2; done
+
+run() { # label, extra server args...
+  local label=$1; shift
+  local port; port=$(free_port)
+  $berth server --data-dir "$work/$label" --https-listen-port "$port" --write-kubeconfig "$work/$label.kubeconfig" "$@" >"$work/$label.log" 2>&1 &
+  local pid=$!; pids+=($pid)
+  for _ in $(seq 100); do [ -f "$work/$label.kubeconfig" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.2; done
+  if [ ! -f "$work/$label.kubeconfig" ]; then echo "== $label: berth server did not start:"; cat "$work/$label.log"; return 1; fi
+  sleep 2
+  # The server runs as `dotnet berth.dll`; its RSS is that process's.
+  $berth bench-apiserver --kubeconfig "$work/$label.kubeconfig" --clients "$CLIENTS" --duration "$DURATION" \
+     --watchers "$WATCHERS" --write-rate "$WRITE_RATE" --server-pid "$pid" --label "$label"
+}
+
+status=0
+# Each step writes its figures to a file and prints it: run in this shell (not a pipeline's subshell),
+# so the servers it starts are in $pids and the exit trap stops them.
+run berth-sqlite >"$work/r1.txt" || status=1; cat "$work/r1.txt"
+run berth-etcd --datastore-endpoint "http://127.0.0.1:$etcd_port" >"$work/r2.txt" || status=1; cat "$work/r2.txt"
+echo "== peer: etcd directly ($CLIENTS clients, ${DURATION}s)"
+$berth bench-apiserver --etcd "http://127.0.0.1:$etcd_port" --clients "$CLIENTS" --duration "$DURATION" >"$work/r3.txt"; cat "$work/r3.txt"
+cat "$work"/r?.txt >"$work/results.txt"
+echo "== summary (median write latency: API create/update vs etcd put)"
+awk '$2=="mutating_p50_ms"{api[$1]=$3} $1=="etcd" && $2=="put_p50_ms"{put=$3}
+     END{for (l in api) if (put>0) printf "%s mutating p50 %.2f ms / etcd put p50 %.2f ms = %.1fx\n", l, api[l], put, api[l]/put}' "$work/results.txt"
+exit $status

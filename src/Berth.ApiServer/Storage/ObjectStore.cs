@@ -1,0 +1,186 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Berth.ApiServer.Http;
+using Berth.ApiServer.Registry;
+using Berth.Store;
+
+namespace Berth.ApiServer.Storage;
+
+/// <summary>An object as read from the store: the JSON, and its mod revision (= metadata.resourceVersion).</summary>
+public sealed record StoredObject(JsonObject Object, long Revision, string Key);
+
+/// <summary>
+/// API objects over <see cref="IClusterStore"/>: JSON values under /registry/&lt;group&gt;/&lt;plural&gt;/[ns/]name, with
+/// metadata.resourceVersion taken from the store's mod revision on every read (it is never stored).
+/// </summary>
+public sealed class ObjectStore(IClusterStore store)
+{
+    /// <summary>etcd's default request limit, which Kubernetes inherits as the largest object it stores.</summary>
+    public const int MaxObjectBytes = 1536 * 1024;
+
+    public IClusterStore Store { get; } = store;
+
+    public static JsonObject Decode(KeyValue kv, long? revision = null)
+    {
+        var obj = JsonNode.Parse(kv.Value.Span) as JsonObject ?? throw ApiException.Internal("stored value of " + kv.Key + " is not a JSON object");
+        obj.Metadata()["resourceVersion"] = (revision ?? kv.ModRevision).ToString(CultureInfo.InvariantCulture);
+        return obj;
+    }
+
+    public static byte[] Encode(JsonObject obj)
+    {
+        var copy = (JsonObject)obj.DeepClone();
+        copy.Metadata().Remove("resourceVersion");
+        copy.Metadata().Remove("selfLink");
+        var bytes = Encoding.UTF8.GetBytes(copy.ToJsonString());
+        if (bytes.Length > MaxObjectBytes)
+        {
+            throw ApiException.TooLarge($"Request entity too large: limit is {MaxObjectBytes}");
+        }
+        return bytes;
+    }
+
+    public async Task<StoredObject?> GetAsync(ResourceDefinition def, string? ns, string name, CancellationToken ct)
+    {
+        var key = def.Key(ns, name);
+        var kv = await Store.GetAsync(key, ct).ConfigureAwait(false);
+        return kv is null ? null : new StoredObject(Decode(kv), kv.ModRevision, key);
+    }
+
+    public async Task<StoredObject> CreateAsync(ResourceDefinition def, JsonObject obj, CancellationToken ct)
+    {
+        var key = def.Key(obj.Namespace(), obj.Name());
+        try
+        {
+            var rev = await Store.CreateAsync(key, Encode(obj), ct).ConfigureAwait(false);
+            obj.Metadata()["resourceVersion"] = rev.ToString(CultureInfo.InvariantCulture);
+            return new StoredObject(obj, rev, key);
+        }
+        catch (KeyExistsException)
+        {
+            throw ApiException.AlreadyExists(def.Group, def.Plural, obj.Name());
+        }
+    }
+
+    /// <summary>Compare-and-swap; null when the stored revision moved on (the caller decides: 409 or retry).</summary>
+    public async Task<StoredObject?> UpdateAsync(ResourceDefinition def, JsonObject obj, long expectedRevision, CancellationToken ct)
+    {
+        var key = def.Key(obj.Namespace(), obj.Name());
+        var result = await Store.UpdateAsync(key, Encode(obj), expectedRevision, ct).ConfigureAwait(false);
+        switch (result.Outcome)
+        {
+            case WriteOutcome.Succeeded:
+                obj.Metadata()["resourceVersion"] = result.Revision.ToString(CultureInfo.InvariantCulture);
+                return new StoredObject(obj, result.Revision, key);
+            case WriteOutcome.NotFound:
+                throw ApiException.NotFound(def.Group, def.Plural, obj.Name());
+            default:
+                return null;
+        }
+    }
+
+    public async Task<bool> DeleteAsync(ResourceDefinition def, string? ns, string name, long expectedRevision, CancellationToken ct)
+    {
+        var result = await Store.DeleteAsync(def.Key(ns, name), expectedRevision, ct).ConfigureAwait(false);
+        return result.Outcome switch
+        {
+            WriteOutcome.Succeeded => true,
+            WriteOutcome.NotFound => throw ApiException.NotFound(def.Group, def.Plural, name),
+            _ => false,
+        };
+    }
+
+    public sealed record ListPage(List<JsonObject> Items, long Revision, string? Continue, long? RemainingItemCount);
+
+    /// <summary>
+    /// A page of a list. Paging is consistent: the continue token carries the revision of the first page, so later
+    /// pages read the same snapshot (410 Expired once that revision is compacted away, as in Kubernetes).
+    /// </summary>
+    public async Task<ListPage> ListAsync(ResourceDefinition def, string? ns, long limit, string? continueToken, long revision,
+        Func<JsonObject, bool> filter, CancellationToken ct)
+    {
+        var prefix = def.ListPrefix(ns);
+        string? startAfter = null;
+        if (!string.IsNullOrEmpty(continueToken))
+        {
+            (revision, startAfter) = DecodeContinue(continueToken, prefix);
+        }
+        var items = new List<JsonObject>();
+        var readRevision = revision;
+        while (true)
+        {
+            // Over-fetch while filters drop items, so a page is full whenever more matching items exist.
+            var batch = limit > 0 ? Math.Max(limit - items.Count + 1, 64) : 0;
+            RangeResult range;
+            try
+            {
+                range = await Store.ListAsync(prefix, startAfter, batch, readRevision, ct).ConfigureAwait(false);
+            }
+            catch (CompactedException e) when (!string.IsNullOrEmpty(continueToken))
+            {
+                throw ApiException.Gone($"The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list. ({e.Message})");
+            }
+            catch (CompactedException e)
+            {
+                throw ApiException.Gone($"too old resource version: {revision} ({e.CompactedRevision})");
+            }
+            if (readRevision == 0)
+            {
+                readRevision = range.Revision;
+            }
+            foreach (var kv in range.Items)
+            {
+                startAfter = kv.Key;
+                if (limit > 0 && items.Count == limit)
+                {
+                    // One more matching item may exist beyond this page.
+                    var obj0 = Decode(kv);
+                    if (filter(obj0))
+                    {
+                        return new ListPage(items, readRevision, EncodeContinue(readRevision, LastKey(items, def)), null);
+                    }
+                    continue;
+                }
+                var obj = Decode(kv);
+                if (filter(obj))
+                {
+                    items.Add(obj);
+                }
+            }
+            if (!range.More || range.Items.Count == 0)
+            {
+                return new ListPage(items, readRevision, null, null);
+            }
+        }
+    }
+
+    private static string LastKey(List<JsonObject> items, ResourceDefinition def) => def.Key(items[^1].Namespace(), items[^1].Name());
+
+    public static string EncodeContinue(long revision, string lastKey)
+    {
+        var json = new JsonObject { ["v"] = "meta.k8s.io/v1", ["rv"] = revision, ["start"] = lastKey };
+        return Convert.ToBase64String(Encoding.UTF8.GetBytes(json.ToJsonString())).Replace('+', '-').Replace('/', '_').TrimEnd('=');
+    }
+
+    private static (long, string) DecodeContinue(string token, string prefix)
+    {
+        try
+        {
+            var b64 = token.Replace('-', '+').Replace('_', '/');
+            b64 = b64.PadRight(b64.Length + ((4 - (b64.Length % 4)) % 4), '=');
+            var json = JsonNode.Parse(Convert.FromBase64String(b64))!;
+            var key = json["start"]!.GetValue<string>();
+            if (!key.StartsWith(prefix, StringComparison.Ordinal) && !prefix.StartsWith(key, StringComparison.Ordinal))
+            {
+                throw ApiException.BadRequest("continue key is not valid: the continue token is for another resource");
+            }
+            return (json["rv"]!.GetValue<long>(), key);
+        }
+        catch (Exception e) when (e is FormatException or JsonException or NullReferenceException or InvalidOperationException)
+        {
+            throw ApiException.BadRequest("continue key is not valid: " + e.Message);
+        }
+    }
+}

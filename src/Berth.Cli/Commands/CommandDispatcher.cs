@@ -1,0 +1,71 @@
+using Berth.Core;
+
+namespace Berth.Cli.Commands;
+
+/// <summary>Routes `berth &lt;command&gt; ...` to a command; errors become "berth: message" and exit code 1.</summary>
+public sealed class CommandDispatcher(IReadOnlyList<ICommand> commands)
+{
+    public static CommandDispatcher Default { get; } = new(
+    [
+        new ServerCommand(),
+        new RawCommand("registry", "serve an OCI distribution registry (and `registry gc`)", RegistryCommand.RunAsync),
+        new RawCommand(ImagesDevCommands.Name, "image library developer commands (busybox, import, unpack, ...)",
+            (args, ct) => ImagesDevCommands.RunAsync(args, Console.Out, ct), hidden: true),
+        new BenchApiServerCommand(),
+    ]);
+
+    public async Task<int> RunAsync(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
+        {
+            Console.WriteLine("Usage: berth <command> [options]\n\nCommands:");
+            foreach (var c in commands.Where(c => !c.Hidden))
+            {
+                Console.WriteLine($"  {c.Name,-12} {c.Summary}");
+            }
+            return args.Length == 0 ? 1 : 0;
+        }
+        var command = commands.FirstOrDefault(c => c.Name == args[0]);
+        if (command is null)
+        {
+            await Console.Error.WriteLineAsync($"berth: unknown command '{args[0]}'; see 'berth --help'").ConfigureAwait(false);
+            return 1;
+        }
+        var parsed = command is RawCommand ? new CommandArgs(command.Name, []) : new CommandArgs(command.Name, args.Skip(1));
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            cts.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
+        {
+            ctx.Cancel = true;
+            cts.Cancel();
+        });
+        try
+        {
+            return command is RawCommand raw
+                ? await raw.RunRawAsync(args[1..], cts.Token).ConfigureAwait(false)
+                : await command.RunAsync(parsed, cts.Token).ConfigureAwait(false);
+        }
+        catch (BerthException e)
+        {
+            await Console.Error.WriteLineAsync("berth: " + e.Message).ConfigureAwait(false);
+            if (parsed.Debug)
+            {
+                await Console.Error.WriteLineAsync(e.ToString()).ConfigureAwait(false);
+            }
+            return 1;
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            return 0;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+}
