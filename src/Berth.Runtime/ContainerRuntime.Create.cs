@@ -168,20 +168,29 @@ public sealed partial class ContainerRuntime
     /// On a dedicated thread: join and unshare namespaces, protect the runtime binary, posix_spawn the init. Only that
     /// thread (and the init it spawns) ever sees the new namespaces; the thread ends right after.
     /// </summary>
-    private int SpawnInNamespaces(NamespacePlan plan, Spec spec, string[] argv)
+    private int SpawnInNamespaces(NamespacePlan plan, Spec spec, string[] argv) => OnDedicatedThread(() =>
     {
-        var pid = 0;
+        plan.Enter(spec.Linux!.TimeOffsets);
+        // Slave first, whatever rootfsPropagation says (init applies that after pivot_root): nothing done
+        // in this namespace, the binary protection below included, may propagate back to the host.
+        Sys.Mount(null, "/", null, MountFlags.Slave | MountFlags.Rec, null);
+        ProtectSelf();
+        return Spawn.Start(selfExecutable, argv, []);
+    });
+
+    /// <summary>
+    /// Runs <paramref name="body"/> on a new thread and waits for it. Namespace changes (unshare, setns) stay on that
+    /// thread, which ends with the body, so the rest of the process never sees them.
+    /// </summary>
+    private static int OnDedicatedThread(Func<int> body)
+    {
+        var result = 0;
         Exception? error = null;
         var thread = new Thread(() =>
         {
             try
             {
-                plan.Enter(spec.Linux!.TimeOffsets);
-                // Slave first, whatever rootfsPropagation says (init applies that after pivot_root): nothing done
-                // in this namespace, the binary protection below included, may propagate back to the host.
-                Sys.Mount(null, "/", null, MountFlags.Slave | MountFlags.Rec, null);
-                ProtectSelf();
-                pid = Spawn.Start(selfExecutable, argv, []);
+                result = body();
             }
             catch (Exception e)
             {
@@ -190,7 +199,7 @@ public sealed partial class ContainerRuntime
         }, 256 * 1024);
         thread.Start();
         thread.Join();
-        return error is null ? pid : throw error;
+        return error is null ? result : throw error;
     }
 
     /// <summary>

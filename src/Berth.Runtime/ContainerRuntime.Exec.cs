@@ -173,32 +173,17 @@ public sealed partial class ContainerRuntime
         return UserNamespaceSpawner.Spawn(selfExecutable, paths, NamespaceFlags.Mount, null, null, argv);
     }
 
-    private int SpawnJoined(List<(int Fd, NamespaceFlags Flag, string What)> joins, string[] argv)
+    private int SpawnJoined(List<(int Fd, NamespaceFlags Flag, string What)> joins, string[] argv) => OnDedicatedThread(() =>
     {
-        var pid = 0;
-        Exception? error = null;
-        var thread = new Thread(() =>
+        foreach (var (fd, flag, what) in joins)
         {
-            try
-            {
-                foreach (var (fd, flag, what) in joins)
-                {
-                    Sys.SetNs(fd, flag, what);
-                }
-                Sys.Unshare(NamespaceFlags.Mount);
-                Sys.Mount(null, "/", null, MountFlags.Slave | MountFlags.Rec, null);
-                ProtectSelf();
-                pid = Spawn.Start(selfExecutable, argv, []);
-            }
-            catch (Exception e)
-            {
-                error = e;
-            }
-        }, 256 * 1024);
-        thread.Start();
-        thread.Join();
-        return error is null ? pid : throw error;
-    }
+            Sys.SetNs(fd, flag, what);
+        }
+        Sys.Unshare(NamespaceFlags.Mount);
+        Sys.Mount(null, "/", null, MountFlags.Slave | MountFlags.Rec, null);
+        ProtectSelf();
+        return Spawn.Start(selfExecutable, argv, []);
+    });
 }
 
 /// <summary>The exec helper (`berth-runtime exec-init ...`): joins the container's mount namespace and becomes the process.</summary>

@@ -55,7 +55,7 @@ public class DeviceRulesTests
     [Fact]
     public void Container_rules_are_spec_rules_then_defaults_then_linux_devices()
     {
-        var linux = new Linux
+        var linux = new Berth.Oci.Runtime.Linux
         {
             Resources = new Resources { Devices = [new DeviceCgroup { Allow = false, Access = "rwm" }] },
             Devices = [new Device { Path = "/dev/fuse", Type = "c", Major = 10, Minor = 229 }],
@@ -73,7 +73,7 @@ public class DeviceRulesTests
     public void Container_resources_keep_the_spec_limits_and_always_carry_device_rules()
     {
         var memory = new MemoryResources { Limit = 1 << 20 };
-        var r = DeviceRules.ContainerResources(new Linux { Resources = new Resources { Memory = memory } });
+        var r = DeviceRules.ContainerResources(new Berth.Oci.Runtime.Linux { Resources = new Resources { Memory = memory } });
         Assert.Same(memory, r.Memory);
         Assert.Equal(DeviceRules.Defaults.Count, r.Devices!.Count);
         Assert.Equal(DeviceRules.Defaults.Count, DeviceRules.ContainerResources(null).Devices!.Count);

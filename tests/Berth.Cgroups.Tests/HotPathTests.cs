@@ -25,7 +25,7 @@ public sealed class HotPathTests(ITestOutputHelper output) : IDisposable
         {
             Memory = new MemoryResources { Limit = 64 << 20 },
             Pids = new PidsResources { Limit = 100 },
-            Devices = DeviceRules.ForContainer(new Linux { Resources = new Resources { Devices = [new DeviceCgroup { Allow = false, Access = "rwm" }] } }),
+            Devices = DeviceRules.ForContainer(new Berth.Oci.Runtime.Linux { Resources = new Resources { Devices = [new DeviceCgroup { Allow = false, Access = "rwm" }] } }),
         };
         var sleeper = cg.Manager("holder");
         sleeper.Create(null);

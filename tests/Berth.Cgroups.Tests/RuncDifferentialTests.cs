@@ -63,7 +63,7 @@ public sealed class RuncDifferentialTests : IDisposable
 
         // Berth: the same resources plus the device rules runc adds for every container.
         var ours = cg.Manager("berth1");
-        ours.Create(DeviceRules.ContainerResources(new Linux { Resources = resources }));
+        ours.Create(DeviceRules.ContainerResources(new Berth.Oci.Runtime.Linux { Resources = resources }));
 
         AssertSameFiles();
 
