@@ -17,7 +17,7 @@ deps:
 	@build/apt-install.sh
 
 ## Every executable into out/.
-build: deps build-dotnet runtime cli
+build: deps build-dotnet runtime native cli
 
 build-dotnet:
 	$(DOTNET) build Berth.slnx -c $(CONFIG) --nologo -v q -clp:NoSummary
@@ -26,6 +26,10 @@ runtime: build-dotnet
 	$(DOTNET) publish src/Berth.Runtime.Cli/Berth.Runtime.Cli.csproj -c $(CONFIG) -r $(RID) --nologo -v q -o $(OUT)/.publish/berth-runtime
 	@mkdir -p $(OUT)
 	install -m 0755 $(OUT)/.publish/berth-runtime/berth-runtime $(OUT)/berth-runtime
+
+## Native helpers next to berth-runtime: berth-userns (user namespaces need a single-threaded process).
+native:
+	build/build-native.sh $(OUT)
 
 cli: build-dotnet
 	$(DOTNET) publish src/Berth.Cli/Berth.Cli.csproj -c $(CONFIG) --nologo -v q -o $(OUT)/.publish/berth

@@ -112,8 +112,13 @@ public static unsafe class Capability
         LinuxSyscallException.Check(Sys.RawSyscall(126, (long)header, (long)data), "capset");
     }
 
-    public static void SetAmbient(ulong ambient, int lastCap)
+    /// <summary>
+    /// Raises the ambient capabilities that are both permitted and inheritable; the kernel refuses the others, and
+    /// runc likewise leaves them out rather than failing the container.
+    /// </summary>
+    public static void SetAmbient(ulong ambient, ulong permitted, ulong inheritable, int lastCap)
     {
+        ambient &= permitted & inheritable;
         Sys.Prctl(PrCapAmbient, PrCapAmbientClearAll);
         for (var cap = 0; cap <= lastCap; cap++)
         {

@@ -137,11 +137,10 @@ internal sealed class ProcessFinalizer(Process process, Seccomp? seccomp)
         Sys.SetResUid(user.Uid);
         if (caps is not null)
         {
-            Capability.Set(
-                Capability.Mask(caps.Effective, "process.capabilities.effective", lastCap),
-                Capability.Mask(caps.Permitted, "process.capabilities.permitted", lastCap),
-                Capability.Mask(caps.Inheritable, "process.capabilities.inheritable", lastCap));
-            Capability.SetAmbient(Capability.Mask(caps.Ambient, "process.capabilities.ambient", lastCap), lastCap);
+            var permitted = Capability.Mask(caps.Permitted, "process.capabilities.permitted", lastCap);
+            var inheritable = Capability.Mask(caps.Inheritable, "process.capabilities.inheritable", lastCap);
+            Capability.Set(Capability.Mask(caps.Effective, "process.capabilities.effective", lastCap), permitted, inheritable);
+            Capability.SetAmbient(Capability.Mask(caps.Ambient, "process.capabilities.ambient", lastCap), permitted, inheritable, lastCap);
             Capability.KeepCaps(false);
         }
         Sys.Chdir(process.Cwd);
