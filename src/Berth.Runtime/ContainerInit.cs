@@ -35,10 +35,12 @@ public static class ContainerInit
         int fifoFd;
         try
         {
+            PhaseTimer.Mark("init: start");
             if (sync.Receive() != "go")
             {
                 return 1;
             }
+            PhaseTimer.Mark("init: go");
             spec = JsonSerializer.Deserialize(ReadConfig(bundle), OciJsonContext.Default.Spec)!;
             var plan = NamespacePlan.From(spec);
             if (plan.Own.Contains("network"))
@@ -64,7 +66,9 @@ public static class ContainerInit
             var rootfs = SpecLoader.RootfsPath(spec, bundle);
             // A joined user namespace forbids mknod just like a new one: devices are bind-mounted in both cases.
             var setup = new RootfsSetup(spec, rootfs, plan.User ? new HashSet<string>(plan.Own) { "user" } : plan.Own);
+            PhaseTimer.Mark("init: spec loaded");
             setup.BeforePivot();
+            PhaseTimer.Mark("init: mounts done");
             if (spec.Hooks?.Prestart is { Count: > 0 } || spec.Hooks?.CreateRuntime is { Count: > 0 })
             {
                 sync.Send("hooks");
@@ -94,6 +98,7 @@ public static class ContainerInit
             finalizer.DropPrivileges(userNamespace: plan.User);
             // As the container's user, so a program it may not run fails here, at create.
             finalizer.ResolveExecutable();
+            PhaseTimer.Mark("init: ready");
             sync.Send("ready");
         }
         catch (Exception e)

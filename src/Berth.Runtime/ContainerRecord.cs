@@ -30,6 +30,11 @@ public sealed class ContainerRecord
 
     /// <summary>Set once `start` has run the poststart hooks; `delete` runs poststop for started containers.</summary>
     public bool Started { get; set; }
+
+    /// <summary>The spec's poststart and poststop hooks as they were at create, so start and delete need not re-read config.json.</summary>
+    public List<Oci.Runtime.Hook>? Poststart { get; set; }
+
+    public List<Oci.Runtime.Hook>? Poststop { get; set; }
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

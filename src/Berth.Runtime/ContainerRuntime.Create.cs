@@ -17,13 +17,10 @@ public sealed partial class ContainerRuntime
     public ContainerRecord Create(CreateOptions options)
     {
         StateDirectory.ValidateId(options.Id);
-        // The first move of a process into a v1 cgroup waits for an RCU grace period (10-30 ms here); start that
-        // wait now on the side, so it overlaps loading the spec and spawning the init.
-        var layout = Layout;
-        var warmUp = new Thread(() => layout.WarmUpMigration(), 64 * 1024) { IsBackground = true };
-        warmUp.Start();
         var bundle = Path.GetFullPath(options.Bundle);
+        PhaseTimer.Mark("create: start");
         var spec = SpecLoader.Load(bundle);
+        PhaseTimer.Mark("create: spec loaded");
         var plan = NamespacePlan.From(spec);
         if (spec.Linux!.Seccomp is { } seccomp)
         {
@@ -46,6 +43,12 @@ public sealed partial class ContainerRuntime
             Sys.Chmod(fifo, 0x192); // 0622: the container's user, whoever it is, can open it for writing
             cgroup = CgroupManager.For(Layout, spec.Linux!.CgroupsPath, options.Id);
             cgroup.Create(DeviceRules.ContainerResources(spec.Linux));
+            PhaseTimer.Mark("create: cgroup created");
+            // Moving a process into a v1 cgroup waits for an RCU grace period (10-30 ms here) unless another move
+            // happened within about one grace period. Start a no-op move on the side now, so that wait overlaps
+            // spawning the init and the init's own move joins the grace period already under way.
+            var layout = Layout;
+            new Thread(() => layout.WarmUpMigration(), 64 * 1024) { IsBackground = true }.Start();
             if (!string.IsNullOrEmpty(options.ConsoleSocket))
             {
                 consoleFd = UnixSocket.Connect(options.ConsoleSocket, inheritable: true);
@@ -84,7 +87,9 @@ public sealed partial class ContainerRuntime
                     Sys.Close(consoleFd);
                 }
             }
+            PhaseTimer.Mark("create: init spawned");
             cgroup.Apply(pid);
+            PhaseTimer.Mark("create: init in cgroup");
             if (spec.Process.OomScoreAdj is { } adj)
             {
                 Sys.WriteFile("/proc/" + pid.ToString(CultureInfo.InvariantCulture) + "/oom_score_adj", adj.ToString(CultureInfo.InvariantCulture));
@@ -100,9 +105,12 @@ public sealed partial class ContainerRuntime
                 CgroupPath = cgroup.SavedPath,
                 Annotations = spec.Annotations,
                 Namespaces = [.. plan.All],
+                Poststart = spec.Hooks?.Poststart,
+                Poststop = spec.Hooks?.Poststop,
             };
             sync.Send("go");
             WaitForInit(sync, spec, record);
+            PhaseTimer.Mark("create: init ready");
             record.PidStartTime = ProcStat.Read(pid)?.StartTime ?? 0;
             states.Save(record);
             WritePidFile(options.PidFile, pid);

@@ -19,6 +19,7 @@ public sealed partial class ContainerRuntime
                 : $"cannot start container \"{id}\": it is {status.ToOci()}, not created");
         }
         var fifo = states.FifoOf(id);
+        PhaseTimer.Mark("start: state checked");
         var fd = Sys.Open(fifo, Sys.O_RDONLY | Sys.O_NONBLOCK);
         try
         {
@@ -39,11 +40,12 @@ public sealed partial class ContainerRuntime
         {
             Sys.Close(fd);
         }
+        PhaseTimer.Mark("start: init released");
         File.Delete(fifo);
         record.Started = true;
         states.Save(record);
-        var spec = TryLoadSpec(record);
-        if (spec?.Hooks?.Poststart is { Count: > 0 } poststart)
+        PhaseTimer.Mark("start: state saved");
+        if (record.Poststart is { Count: > 0 } poststart)
         {
             try
             {
@@ -60,7 +62,7 @@ public sealed partial class ContainerRuntime
     /// <summary>Where warnings go (the CLI points it at its log).</summary>
     public Action<string>? Warn { get; set; }
 
-    private static Spec? TryLoadSpec(ContainerRecord record)
+    internal static Spec? TryLoadSpec(ContainerRecord record)
     {
         try
         {
@@ -129,8 +131,10 @@ public sealed partial class ContainerRuntime
             Sys.Kill(record.Pid, Signals.SIGKILL);
             WaitGone(record.Pid, record.PidStartTime, TimeSpan.FromSeconds(10));
         }
+        PhaseTimer.Mark("delete: process gone");
         cgroup?.Destroy(killProcesses: true);
-        if (record.Started && TryLoadSpec(record)?.Hooks?.Poststop is { Count: > 0 } poststop)
+        PhaseTimer.Mark("delete: cgroup destroyed");
+        if (record.Started && record.Poststop is { Count: > 0 } poststop)
         {
             try
             {
@@ -196,6 +200,7 @@ public sealed partial class ContainerRuntime
         try
         {
             Start(options.Id);
+            PhaseTimer.Mark("run: started");
         }
         catch
         {
@@ -211,7 +216,9 @@ public sealed partial class ContainerRuntime
         {
             status = Sys.WaitPid(record.Pid, noHang: false, out _);
         }
+        PhaseTimer.Mark("run: exited");
         Delete(options.Id, force: true);
+        PhaseTimer.Mark("run: deleted");
         return status < 0 ? 255 : Sys.ExitCodeOf(status);
     }
 
