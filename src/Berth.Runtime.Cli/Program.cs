@@ -14,6 +14,7 @@ public static class Program
 
     public static int Main(string[] argv)
     {
+        PhaseTimer.Mark("main");
         // The container-side modes come first and skip all parsing: they are on the start-up hot path.
         if (argv.Length > 0 && argv[0] == "init")
         {

@@ -44,11 +44,7 @@ public sealed partial class ContainerRuntime
             cgroup = CgroupManager.For(Layout, spec.Linux!.CgroupsPath, options.Id);
             cgroup.Create(DeviceRules.ContainerResources(spec.Linux));
             PhaseTimer.Mark("create: cgroup created");
-            // Moving a process into a v1 cgroup waits for an RCU grace period (10-30 ms here) unless another move
-            // happened within about one grace period. Start a no-op move on the side now, so that wait overlaps
-            // spawning the init and the init's own move joins the grace period already under way.
-            var layout = Layout;
-            new Thread(() => layout.WarmUpMigration(), 64 * 1024) { IsBackground = true }.Start();
+            WarmUpCgroupMigration();
             if (!string.IsNullOrEmpty(options.ConsoleSocket))
             {
                 consoleFd = UnixSocket.Connect(options.ConsoleSocket, inheritable: true);
@@ -183,8 +179,19 @@ public sealed partial class ContainerRuntime
         // in this namespace, the binary protection below included, may propagate back to the host.
         Sys.Mount(null, "/", null, MountFlags.Slave | MountFlags.Rec, null);
         ProtectSelf();
-        return Spawn.Start(selfExecutable, argv, []);
+        return Spawn.Start(selfExecutable, argv, PhaseTimer.ChildEnvironment);
     });
+
+    /// <summary>
+    /// Moving a process into a v1 cgroup waits for an RCU grace period (10-30 ms here) unless another move happened
+    /// within about one grace period. A no-op move started on the side right before a spawn overlaps that wait with
+    /// the spawn, and the new process's own move then joins the grace period already under way.
+    /// </summary>
+    private void WarmUpCgroupMigration()
+    {
+        var layout = Layout;
+        new Thread(() => layout.WarmUpMigration(), 64 * 1024) { IsBackground = true }.Start();
+    }
 
     /// <summary>
     /// Runs <paramref name="body"/> on a new thread and waits for it. Namespace changes (unshare, setns) stay on that

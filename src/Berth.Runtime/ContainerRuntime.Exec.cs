@@ -25,6 +25,7 @@ public sealed partial class ContainerRuntime
     /// </summary>
     public int Exec(ExecOptions options)
     {
+        PhaseTimer.Mark("exec: start");
         var record = states.Load(options.Id);
         var status = StatusOf(record);
         if (status is not (ContainerStatus.Running or ContainerStatus.Created))
@@ -88,10 +89,12 @@ public sealed partial class ContainerRuntime
                 Sys.Close(childRead);
                 Sys.Close(childWrite);
             }
+            PhaseTimer.Mark("exec: helper spawned");
             if (record.CgroupPath.Length > 0)
             {
                 LoadCgroup(record).Apply(pid);
             }
+            PhaseTimer.Mark("exec: helper in cgroup");
             var payload = new Spec
             {
                 Process = options.Process,
@@ -100,6 +103,7 @@ public sealed partial class ContainerRuntime
             Sys.WriteAll(parentWrite, JsonSerializer.SerializeToUtf8Bytes(payload, OciJsonContext.Default.Spec), "exec helper");
             sync.CloseWrite();
             var message = sync.Receive();
+            PhaseTimer.Mark("exec: helper exec'd");
             if (message is not null)
             {
                 Sys.WaitPid(pid, noHang: false, out _);
@@ -182,7 +186,7 @@ public sealed partial class ContainerRuntime
         Sys.Unshare(NamespaceFlags.Mount);
         Sys.Mount(null, "/", null, MountFlags.Slave | MountFlags.Rec, null);
         ProtectSelf();
-        return Spawn.Start(selfExecutable, argv, []);
+        return Spawn.Start(selfExecutable, argv, PhaseTimer.ChildEnvironment);
     });
 }
 
@@ -210,7 +214,9 @@ public static class ExecInit
         var sync = new SyncPipe(syncIn, syncOut);
         try
         {
+            PhaseTimer.Mark("exec-init: start");
             var payload = JsonSerializer.Deserialize(sync.ReadToEnd(), OciJsonContext.Default.Spec)!;
+            PhaseTimer.Mark("exec-init: process read");
             Sys.Unshare(NamespaceFlags.Fs);
             Sys.SetNs(mntFd, NamespaceFlags.Mount, "mount namespace of the container");
             Sys.Close(mntFd);

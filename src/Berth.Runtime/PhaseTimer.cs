@@ -4,18 +4,24 @@ namespace Berth.Runtime;
 
 /// <summary>
 /// Start-up phase timing for performance work: with BERTH_RUNTIME_TIMING=1 in the environment each mark prints
-/// "berth-runtime[pid] +1.234 ms phase" to stderr, measured from process start. Otherwise a mark costs one branch.
+/// "berth-runtime[pid] 12345.678 ms phase" to stderr, on the monotonic clock shared by all processes (so the
+/// runtime's and the init's marks line up). Otherwise a mark costs one branch.
 /// </summary>
 public static class PhaseTimer
 {
-    private static readonly bool Enabled = Environment.GetEnvironmentVariable("BERTH_RUNTIME_TIMING") == "1";
-    private static readonly DateTime ProcessStart = Enabled ? Process.GetCurrentProcess().StartTime.ToUniversalTime() : default;
+    public const string Variable = "BERTH_RUNTIME_TIMING";
+
+    public static bool Enabled { get; } = Environment.GetEnvironmentVariable(Variable) == "1";
+
+    /// <summary>The environment to hand to a spawned init or exec helper: empty, or the timing switch.</summary>
+    public static string[] ChildEnvironment => Enabled ? [Variable + "=1"] : [];
 
     public static void Mark(string phase)
     {
         if (Enabled)
         {
-            Console.Error.WriteLine($"berth-runtime[{Environment.ProcessId}] +{(DateTime.UtcNow - ProcessStart).TotalMilliseconds:F3} ms {phase}");
+            var ms = Stopwatch.GetTimestamp() * 1000.0 / Stopwatch.Frequency;
+            Console.Error.WriteLine($"berth-runtime[{Environment.ProcessId}] {ms:F3} ms {phase}");
         }
     }
 }
