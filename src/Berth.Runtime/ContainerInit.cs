@@ -36,20 +36,12 @@ public static class ContainerInit
         try
         {
             PhaseTimer.Mark("init: start");
-            if (sync.Receive() != "go")
-            {
-                return 1;
-            }
-            PhaseTimer.Mark("init: go");
+            // What does not depend on the cgroup happens while the runtime moves this process into it.
             spec = JsonSerializer.Deserialize(ReadConfig(bundle), OciJsonContext.Default.Spec)!;
             var plan = NamespacePlan.From(spec);
             if (plan.Own.Contains("network"))
             {
                 NetworkInterface.Up("lo");
-            }
-            if (plan.Own.Contains("cgroup"))
-            {
-                Sys.Unshare(NamespaceFlags.Cgroup);
             }
             if (plan.Own.Contains("uts"))
             {
@@ -62,11 +54,21 @@ public static class ContainerInit
                     Sys.SetDomainname(spec.Domainname);
                 }
             }
+            PhaseTimer.Mark("init: spec loaded");
+            if (sync.Receive() != "go")
+            {
+                return 1;
+            }
+            PhaseTimer.Mark("init: go");
+            if (plan.Own.Contains("cgroup"))
+            {
+                // Now that it sits in its cgroup, so the namespace is rooted there.
+                Sys.Unshare(NamespaceFlags.Cgroup);
+            }
             fifoFd = Sys.Open(fifoPath, Sys.O_PATH);
             var rootfs = SpecLoader.RootfsPath(spec, bundle);
             // A joined user namespace forbids mknod just like a new one: devices are bind-mounted in both cases.
             var setup = new RootfsSetup(spec, rootfs, plan.User ? new HashSet<string>(plan.Own) { "user" } : plan.Own);
-            PhaseTimer.Mark("init: spec loaded");
             setup.BeforePivot();
             PhaseTimer.Mark("init: mounts done");
             if (spec.Hooks?.Prestart is { Count: > 0 } || spec.Hooks?.CreateRuntime is { Count: > 0 })
