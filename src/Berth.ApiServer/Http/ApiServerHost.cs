@@ -149,44 +149,26 @@ public sealed class ApiServerHost : IAsyncDisposable
     }
 
     /// <summary>Writes a kubeconfig for a client certificate (temp + rename, mode 0600).</summary>
-    public void WriteKubeconfig(string path, X509Certificate2 client, string user = "admin")
-    {
-        var b64 = (string s) => Convert.ToBase64String(Encoding.UTF8.GetBytes(s));
-        var yaml = $"""
-            apiVersion: v1
-            kind: Config
-            clusters:
-            - cluster:
-                certificate-authority-data: {b64(Pki.CaPem + "\n")}
-                server: {Url}
-              name: berth
-            contexts:
-            - context:
-                cluster: berth
-                user: {user}
-              name: berth
-            current-context: berth
-            users:
-            - name: {user}
-              user:
-                client-certificate-data: {b64(client.ExportCertificatePem() + "\n")}
-                client-key-data: {b64(ClusterPki.KeyPem(client) + "\n")}
-            preferences: {"{}"}
-
-            """;
-        WriteSecret(path, yaml);
-    }
+    public void WriteKubeconfig(string path, X509Certificate2 client, string user = "admin") =>
+        WriteKubeconfigFor(path, user,
+            "    client-certificate-data: " + Base64(client.ExportCertificatePem() + "\n") + "\n" +
+            "    client-key-data: " + Base64(ClusterPki.KeyPem(client) + "\n"));
 
     /// <summary>A kubeconfig authenticating with a bearer token.</summary>
-    public void WriteTokenKubeconfig(string path, string token, string user)
+    public void WriteTokenKubeconfig(string path, string token, string user) =>
+        WriteKubeconfigFor(path, user, "    token: " + token);
+
+    private static string Base64(string s) => Convert.ToBase64String(Encoding.UTF8.GetBytes(s));
+
+    /// <summary>One cluster and context named berth; <paramref name="credentials"/> are the user's lines, indented.</summary>
+    private void WriteKubeconfigFor(string path, string user, string credentials)
     {
-        var caData = Convert.ToBase64String(Encoding.UTF8.GetBytes(Pki.CaPem + "\n"));
         var yaml = $"""
             apiVersion: v1
             kind: Config
             clusters:
             - cluster:
-                certificate-authority-data: {caData}
+                certificate-authority-data: {Base64(Pki.CaPem + "\n")}
                 server: {Url}
               name: berth
             contexts:
@@ -198,7 +180,8 @@ public sealed class ApiServerHost : IAsyncDisposable
             users:
             - name: {user}
               user:
-                token: {token}
+            {credentials}
+            preferences: {"{}"}
 
             """;
         WriteSecret(path, yaml);
