@@ -104,7 +104,14 @@ public sealed partial class ContainerRuntime
                 Poststart = spec.Hooks?.Poststart,
                 Poststop = spec.Hooks?.Poststop,
             };
-            sync.Send("go");
+            try
+            {
+                sync.Send("go");
+            }
+            catch (LinuxSyscallException e) when (e.Errno == Berth.Linux.Errno.EPIPE)
+            {
+                // The init already failed (it reads the spec before "go"); its error line is waiting in the pipe.
+            }
             WaitForInit(sync, spec, record);
             PhaseTimer.Mark("create: init ready");
             record.PidStartTime = ProcStat.Read(pid)?.StartTime ?? 0;
