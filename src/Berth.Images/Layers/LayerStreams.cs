@@ -71,7 +71,7 @@ public static class LayerStreams
 }
 
 /// <summary>Hashes and counts everything read through it.</summary>
-public sealed class DigestingReadStream(Stream inner, string algorithm = Digest.Sha256) : Stream
+public sealed class DigestingReadStream(Stream inner, string algorithm = Digest.Sha256) : ForwardReadStream
 {
     private readonly IncrementalHash _hash = Digest.CreateHash(algorithm);
 
@@ -109,15 +109,7 @@ public sealed class DigestingReadStream(Stream inner, string algorithm = Digest.
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    protected override long ReadPosition => BytesRead;
 
     protected override void Dispose(bool disposing)
     {
@@ -183,7 +175,7 @@ public sealed class DigestingWriteStream(Stream inner, bool leaveOpen = true) : 
     }
 }
 
-internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : Stream
+internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : ForwardReadStream
 {
     private ReadOnlyMemory<byte> _prefix = prefix;
 
@@ -213,15 +205,6 @@ internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -7,7 +7,7 @@ namespace Berth.Images.Layers;
 /// Reads its source on a separate thread into a few chunks ahead of the consumer, so decompression and hashing
 /// overlap with the filesystem work of unpacking. Errors from the source surface on the consumer's next read.
 /// </summary>
-internal sealed class ReadAheadStream : Stream
+internal sealed class ReadAheadStream : ForwardReadStream
 {
     private const int ChunkSize = 1 << 20;
     private readonly BlockingCollection<(byte[]? Buffer, int Length, Exception? Error)> _chunks = new(boundedCapacity: 4);
@@ -104,15 +104,6 @@ internal sealed class ReadAheadStream : Stream
         }
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -7,7 +7,7 @@ namespace Berth.Images.Layers;
 /// 'L'/'K') larger than a limit before the tar reader would buffer them: a hostile layer cannot make the
 /// unpacker allocate gigabytes for one header.
 /// </summary>
-internal sealed class TarHeaderGuard(Stream inner, long maxMetadataSize = 1 << 20) : Stream
+internal sealed class TarHeaderGuard(Stream inner, long maxMetadataSize = 1 << 20) : ForwardReadStream
 {
     private readonly byte[] _header = new byte[512];
     private long _position;
@@ -91,13 +91,5 @@ internal sealed class TarHeaderGuard(Stream inner, long maxMetadataSize = 1 << 2
         return octal;
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => _position; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    protected override long ReadPosition => _position;
 }
