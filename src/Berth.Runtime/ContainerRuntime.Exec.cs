@@ -11,11 +11,20 @@ public sealed record ExecOptions(string Id, Process Process, bool Detach = false
 public sealed partial class ContainerRuntime
 {
     /// <summary>The process an exec starts by default: the container's own, so env, user and capabilities carry over.</summary>
-    public Process BaseProcess(string id)
+    public Process BaseProcess(string id) => SpecOf(states.Load(id)).Process!;
+
+    private Spec? _spec;
+    private string? _specBundle;
+
+    /// <summary>A container's config.json, read once per invocation (exec needs its process and its seccomp profile).</summary>
+    private Spec SpecOf(ContainerRecord record)
     {
-        var record = states.Load(id);
-        var spec = SpecLoader.Load(record.Bundle);
-        return spec.Process!;
+        if (_spec is null || _specBundle != record.Bundle)
+        {
+            _spec = SpecLoader.Read(record.Bundle);
+            _specBundle = record.Bundle;
+        }
+        return _spec;
     }
 
     /// <summary>
@@ -40,7 +49,7 @@ public sealed partial class ContainerRuntime
         {
             throw BerthException.InvalidArgument("exec --tty needs --console-socket to hand the terminal to");
         }
-        var spec = TryLoadSpec(record);
+        var seccomp = SpecOf(record).Linux?.Seccomp;
         var pidText = record.Pid.ToString(CultureInfo.InvariantCulture);
         var joins = new List<(int Fd, NamespaceFlags Flag, string What)>();
         var consoleFd = -1;
@@ -98,7 +107,7 @@ public sealed partial class ContainerRuntime
             var payload = new Spec
             {
                 Process = options.Process,
-                Linux = new Berth.Oci.Runtime.Linux { Seccomp = spec?.Linux?.Seccomp },
+                Linux = new Berth.Oci.Runtime.Linux { Seccomp = seccomp },
             };
             Sys.WriteAll(parentWrite, JsonSerializer.SerializeToUtf8Bytes(payload, OciJsonContext.Default.Spec), "exec helper");
             sync.CloseWrite();

@@ -62,18 +62,6 @@ public sealed partial class ContainerRuntime
     /// <summary>Where warnings go (the CLI points it at its log).</summary>
     public Action<string>? Warn { get; set; }
 
-    internal static Spec? TryLoadSpec(ContainerRecord record)
-    {
-        try
-        {
-            return SpecLoader.Load(record.Bundle);
-        }
-        catch (BerthException)
-        {
-            return null;
-        }
-    }
-
     public void Kill(string id, int signal, bool all)
     {
         var record = states.Load(id);

@@ -17,7 +17,21 @@ public static class SpecLoader
 
     public static int RlimitNumber(string type) => Array.IndexOf(RlimitNames, type);
 
+    /// <summary>Reads and validates a bundle's config.json (create).</summary>
     public static Spec Load(string bundle)
+    {
+        var spec = Read(bundle);
+        var path = Path.Combine(bundle, "config.json");
+        var errors = Validate(spec, bundle);
+        if (errors.Count > 0)
+        {
+            throw BerthException.InvalidArgument($"{path}: " + string.Join("; ", errors));
+        }
+        return spec;
+    }
+
+    /// <summary>Reads config.json without validating it: for a container that was validated when it was created.</summary>
+    public static Spec Read(string bundle)
     {
         var path = Path.Combine(bundle, "config.json");
         byte[] bytes;
@@ -46,11 +60,6 @@ public static class SpecLoader
         if (spec is null)
         {
             throw BerthException.InvalidArgument($"{path}: is empty (null)");
-        }
-        var errors = Validate(spec, bundle);
-        if (errors.Count > 0)
-        {
-            throw BerthException.InvalidArgument($"{path}: " + string.Join("; ", errors));
         }
         return spec;
     }
