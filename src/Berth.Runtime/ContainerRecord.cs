@@ -25,7 +25,7 @@ public sealed class ContainerRecord
 
     public Dictionary<string, string>? Annotations { get; set; }
 
-    /// <summary>Namespaces the container was created with, by OCI type, and whether they are its own (not joined).</summary>
+    /// <summary>The OCI types of the namespaces the container has (new or joined); exec joins the same ones.</summary>
     public List<string> Namespaces { get; set; } = [];
 
     /// <summary>Set once `start` has run the poststart hooks; `delete` runs poststop for started containers.</summary>
