@@ -8,7 +8,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
-.PHONY: all deps build build-dotnet runtime cli native base-images test test-unprivileged up bench clean
+.PHONY: all deps build build-dotnet runtime shim cni cli native base-images test test-unprivileged up bench clean
 
 all: build
 
@@ -17,7 +17,7 @@ deps:
 	@build/apt-install.sh
 
 ## Every executable into out/.
-build: deps build-dotnet runtime native cli
+build: deps build-dotnet runtime shim cni native cli
 
 build-dotnet:
 	$(DOTNET) build Berth.slnx -c $(CONFIG) --nologo -v q -clp:NoSummary
@@ -26,6 +26,18 @@ runtime: build-dotnet
 	$(DOTNET) publish src/Berth.Runtime.Cli/Berth.Runtime.Cli.csproj -c $(CONFIG) -r $(RID) --nologo -v q -o $(OUT)/.publish/berth-runtime
 	@mkdir -p $(OUT)
 	install -m 0755 $(OUT)/.publish/berth-runtime/berth-runtime $(OUT)/berth-runtime
+
+## berth-shim (NativeAOT): one per container, started by the daemon.
+shim: build-dotnet
+	$(DOTNET) publish src/Berth.Shim.Cli/Berth.Shim.Cli.csproj -c $(CONFIG) -r $(RID) --nologo -v q -o $(OUT)/.publish/berth-shim
+	@mkdir -p $(OUT)
+	install -m 0755 $(OUT)/.publish/berth-shim/berth-shim $(OUT)/berth-shim
+
+## berth-cni (NativeAOT): Berth's CNI plugins, one executable named by a link per plugin in out/cni/.
+cni: build-dotnet
+	$(DOTNET) publish src/Berth.Networking.Cni/Berth.Networking.Cni.csproj -c $(CONFIG) -r $(RID) --nologo -v q -o $(OUT)/.publish/berth-cni
+	@mkdir -p $(OUT)/cni
+	install -m 0755 $(OUT)/.publish/berth-cni/berth-cni $(OUT)/berth-cni
 
 ## Native helpers next to berth-runtime: berth-userns (user namespaces need a single-threaded process).
 native:
