@@ -46,6 +46,7 @@ public sealed class BridgePlugin : ICniPlugin
                 host.SetHairpin(hv.Index, true, hostVeth);
             }
             host.SetUp(hv.Index, hostVeth);
+            bridge = host.GetLink(config.Bridge); // a bridge takes its MAC from its ports
 
             var result = new CniResult
             {
