@@ -188,6 +188,9 @@ public sealed class CniWorld : IDisposable
         return new RuntimeConf { ContainerId = id, NetNs = ns.Path, IfName = "eth0", CapabilityArgs = caps };
     }
 
+    /// <summary>Host links that appeared since the world was made, other than its bridge.</summary>
+    public List<string> LeakedLinks() => [.. HostLinks().Except(LinksBefore).Where(l => l != Bridge)];
+
     public static HashSet<string> HostLinks()
     {
         using var nl = RtNetlink.Open();

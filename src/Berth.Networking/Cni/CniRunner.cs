@@ -152,7 +152,11 @@ public sealed class CniRunner
         {
             await InvokeAsync("DEL", list, plugin, effective, cached?.Result, cancellationToken).ConfigureAwait(false);
         }
-        File.Delete(CachePath(list.Name, rt));
+        var cache = CachePath(list.Name, rt);
+        if (File.Exists(cache))
+        {
+            File.Delete(cache);
+        }
     }
 
     public async Task CheckAsync(NetworkConfigList list, RuntimeConf rt, CancellationToken cancellationToken = default)
