@@ -78,6 +78,7 @@ public sealed class CniWorld : IDisposable
 {
     private static int counter;
     private readonly string forwardBefore;
+    private readonly string tablesBefore;
 
     public CniWorld(PluginSet set)
     {
@@ -102,6 +103,7 @@ public sealed class CniWorld : IDisposable
             PluginDir = "/usr/lib/cni";
         }
         forwardBefore = File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim();
+        tablesBefore = Sh.Run("nft", "list", "tables");
         LinksBefore = HostLinks();
         AddressesBefore = HostAddresses();
         Runner = new CniRunner([PluginDir], Dir.Combine("cache"));
@@ -188,6 +190,35 @@ public sealed class CniWorld : IDisposable
         return new RuntimeConf { ContainerId = id, NetNs = ns.Path, IfName = "eth0", CapabilityArgs = caps };
     }
 
+    /// <summary>
+    /// The reference portmap (iptables-nft) leaves its top-level CNI-HOSTPORT-* chains in "ip nat"/"ip6 nat" by
+    /// design. A table that did not exist before this world and holds nothing but those chains (and base chains
+    /// jumping only to them) was made by these tests, and goes; anything else there is someone else's and stays.
+    /// </summary>
+    private void RemoveReferenceNatTables()
+    {
+        foreach (var family in new[] { "ip", "ip6" })
+        {
+            if (tablesBefore.Contains($"table {family} nat\n", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            var (code, text, _) = Sh.Exec("nft", "list", "table", family, "nat");
+            if (code != 0)
+            {
+                continue;
+            }
+            var chains = System.Text.RegularExpressions.Regex.Matches(text, @"chain (\S+) \{").Select(m => m.Groups[1].Value);
+            var jumps = System.Text.RegularExpressions.Regex.Matches(text, @"(?:jump|goto) (\S+)").Select(m => m.Groups[1].Value);
+            string[] bases = ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"];
+            if (chains.All(c => c.StartsWith("CNI-", StringComparison.Ordinal) || bases.Contains(c)) &&
+                jumps.All(j => j.StartsWith("CNI-", StringComparison.Ordinal)))
+            {
+                Sh.Try("nft", "delete", "table", family, "nat");
+            }
+        }
+    }
+
     /// <summary>Host links that appeared since the world was made, other than its bridge.</summary>
     public List<string> LeakedLinks() => [.. HostLinks().Except(LinksBefore).Where(l => l != Bridge)];
 
@@ -223,6 +254,10 @@ public sealed class CniWorld : IDisposable
         if (Set == PluginSet.Berth)
         {
             Sh.Try("nft", "delete", "table", "ip", Table);
+        }
+        else
+        {
+            RemoveReferenceNatTables();
         }
         File.WriteAllText("/proc/sys/net/ipv4/ip_forward", forwardBefore);
         Dir.Dispose();
