@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Container network setup/teardown: one CNI ADD (bridge + host-local + portmap with one published port, ipMasq)
+# and its DEL, Berth's plugins (out/berth-cni, NativeAOT) vs the reference plugins (/usr/lib/cni), interleaved
+# in the same run on the same config; medians, p95 and the ratio. Only the plugin executions are timed (the
+# runtime's work between them — netns creation, injecting prevResult — is the same for both and left out).
+# Then TCP throughput namespace -> namespace across the bridge each plugin set built (iperf3).
+# Env: N iterations (30), SECONDS_TPUT iperf3 seconds (3, 0 skips), BERTH_CNI (out/berth-cni).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-30}; SECONDS_TPUT=${SECONDS_TPUT:-3}
+BERTH_CNI=${BERTH_CNI:-$PWD/out/berth-cni}
+REF=/usr/lib/cni
+for tool in jq nft ip iperf3; do command -v $tool >/dev/null || { echo "bench/network.sh needs $tool (deps/networking.apt)"; exit 1; }; done
+[ -x "$REF/bridge" ] || { echo "reference plugins missing: apt-get install containernetworking-plugins"; exit 1; }
+if [ ! -x "$BERTH_CNI" ]; then
+  echo "building berth-cni (NativeAOT) ..."
+  dotnet publish src/Berth.Networking.Cni/Berth.Networking.Cni.csproj -c Release -r linux-x64 --nologo -v q -o out/.publish/berth-cni >/dev/null
+  mkdir -p out && install -m 0755 out/.publish/berth-cni/berth-cni out/berth-cni
+fi
+
+work=$(mktemp -d /tmp/berth-bench-net-XXXXXX)
+tag=$(printf '%04x' $((RANDOM)))
+fwd_before=$(cat /proc/sys/net/ipv4/ip_forward)
+tables_before=$(nft list tables)
+nses=(); iperf_pids=()
+cleanup() {
+  for p in "${iperf_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for n in "${nses[@]}"; do ip netns delete "$n" 2>/dev/null || true; done
+  ip link delete "bbb$tag" 2>/dev/null || true; ip link delete "bbr$tag" 2>/dev/null || true
+  nft delete table ip "berth-bench-$tag" 2>/dev/null || true
+  # The reference portmap leaves its CNI-HOSTPORT-* chains in ip/ip6 nat; drop those tables only if this run made them.
+  for fam in ip ip6; do
+    grep -q "table $fam nat$" <<<"$tables_before" && continue
+    chains=$(nft list table $fam nat 2>/dev/null | awk '/^[[:space:]]*chain /{print $2}')
+    if [ -n "$chains" ] && ! grep -vqE '^(CNI-|PREROUTING|POSTROUTING|OUTPUT|INPUT)' <<<"$chains"; then nft delete table $fam nat; fi
+  done
+  echo "$fwd_before" > /proc/sys/net/ipv4/ip_forward
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+mkdir -p "$work/berth-bin"
+for p in bridge host-local portmap; do ln -s "$BERTH_CNI" "$work/berth-bin/$p"; done
+
+conf() { # set bridge subnet -> bridge plugin config JSON
+  local set=$1 br=$2 subnet=$3 extra=""
+  [ "$set" = berth ] && extra=",\"nftTable\":\"berth-bench-$tag\",\"stateDir\":\"$work/state\""
+  echo "{\"cniVersion\":\"1.0.0\",\"name\":\"bench-$set\",\"type\":\"bridge\",\"bridge\":\"$br\",\"isGateway\":true,\"isDefaultGateway\":true,\"ipMasq\":true,\"hairpinMode\":true$extra,\"ipam\":{\"type\":\"host-local\",\"ranges\":[[{\"subnet\":\"$subnet\"}]],\"dataDir\":\"$work/ipam\"}}"
+}
+portmap_conf() { # set hostport prevResult
+  local set=$1 extra=""
+  [ "$set" = berth ] && extra=",\"nftTable\":\"berth-bench-$tag\",\"stateDir\":\"$work/state\""
+  jq -c --argjson prev "$3" --argjson hp "$2" -n "{cniVersion:\"1.0.0\",name:\"bench-$set\",type:\"portmap\",capabilities:{portMappings:true},snat:true,runtimeConfig:{portMappings:[{hostPort:\$hp,containerPort:80,protocol:\"tcp\"}]},prevResult:\$prev}$([ -n "$extra" ] && echo " + {nftTable:\"berth-bench-$tag\",stateDir:\"$work/state\"}")"
+}
+now() { date +%s%N; }
+plugin() { # dir name command conf-json  (CNI_* from the caller's environment)
+  local out; out=$(CNI_COMMAND=$3 "$1/$2" <<<"$4") || { echo "plugin $2 $3 failed: $out" >&2; return 1; }
+  printf '%s' "$out"
+}
+
+one() { # set dir bridge subnet i -> prints "setup_ms teardown_ms"
+  local set=$1 dir=$2 br=$3 subnet=$4 i=$5
+  local ns="bbn$tag-$set-$i"; ip netns add "$ns"; nses+=("$ns")
+  export CNI_CONTAINERID="bench-$set-$i" CNI_NETNS="/var/run/netns/$ns" CNI_IFNAME=eth0 CNI_PATH=$dir
+  local c; c=$(conf "$set" "$br" "$subnet")
+  local t0 t1 t2 t3 t4 t5 res pm
+  t0=$(now); res=$(plugin "$dir" bridge ADD "$c"); t1=$(now)
+  pm=$(portmap_conf "$set" $((20000 + i)) "$res")
+  t2=$(now); plugin "$dir" portmap ADD "$pm" >/dev/null; t3=$(now)
+  plugin "$dir" portmap DEL "$pm" >/dev/null; plugin "$dir" bridge DEL "$(jq -c --argjson prev "$res" '. + {prevResult:$prev}' <<<"$c")" >/dev/null; t4=$(now)
+  ip netns delete "$ns"
+  echo "$(( (t1 - t0 + t3 - t2) / 1000 )) $(( (t4 - t3) / 1000 ))"
+}
+
+stats() { # file column label
+  sort -n -k"$2" "$1" | awk -v c="$2" -v l="$3" '{v[NR]=$c} END {m=v[int((NR+1)/2)]; p=v[int(NR*0.95+0.999)]; printf "%-34s median %7.2f ms   p95 %7.2f ms   (n=%d)\n", l, m/1000, p/1000, NR}'
+}
+median() { sort -n -k"$2" "$1" | awk -v c="$2" '{v[NR]=$c} END {print v[int((NR+1)/2)]}'; }
+
+echo "== CNI ADD+DEL, bridge + host-local + portmap (N=$N, interleaved)"
+: > "$work/berth.txt"; : > "$work/ref.txt"
+# One warm-up each (creates the bridge; first nft/iptables table setup), not counted.
+one berth "$work/berth-bin" "bbb$tag" "10.213.0.0/16" 0 >/dev/null
+one ref "$REF" "bbr$tag" "10.214.0.0/16" 0 >/dev/null
+for i in $(seq 1 "$N"); do
+  one berth "$work/berth-bin" "bbb$tag" "10.213.0.0/16" "$i" >> "$work/berth.txt"
+  one ref "$REF" "bbr$tag" "10.214.0.0/16" "$i" >> "$work/ref.txt"
+done
+awk '{print $1+$2}' "$work/berth.txt" > "$work/berth.total"; awk '{print $1+$2}' "$work/ref.txt" > "$work/ref.total"
+stats "$work/berth.txt" 1 "berth   setup (ADD)"
+stats "$work/ref.txt" 1 "reference setup (ADD)"
+stats "$work/berth.txt" 2 "berth   teardown (DEL)"
+stats "$work/ref.txt" 2 "reference teardown (DEL)"
+stats "$work/berth.total" 1 "berth   ADD+DEL"
+stats "$work/ref.total" 1 "reference ADD+DEL"
+b=$(median "$work/berth.total" 1); r=$(median "$work/ref.total" 1)
+awk -v b="$b" -v r="$r" 'BEGIN {printf "ratio reference/berth (ADD+DEL median): %.2fx  (>1: Berth faster)\n", r/b}'
+
+if [ "$SECONDS_TPUT" != 0 ]; then
+  echo "== TCP throughput netns -> netns across the bridge (iperf3, ${SECONDS_TPUT}s)"
+  tput() { # set dir bridge subnet
+    local set=$1 dir=$2 br=$3 subnet=$4 a="bbn$tag-$1-ta" b="bbn$tag-$1-tb"
+    ip netns add "$a"; ip netns add "$b"; nses+=("$a" "$b")
+    local c; c=$(conf "$set" "$br" "$subnet")
+    local ra; ra=$(CNI_CONTAINERID="tput-$set-a" CNI_NETNS=/var/run/netns/$a CNI_IFNAME=eth0 CNI_PATH=$dir plugin "$dir" bridge ADD "$c")
+    CNI_CONTAINERID="tput-$set-b" CNI_NETNS=/var/run/netns/$b CNI_IFNAME=eth0 CNI_PATH=$dir plugin "$dir" bridge ADD "$c" >/dev/null
+    local ipa; ipa=$(jq -r '.ips[0].address' <<<"$ra"); ipa=${ipa%/*}
+    ip netns exec "$a" iperf3 -s -1 -B "$ipa" >/dev/null 2>&1 & iperf_pids+=($!)
+    sleep 0.5
+    local bps; bps=$(ip netns exec "$b" iperf3 -c "$ipa" -t "$SECONDS_TPUT" -J | jq '.end.sum_received.bits_per_second')
+    awk -v s="$set" -v b="$bps" 'BEGIN {printf "%-10s %8.2f Gbit/s\n", s, b/1e9}'
+    CNI_CONTAINERID="tput-$set-a" CNI_NETNS=/var/run/netns/$a CNI_IFNAME=eth0 CNI_PATH=$dir plugin "$dir" bridge DEL "$c" >/dev/null
+    CNI_CONTAINERID="tput-$set-b" CNI_NETNS=/var/run/netns/$b CNI_IFNAME=eth0 CNI_PATH=$dir plugin "$dir" bridge DEL "$c" >/dev/null
+    echo "$bps" > "$work/tput-$set"
+  }
+  tput berth "$work/berth-bin" "bbb$tag" "10.213.0.0/16"
+  tput ref "$REF" "bbr$tag" "10.214.0.0/16"
+  awk -v b="$(cat "$work/tput-berth")" -v r="$(cat "$work/tput-ref")" 'BEGIN {printf "ratio berth/reference throughput: %.2fx\n", b/r}'
+fi
