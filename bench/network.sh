@@ -32,7 +32,7 @@ cleanup() {
   for fam in ip ip6; do
     grep -q "table $fam nat$" <<<"$tables_before" && continue
     chains=$(nft list table $fam nat 2>/dev/null | awk '/^[[:space:]]*chain /{print $2}')
-    if nft list table $fam nat >/dev/null 2>&1 && ! grep -vqE '^(CNI-|PREROUTING|POSTROUTING|OUTPUT|INPUT)' <<<"$chains"; then nft delete table $fam nat; fi
+    if nft list table $fam nat >/dev/null 2>&1 && ! printf '%s' "$chains" | grep -vqE '^(CNI-|PREROUTING|POSTROUTING|OUTPUT|INPUT)'; then nft delete table $fam nat; fi
   done
   echo "$fwd_before" > /proc/sys/net/ipv4/ip_forward
   rm -rf "$work"
