@@ -214,3 +214,63 @@ public sealed class CniConformanceTests
         Assert.Contains("10.300.0.0/24", e.Message, StringComparison.Ordinal);
     }
 }
+
+/// <summary>What a runtime does at start after being killed: DEL every cached attachment whose container is gone.</summary>
+[Collection("network")]
+[Trait(Traits.Category, Traits.Privileged)]
+public sealed class ReconcileTests
+{
+    [Fact]
+    public async Task Cached_attachments_of_dead_containers_are_deleted_completely()
+    {
+        Privileged.Require();
+        using var world = new CniWorld(PluginSet.Berth);
+        var list = BridgeNetwork.ConfList(new BridgeNetworkOptions
+        {
+            Name = "recon", Bridge = world.Bridge, Subnet = world.Subnet, IpamDataDir = world.IpamDir,
+            NftTable = world.Table, StateDir = world.Dir.Combine("state"),
+        });
+        var live = new TestNetns();
+        var dead = new TestNetns();
+        try
+        {
+            await world.Runner.AddAsync(list, CniWorld.Rt(live, "live", (EchoServer.FreePort(), 80, "tcp", null)));
+            await world.Runner.AddAsync(list, CniWorld.Rt(dead, "dead", (EchoServer.FreePort(), 80, "tcp", null)));
+            dead.Dispose(); // the container died with its namespace while nobody was watching
+
+            // A fresh runner (the restarted daemon) finds both in the cache and deletes the one that is gone.
+            var runner = new CniRunner([world.PluginDir], world.Dir.Combine("cache"));
+            var cached = runner.CachedAttachments();
+            Assert.Equal(["dead", "live"], cached.Select(c => c.ContainerId).Order().ToArray());
+            foreach (var entry in cached.Where(c => c.ContainerId == "dead"))
+            {
+                await runner.DelAsync(NetworkConfigList.Parse(entry.Config), new RuntimeConf { ContainerId = entry.ContainerId, NetNs = entry.NetNs!, IfName = entry.IfName });
+            }
+            Assert.Equal(["live"], runner.CachedAttachments().Select(c => c.ContainerId).ToArray());
+            Assert.Equal(1, world.IpamFiles());
+            var table = Sh.Run("nft", "list", "table", "ip", world.Table);
+            Assert.Contains("recon-live-eth0", table, StringComparison.Ordinal);
+            Assert.DoesNotContain("recon-dead-eth0", table, StringComparison.Ordinal);
+            Assert.DoesNotContain(Berth.Networking.Plugins.BridgePlugin.HostVethName("dead", "eth0"), CniWorld.HostLinks());
+            await runner.DelAsync(list, CniWorld.Rt(live, "live"));
+            Assert.Empty(world.LeakedLinks());
+            Assert.False(world.TableExists());
+        }
+        finally
+        {
+            live.Dispose();
+            dead.Dispose();
+        }
+    }
+
+    [Fact]
+    public void Bridge_network_conflist_rejects_bad_subnets()
+    {
+        Assert.Throws<CniException>(() => BridgeNetwork.ConfList(new BridgeNetworkOptions { Name = "x", Bridge = "b", Subnet = "10.0.0.0/40" }));
+        Assert.Throws<CniException>(() => BridgeNetwork.ConfList(new BridgeNetworkOptions { Name = "x", Bridge = "b", Subnet = "10.0.0.0/24", Gateway = "10.1.0.1" }));
+        Assert.Throws<CniException>(() => BridgeNetwork.ConfList(new BridgeNetworkOptions { Name = "x", Bridge = "b", Subnet = "10.0.0.0/24", IpRange = "10.0.1.0/28" }));
+        var ok = BridgeNetwork.ConfList(new BridgeNetworkOptions { Name = "x", Bridge = "b", Subnet = "10.0.0.0/24", IpRange = "10.0.0.128/25" });
+        Assert.Equal(2, ok.Plugins.Count);
+        Assert.Contains("\"rangeStart\":\"10.0.0.128\"", ok.Plugins[0].ToJsonString(), StringComparison.Ordinal);
+    }
+}

@@ -181,6 +181,34 @@ public sealed class CniRunner
     public CniResult? GetCachedResult(string network, RuntimeConf rt) =>
         ReadCache(network, rt)?.Result is { } r ? CniResult.Parse(r) : null;
 
+    /// <summary>
+    /// Every attachment with a cached ADD result, with the config it was added with: what a runtime reconciles at
+    /// start (DEL those whose containers are gone, from <see cref="NetworkConfigList.Parse"/> of the cached config).
+    /// </summary>
+    public IReadOnlyList<CniCacheEntry> CachedAttachments()
+    {
+        var dir = Path.Combine(cacheDir, "results");
+        if (!Directory.Exists(dir))
+        {
+            return [];
+        }
+        var list = new List<CniCacheEntry>();
+        foreach (var file in Directory.EnumerateFiles(dir).Where(f => !Path.GetFileName(f).StartsWith('.')).Order(StringComparer.Ordinal))
+        {
+            try
+            {
+                if (JsonSerializer.Deserialize(File.ReadAllBytes(file), CniJsonContext.Default.CniCacheEntry) is { Kind: "cniCacheV1" } e)
+                {
+                    list.Add(e);
+                }
+            }
+            catch (JsonException)
+            {
+            }
+        }
+        return list;
+    }
+
     public string CachePath(string network, RuntimeConf rt) => Path.Combine(cacheDir, "results", network + "-" + rt.ContainerId + "-" + rt.IfName);
 
     private Task<JsonObject?> InvokeAsync(string command, NetworkConfigList list, JsonObject plugin, RuntimeConf rt, JsonObject? prev, CancellationToken cancellationToken)

@@ -43,8 +43,15 @@ public static class PluginExec
         using var process = Process.Start(psi) ?? throw new CniException(CniErrorCode.Generic, $"could not start plugin {executable}");
         var stdoutTask = process.StandardOutput.ReadToEndAsync(cancellationToken);
         var stderrTask = process.StandardError.ReadToEndAsync(cancellationToken);
-        process.StandardInput.BaseStream.Write(stdin);
-        process.StandardInput.Close();
+        try
+        {
+            process.StandardInput.BaseStream.Write(stdin);
+            process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // The plugin exited without reading its config; its exit code and output say why.
+        }
         process.WaitForExit();
         var stdout = stdoutTask.GetAwaiter().GetResult();
         var stderr = stderrTask.GetAwaiter().GetResult().Trim();
