@@ -265,7 +265,7 @@ public sealed class CniRunner
             CapabilityArgs = (JsonObject?)rt.CapabilityArgs?.DeepClone(),
             Result = result,
         };
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(entry, CniJsonContext.Default.CniCacheEntry));
+        StateFile.WriteAllText(path, JsonSerializer.Serialize(entry, CniJsonContext.Default.CniCacheEntry));
     }
 
     private CniCacheEntry? ReadCache(string network, RuntimeConf rt)

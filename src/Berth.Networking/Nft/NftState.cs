@@ -65,7 +65,7 @@ public sealed class NftState
         var path = PathOf(entry.Kind, entry.Key);
         var others = ReadAll().Where(e => !(e.Kind == entry.Kind && e.Key == entry.Key)).ToList();
         validate?.Invoke(others);
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(entry, CniJsonContext.Default.NftEntry));
+        StateFile.WriteAllText(path, JsonSerializer.Serialize(entry, CniJsonContext.Default.NftEntry));
         try
         {
             Load([.. others, entry]);

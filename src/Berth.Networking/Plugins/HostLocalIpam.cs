@@ -268,7 +268,7 @@ public sealed class HostLocalIpam : ICniPlugin
             }
         }
 
-        private static void AtomicWrite(string path, string text) => Berth.Core.AtomicFile.WriteAllText(path, text);
+        private static void AtomicWrite(string path, string text) => StateFile.WriteAllText(path, text);
 
         public void Dispose() => fileLock.Dispose();
     }
