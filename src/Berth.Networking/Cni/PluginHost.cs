@@ -83,8 +83,11 @@ public static class PluginHost
         }
     }
 
+    // Messages quote names ('eth0'); keep them readable instead of \u0027-escaped.
+    private static readonly CniJsonContext Readable = new(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+
     private static string Error(CniException e, string version) =>
-        JsonSerializer.Serialize(e.ToError(CniVersions.Supported.Contains(version) ? version : CniVersions.Current), CniJsonContext.Default.CniError);
+        JsonSerializer.Serialize(e.ToError(CniVersions.Supported.Contains(version) ? version : CniVersions.Current), Readable.CniError);
 
     /// <summary>The name this process was started as (argv[0]), read from /proc so apphost and NativeAOT agree.</summary>
     public static string InvokedName()
