@@ -49,6 +49,8 @@ public sealed class ConnectivityTests
     [Theory]
     [InlineData(PluginSet.Berth)]
     [InlineData(PluginSet.Reference)]
+    [InlineData(PluginSet.ReferenceBridgeWithBerthIpamAndPortmap)]
+    [InlineData(PluginSet.BerthBridgeWithReferenceIpamAndPortmap)]
     public async Task Published_ports_answer_from_host_other_machine_and_containers(PluginSet set)
     {
         Privileged.Require();
@@ -91,10 +93,7 @@ public sealed class ConnectivityTests
         await Assert.ThrowsAnyAsync<Exception>(() => EchoServer.TcpHello(null, hostAddress, tcp));
         Assert.Equal([other.HostSide], world.LeakedLinks());
         Assert.Equal(0, world.IpamFiles());
-        if (set == PluginSet.Berth)
-        {
-            Assert.False(world.TableExists());
-        }
+        Assert.False(world.TableExists());
     }
 
     [Fact]

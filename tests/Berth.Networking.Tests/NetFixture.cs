@@ -14,6 +14,12 @@ public enum PluginSet
 {
     Berth,
     Reference,
+
+    /// <summary>The reference bridge delegating to Berth's host-local, then Berth's portmap on its result.</summary>
+    ReferenceBridgeWithBerthIpamAndPortmap,
+
+    /// <summary>Berth's bridge exec'ing the reference host-local, then the reference portmap on Berth's result.</summary>
+    BerthBridgeWithReferenceIpamAndPortmap,
 }
 
 /// <summary>
@@ -88,19 +94,25 @@ public sealed class CniWorld : IDisposable
         Bridge = "bbr" + Guid.NewGuid().ToString("N")[..6];
         Subnet = $"10.{200 + n % 50}.{Random.Shared.Next(0, 255)}.0/24";
         Table = "berth-test-" + Guid.NewGuid().ToString("N")[..6];
-        if (set == PluginSet.Berth)
+        if (set == PluginSet.Reference)
         {
-            PluginDir = Dir.Combine("bin");
-            Directory.CreateDirectory(PluginDir);
-            var exe = System.IO.Path.Combine(AppContext.BaseDirectory, "berth-cni");
-            foreach (var p in PluginHost.PluginNames)
-            {
-                File.CreateSymbolicLink(System.IO.Path.Combine(PluginDir, p), exe);
-            }
+            PluginDir = "/usr/lib/cni";
         }
         else
         {
-            PluginDir = "/usr/lib/cni";
+            PluginDir = Dir.Combine("bin");
+            Directory.CreateDirectory(PluginDir);
+            var berth = System.IO.Path.Combine(AppContext.BaseDirectory, "berth-cni");
+            foreach (var p in PluginHost.PluginNames)
+            {
+                var reference = set switch
+                {
+                    PluginSet.ReferenceBridgeWithBerthIpamAndPortmap => p == "bridge",
+                    PluginSet.BerthBridgeWithReferenceIpamAndPortmap => p != "bridge",
+                    _ => false,
+                };
+                File.CreateSymbolicLink(System.IO.Path.Combine(PluginDir, p), reference ? "/usr/lib/cni/" + p : berth);
+            }
         }
         forwardBefore = File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim();
         tablesBefore = Sh.Run("nft", "list", "tables");
@@ -158,8 +170,9 @@ public sealed class CniWorld : IDisposable
         {
             plugins.Add(new JsonObject { ["type"] = "portmap", ["capabilities"] = new JsonObject { ["portMappings"] = true }, ["snat"] = true });
         }
-        if (Set == PluginSet.Berth)
+        if (Set != PluginSet.Reference)
         {
+            // Berth's keys; the reference plugins ignore fields they do not know.
             foreach (var p in plugins.OfType<JsonObject>())
             {
                 p["nftTable"] = Table;
@@ -251,11 +264,8 @@ public sealed class CniWorld : IDisposable
     public void Dispose()
     {
         Sh.Try("ip", "link", "delete", Bridge);
-        if (Set == PluginSet.Berth)
-        {
-            Sh.Try("nft", "delete", "table", "ip", Table);
-        }
-        else
+        Sh.Try("nft", "delete", "table", "ip", Table);
+        if (Set != PluginSet.Berth)
         {
             RemoveReferenceNatTables();
         }
