@@ -3,7 +3,8 @@
 # and its DEL, Berth's plugins (out/berth-cni, NativeAOT) vs the reference plugins (/usr/lib/cni), interleaved
 # in the same run on the same config; medians, p95 and the ratio. Only the plugin executions are timed (the
 # runtime's work between them — netns creation, injecting prevResult — is the same for both and left out).
-# Then TCP throughput namespace -> namespace across the bridge each plugin set built (iperf3).
+# Then TCP throughput across the bridge each plugin set built (iperf3): namespace -> namespace, and host ->
+# published port (through the DNAT rules each portmap wrote).
 # Env: N iterations (30), SECONDS_TPUT iperf3 seconds (3, 0 skips), BERTH_CNI (out/berth-cni).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,10 +48,10 @@ conf() { # set bridge subnet -> bridge plugin config JSON
   [ "$set" = berth ] && extra=",\"nftTable\":\"berth-bench-$tag\",\"stateDir\":\"$work/state\""
   echo "{\"cniVersion\":\"1.0.0\",\"name\":\"bench-$set\",\"type\":\"bridge\",\"bridge\":\"$br\",\"isGateway\":true,\"isDefaultGateway\":true,\"ipMasq\":true,\"hairpinMode\":true$extra,\"ipam\":{\"type\":\"host-local\",\"ranges\":[[{\"subnet\":\"$subnet\"}]],\"dataDir\":\"$work/ipam\"}}"
 }
-portmap_conf() { # set hostport prevResult
+portmap_conf() { # set hostport prevResult [containerPort]
   local set=$1 extra=""
   [ "$set" = berth ] && extra=",\"nftTable\":\"berth-bench-$tag\",\"stateDir\":\"$work/state\""
-  jq -c --argjson prev "$3" --argjson hp "$2" -n "{cniVersion:\"1.0.0\",name:\"bench-$set\",type:\"portmap\",capabilities:{portMappings:true},snat:true,runtimeConfig:{portMappings:[{hostPort:\$hp,containerPort:80,protocol:\"tcp\"}]},prevResult:\$prev}$([ -n "$extra" ] && echo " + {nftTable:\"berth-bench-$tag\",stateDir:\"$work/state\"}")"
+  jq -c --argjson prev "$3" --argjson hp "$2" -n "{cniVersion:\"1.0.0\",name:\"bench-$set\",type:\"portmap\",capabilities:{portMappings:true},snat:true,runtimeConfig:{portMappings:[{hostPort:\$hp,containerPort:${4:-80},protocol:\"tcp\"}]},prevResult:\$prev}$([ -n "$extra" ] && echo " + {nftTable:\"berth-bench-$tag\",stateDir:\"$work/state\"}")"
 }
 now() { date +%s%N; }
 plugin() { # dir name command conf-json  (CNI_* from the caller's environment)
@@ -97,7 +98,7 @@ b=$(median "$work/berth.total" 1); r=$(median "$work/ref.total" 1)
 awk -v b="$b" -v r="$r" 'BEGIN {printf "ratio reference/berth (ADD+DEL median): %.2fx  (>1: Berth faster)\n", r/b}'
 
 if [ "$SECONDS_TPUT" != 0 ]; then
-  echo "== TCP throughput netns -> netns across the bridge (iperf3, ${SECONDS_TPUT}s)"
+  echo "== TCP throughput across the bridge: netns -> netns, and host -> published port (iperf3, ${SECONDS_TPUT}s)"
   tput() { # set dir bridge subnet
     local set=$1 dir=$2 br=$3 subnet=$4 a="bbn$tag-$1-ta" b="bbn$tag-$1-tb"
     ip netns add "$a"; ip netns add "$b"; nses+=("$a" "$b")
@@ -105,15 +106,25 @@ if [ "$SECONDS_TPUT" != 0 ]; then
     local ra; ra=$(CNI_CONTAINERID="tput-$set-a" CNI_NETNS=/var/run/netns/$a CNI_IFNAME=eth0 CNI_PATH=$dir plugin "$dir" bridge ADD "$c")
     CNI_CONTAINERID="tput-$set-b" CNI_NETNS=/var/run/netns/$b CNI_IFNAME=eth0 CNI_PATH=$dir plugin "$dir" bridge ADD "$c" >/dev/null
     local ipa; ipa=$(jq -r '.ips[0].address' <<<"$ra"); ipa=${ipa%/*}
-    ip netns exec "$a" iperf3 -s -1 -B "$ipa" >/dev/null 2>&1 & iperf_pids+=($!)
+    ip netns exec "$a" iperf3 -s -p 5201 >/dev/null 2>&1 & local srv=$!; iperf_pids+=($srv)
     sleep 0.5
-    local bps; bps=$(ip netns exec "$b" iperf3 -c "$ipa" -t "$SECONDS_TPUT" -J | jq '.end.sum_received.bits_per_second')
-    awk -v s="$set" -v b="$bps" 'BEGIN {printf "%-10s %8.2f Gbit/s\n", s, b/1e9}'
+    local bps; bps=$(ip netns exec "$b" iperf3 -c "$ipa" -p 5201 -t "$SECONDS_TPUT" -J | jq '.end.sum_received.bits_per_second')
+    # Host -> published port (DNAT through the table the portmap plugin wrote), via the host's own address.
+    local hp=$((30000 + RANDOM % 20000)) hostip pm
+    hostip=$(ip -4 -o addr show scope global | grep -vE "bbb$tag|bbr$tag" | awk '{print $4}' | cut -d/ -f1 | head -1)
+    pm=$(portmap_conf "$set" "$hp" "$ra" 5201)
+    CNI_CONTAINERID="tput-$set-a" CNI_NETNS=/var/run/netns/$a CNI_IFNAME=eth0 CNI_PATH=$dir plugin "$dir" portmap ADD "$pm" >/dev/null
+    local pbps; pbps=$(iperf3 -c "$hostip" -p "$hp" -t "$SECONDS_TPUT" -J | jq '.end.sum_received.bits_per_second')
+    CNI_CONTAINERID="tput-$set-a" CNI_NETNS=/var/run/netns/$a CNI_IFNAME=eth0 CNI_PATH=$dir plugin "$dir" portmap DEL "$pm" >/dev/null
+    kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true
+    awk -v s="$set" -v b="$bps" -v p="$pbps" 'BEGIN {printf "%-10s netns->netns %8.2f Gbit/s   host->published port %8.2f Gbit/s\n", s, b/1e9, p/1e9}'
     CNI_CONTAINERID="tput-$set-a" CNI_NETNS=/var/run/netns/$a CNI_IFNAME=eth0 CNI_PATH=$dir plugin "$dir" bridge DEL "$c" >/dev/null
     CNI_CONTAINERID="tput-$set-b" CNI_NETNS=/var/run/netns/$b CNI_IFNAME=eth0 CNI_PATH=$dir plugin "$dir" bridge DEL "$c" >/dev/null
+    echo "$pbps" > "$work/ptput-$set"
     echo "$bps" > "$work/tput-$set"
   }
   tput berth "$work/berth-bin" "bbb$tag" "10.213.0.0/16"
   tput ref "$REF" "bbr$tag" "10.214.0.0/16"
-  awk -v b="$(cat "$work/tput-berth")" -v r="$(cat "$work/tput-ref")" 'BEGIN {printf "ratio berth/reference throughput: %.2fx\n", b/r}'
+  awk -v b="$(cat "$work/tput-berth")" -v r="$(cat "$work/tput-ref")" -v pb="$(cat "$work/ptput-berth")" -v pr="$(cat "$work/ptput-ref")" \
+    'BEGIN {printf "ratio berth/reference throughput: netns->netns %.2fx, host->published port %.2fx\n", b/r, pb/pr}'
 fi
