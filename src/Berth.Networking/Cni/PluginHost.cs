@@ -40,6 +40,7 @@ public static class PluginHost
         {
             var impl = Create(plugin) ?? throw new CniException(CniErrorCode.Generic, $"unknown Berth CNI plugin '{plugin}': link berth-cni as one of {string.Join(", ", PluginNames)}");
             var invocation = CniInvocation.Parse(env, stdin);
+            CniTrace.Mark(plugin + " " + invocation.Command + ": parsed");
             if (invocation.Command == "VERSION")
             {
                 output = JsonSerializer.Serialize(new CniVersionInfo { SupportedVersions = [.. CniVersions.Supported] }, CniJsonContext.Default.CniVersionInfo);
@@ -53,6 +54,7 @@ public static class PluginHost
                     return 0;
                 case "DEL":
                     impl.Delete(invocation);
+                    CniTrace.Mark(plugin + " DEL: done");
                     output = "";
                     return 0;
                 default:

@@ -128,7 +128,9 @@ public sealed class NftState
     private void Load(List<NftEntry> entries)
     {
         var script = Render(Table, entries);
+        CniTrace.Mark("nft: render");
         var (code, _, stderr) = RunNft(["-f", "-"], script);
+        CniTrace.Mark("nft: loaded");
         if (code != 0)
         {
             throw new CniException(CniErrorCode.Generic, $"nft could not load table ip {Table}: {stderr.Trim()}", script);

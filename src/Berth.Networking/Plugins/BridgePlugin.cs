@@ -151,10 +151,12 @@ public sealed class BridgePlugin : ICniPlugin
     public void Delete(CniInvocation invocation)
     {
         var config = Config(invocation);
+        CniTrace.Mark("bridge DEL: config");
         if (config.Ipam is { } ipam)
         {
             Ipam.Run("DEL", invocation, ipam.Type);
         }
+        CniTrace.Mark("bridge DEL: ipam");
         if (invocation.NetNs is { } path && File.Exists(path))
         {
             try
@@ -168,10 +170,12 @@ public sealed class BridgePlugin : ICniPlugin
                 // The namespace is gone (or not a namespace any more): its veth end went with it.
             }
         }
+        CniTrace.Mark("bridge DEL: container link");
         using (var host = RtNetlink.Open())
         {
             host.DeleteLink(HostVethName(invocation.ContainerId, invocation.IfName));
         }
+        CniTrace.Mark("bridge DEL: host link");
         new NftState(config.NftTable, config.StateDir).Remove("masq", NftState.Key(invocation.NetworkName, invocation.ContainerId, invocation.IfName));
     }
 
