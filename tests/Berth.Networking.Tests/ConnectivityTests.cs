@@ -152,3 +152,39 @@ public sealed class OtherMachine : IDisposable
         Netns.Dispose();
     }
 }
+
+/// <summary>CNI_NETNS as a process's namespace (/proc/PID/ns/net), the way runtimes that do not pin a netns pass it.</summary>
+[Collection("network")]
+[Trait(Traits.Category, Traits.Privileged)]
+public sealed class ProcessNamespaceTests
+{
+    [Fact]
+    public async Task A_process_netns_path_works_for_add_and_del()
+    {
+        Privileged.Require();
+        using var world = new CniWorld(PluginSet.Berth);
+        var psi = new System.Diagnostics.ProcessStartInfo("unshare", ["--net", "sleep", "60"]);
+        using var proc = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            var path = $"/proc/{proc.Id}/ns/net";
+            for (var i = 0; i < 50 && File.ResolveLinkTarget(path, false)?.LinkTarget == File.ResolveLinkTarget("/proc/self/ns/net", false)?.LinkTarget; i++)
+            {
+                await Task.Delay(20); // unshare has not switched yet
+            }
+            Assert.NotEqual(File.ResolveLinkTarget("/proc/self/ns/net", false)?.LinkTarget, File.ResolveLinkTarget(path, false)?.LinkTarget);
+XX, NetNs = path, IfName = "eth1" };
+            var r = await world.Runner.AddAsync(list, rt);
+            var shown = Sh.Run("nsenter", "-t", proc.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "-n", "ip", "-4", "addr", "show", "eth1");
+            Assert.Contains("inet " + r.Ips![0].Address, shown, StringComparison.Ordinal);
+            await world.Runner.DelAsync(list, rt);
+            Assert.Empty(world.LeakedLinks());
+            Assert.Equal(0, world.IpamFiles());
+        }
+        finally
+        {
+            proc.Kill();
+            await proc.WaitForExitAsync();
+        }
+    }
+}
