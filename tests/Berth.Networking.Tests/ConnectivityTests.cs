@@ -173,7 +173,8 @@ public sealed class ProcessNamespaceTests
                 await Task.Delay(20); // unshare has not switched yet
             }
             Assert.NotEqual(File.ResolveLinkTarget("/proc/self/ns/net", false)?.LinkTarget, File.ResolveLinkTarget(path, false)?.LinkTarget);
-XX, NetNs = path, IfName = "eth1" };
+            var list = world.ConfList(portmap: false);
+            var rt = new RuntimeConf { ContainerId = "procns", NetNs = path, IfName = "eth1" };
             var r = await world.Runner.AddAsync(list, rt);
             var shown = Sh.Run("nsenter", "-t", proc.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "-n", "ip", "-4", "addr", "show", "eth1");
             Assert.Contains("inet " + r.Ips![0].Address, shown, StringComparison.Ordinal);
