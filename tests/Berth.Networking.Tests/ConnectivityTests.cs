@@ -168,11 +168,12 @@ public sealed class ProcessNamespaceTests
         try
         {
             var path = $"/proc/{proc.Id}/ns/net";
-            for (var i = 0; i < 50 && File.ResolveLinkTarget(path, false)?.LinkTarget == File.ResolveLinkTarget("/proc/self/ns/net", false)?.LinkTarget; i++)
+            static string Ns(string p) => Sh.Run("readlink", p).Trim();
+            for (var i = 0; i < 100 && Ns(path) == Ns("/proc/self/ns/net"); i++)
             {
                 await Task.Delay(20); // unshare has not switched yet
             }
-            Assert.NotEqual(File.ResolveLinkTarget("/proc/self/ns/net", false)?.LinkTarget, File.ResolveLinkTarget(path, false)?.LinkTarget);
+            Assert.NotEqual(Ns("/proc/self/ns/net"), Ns(path));
             var list = world.ConfList(portmap: false);
             var rt = new RuntimeConf { ContainerId = "procns", NetNs = path, IfName = "eth1" };
             var r = await world.Runner.AddAsync(list, rt);
