@@ -28,6 +28,33 @@ public sealed class RtNetlinkTests
     }
 
     [Fact]
+    public void Links_move_into_a_namespace_and_take_an_mtu()
+    {
+        Privileged.Require();
+        using var ns = new TestNetns();
+        var a = "bva" + Guid.NewGuid().ToString("N")[..8];
+        var b = "bvb" + Guid.NewGuid().ToString("N")[..8];
+        using var host = RtNetlink.Open();
+        try
+        {
+            host.AddVeth(a, b, 0, null);
+            var peer = host.GetLink(b);
+            host.SetMtu(peer.Index, 1280, b);
+            Assert.Equal(1280, host.GetLink(b).Mtu);
+            host.SetNamespace(peer.Index, ns.Namespace, b);
+            Assert.Null(host.FindLink(b));
+            using var inner = RtNetlink.OpenIn(ns.Namespace);
+            Assert.Equal(1280, inner.GetLink(b).Mtu);
+            Assert.Contains("mtu 1280", Sh.Run("ip", "-n", ns.Name, "link", "show", b), StringComparison.Ordinal);
+        }
+        finally
+        {
+            host.DeleteLink(a);
+        }
+        Assert.Null(host.FindLink(a));
+    }
+
+    [Fact]
     public void Bridge_veth_addresses_routes_and_hairpin_match_ip()
     {
         Privileged.Require();

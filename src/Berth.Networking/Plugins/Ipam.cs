@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using Berth.Networking.Cni;
 
 namespace Berth.Networking.Plugins;
@@ -67,6 +66,4 @@ internal static class Ipam
             return path;
         }
     }
-
-    public static JsonObject? Node(CniResult? r) => r?.ToJson(CniVersions.Current);
 }
