@@ -38,6 +38,7 @@ cni: build-dotnet
 	$(DOTNET) publish src/Berth.Networking.Cni/Berth.Networking.Cni.csproj -c $(CONFIG) -r $(RID) --nologo -v q -o $(OUT)/.publish/berth-cni
 	@mkdir -p $(OUT)/cni
 	install -m 0755 $(OUT)/.publish/berth-cni/berth-cni $(OUT)/berth-cni
+	for p in bridge host-local portmap; do ln -sfn ../berth-cni $(OUT)/cni/$$p; done
 
 ## Native helpers next to berth-runtime: berth-userns (user namespaces need a single-threaded process).
 native:
