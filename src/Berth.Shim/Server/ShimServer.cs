@@ -1,0 +1,403 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Text.Json;
+using Berth.Core;
+using Berth.Linux;
+using Berth.Shim.Protocol;
+
+namespace Berth.Shim.Server;
+
+/// <summary>
+/// The shim proper: one thread and one poll(2) loop over the listening socket, the clients, the stdio of the init and
+/// the execs, and a pidfd per supervised process (readable when it exits; the shim, a child subreaper, then reaps it).
+/// No thread pool, no async: a shim per container must stay small.
+/// </summary>
+internal sealed partial class ShimServer : IDisposable
+{
+    private const int PrSetChildSubreaper = 36;
+    private const int ReapIntervalMs = 10_000;
+
+    private static readonly byte[] ReadBuffer = new byte[Wire.MaxData];
+
+    private readonly ShimOptions _options;
+    private readonly TimeProvider _time;
+    private readonly RuntimeRunner _runtime;
+    private readonly Supervised _init;
+    private readonly Dictionary<string, Supervised> _execs = new(StringComparer.Ordinal);
+    private readonly List<Connection> _connections = [];
+    private Socket? _listener;
+    private ShimState _state = ShimState.Created;
+    private ShimExit? _exit;
+    private OomCounter? _oom;
+    private bool _stop;
+    private int _consoleCounter;
+
+    // The poll set, rebuilt every turn into arrays that only grow.
+    private PollFd[] _fds = new PollFd[16];
+    private object?[] _owners = new object?[16];
+    private byte[] _roles = new byte[16];
+    private int _count;
+
+    private const byte RoleListener = 0;
+    private const byte RolePidFd = 1;
+    private const byte RoleOut = 2;
+    private const byte RoleErr = 3;
+    private const byte RoleStdin = 4;
+    private const byte RoleConnection = 5;
+
+    public ShimServer(ShimOptions options, TimeProvider time)
+    {
+        _options = options;
+        _time = time;
+        _runtime = new RuntimeRunner(options);
+        _init = new Supervised(null, new Stdio { Terminal = options.Terminal, StdinOnce = options.StdinOnce });
+    }
+
+    private string StatePath(string name) => Path.Combine(_options.StateDir, name);
+
+    /// <summary>Binds the socket and creates the container; returns the runtime's error text on failure (after cleaning up).</summary>
+    public string? Create()
+    {
+        Sys.Prctl(PrSetChildSubreaper, 1);
+        Descriptors.IgnoreSignal(13); // SIGPIPE: a client or a container closing its end is an error code, not our death
+        AtomicFile.WriteAllText(StatePath(Wire.PidName), Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        File.Delete(StatePath(Wire.ExitName));
+        _listener = Listen(StatePath(Wire.SocketName));
+        var io = _init.Io;
+        Socket? console = null;
+        int stdin, stdout, stderr;
+        if (_options.Terminal)
+        {
+            console = Listen(StatePath("console.sock"));
+            stdin = stdout = stderr = Spawn.DevNull;
+        }
+        else
+        {
+            stdin = Spawn.DevNull;
+            if (_options.OpenStdin)
+            {
+                var (r, w) = Sys.Pipe(cloexec: true);
+                io.StdinFd = w;
+                io.ChildEnds.Add(r);
+                stdin = r;
+            }
+            var (outR, outW) = Sys.Pipe(cloexec: true);
+            var (errR, errW) = Sys.Pipe(cloexec: true);
+            io.OutFd = outR;
+            io.ErrFd = errR;
+            io.ChildEnds.Add(outW);
+            io.ChildEnds.Add(errW);
+            stdout = outW;
+            stderr = errW;
+        }
+        List<string> args = ["create", "--bundle", _options.BundleDir, "--pid-file", StatePath("init.pid")];
+        if (console is not null)
+        {
+            args.AddRange(["--console-socket", StatePath("console.sock")]);
+        }
+        args.Add(_options.Id);
+        var result = _runtime.Run(args, stdin, stdout, stderr, console);
+        io.CloseChildEnds();
+        if (console is not null)
+        {
+            console.Dispose();
+            File.Delete(StatePath("console.sock"));
+        }
+        if (!result.Ok)
+        {
+            return result.Error;
+        }
+        if (_options.Terminal)
+        {
+            if (result.ConsoleMaster < 0)
+            {
+                _runtime.Run(["delete", "--force", _options.Id]);
+                return $"container {_options.Id}: the runtime did not send the terminal's master over --console-socket";
+            }
+            io.OutFd = io.StdinFd = result.ConsoleMaster;
+            if (!_options.OpenStdin)
+            {
+                io.StdinCloseRequested = true;
+            }
+        }
+        foreach (var fd in (ReadOnlySpan<int>)[io.OutFd, io.ErrFd, io.StdinFd])
+        {
+            if (fd >= 0)
+            {
+                Descriptors.SetNonBlocking(fd);
+            }
+        }
+        if (_options.LogPath is { } log)
+        {
+            io.Log = new JsonFileLog(log, _options.LogMaxSize, _options.LogMaxFiles, _time);
+        }
+        _init.Pid = ReadPidFile(StatePath("init.pid"));
+        _init.PidFd = Sys.PidfdOpen(_init.Pid);
+        _oom = OomCounter.For(_init.Pid);
+        return null;
+    }
+
+    private static Socket Listen(string path)
+    {
+        File.Delete(path);
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        socket.Bind(new UnixDomainSocketEndPoint(path));
+        socket.Listen(64);
+        socket.Blocking = false;
+        return socket;
+    }
+
+    private static int ReadPidFile(string path) =>
+        int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && pid > 0
+            ? pid
+            : throw new BerthException(ErrorCode.Internal, $"{path} does not hold a pid");
+
+    /// <summary>Serves until the container is deleted.</summary>
+    public void Run()
+    {
+        while (!_stop)
+        {
+            BuildPollSet();
+            var timeout = ReapIntervalMs;
+            var now = Environment.TickCount64;
+            foreach (var p in Processes())
+            {
+                if (p.Io.OutputDeadline != long.MaxValue)
+                {
+                    timeout = (int)Math.Clamp(p.Io.OutputDeadline - now, 0, timeout);
+                }
+            }
+            Descriptors.Poll(_fds.AsSpan(0, _count), timeout);
+            var reap = false;
+            for (var i = 0; i < _count && !_stop; i++)
+            {
+                var revents = _fds[i].Revents;
+                if (revents == 0)
+                {
+                    continue;
+                }
+                switch (_roles[i])
+                {
+                    case RoleListener:
+                        Accept();
+                        break;
+                    case RolePidFd:
+                        reap = true;
+                        break;
+                    case RoleOut:
+                        ReadOutput((Supervised)_owners[i]!, 1);
+                        break;
+                    case RoleErr:
+                        ReadOutput((Supervised)_owners[i]!, 2);
+                        break;
+                    case RoleStdin:
+                        FlushStdin((Supervised)_owners[i]!);
+                        break;
+                    case RoleConnection:
+                        Service((Connection)_owners[i]!, revents);
+                        break;
+                }
+            }
+            if (_stop)
+            {
+                break;
+            }
+            if (reap || timeout == ReapIntervalMs)
+            {
+                Reap();
+            }
+            CheckOutputDeadlines();
+            _connections.RemoveAll(static c => c.Dead);
+        }
+    }
+
+    private IEnumerable<Supervised> Processes()
+    {
+        yield return _init;
+        foreach (var e in _execs.Values)
+        {
+            yield return e;
+        }
+    }
+
+    private void BuildPollSet()
+    {
+        _count = 0;
+        Add(_listener!.Handle.ToInt32(), PollFd.In, RoleListener, null);
+        foreach (var p in Processes())
+        {
+            if (p.PidFd >= 0)
+            {
+                Add(p.PidFd, PollFd.In, RolePidFd, p);
+            }
+            if (p.Io.OutFd >= 0)
+            {
+                Add(p.Io.OutFd, PollFd.In, RoleOut, p);
+            }
+            if (p.Io.ErrFd >= 0)
+            {
+                Add(p.Io.ErrFd, PollFd.In, RoleErr, p);
+            }
+            if (p.Io.StdinFd >= 0 && p.Io.StdinPendingLength > 0)
+            {
+                Add(p.Io.StdinFd, PollFd.Out, RoleStdin, p);
+            }
+        }
+        foreach (var c in _connections)
+        {
+            if (c.Dead)
+            {
+                continue;
+            }
+            // Back-pressure: a client's stdin is not read while the process has not taken what came before.
+            var readable = !(c.Target is { } t && t.Io.StdinPendingLength > (1 << 20));
+            var events = (short)((readable ? PollFd.In : 0) | (c.OutLength > 0 ? PollFd.Out : 0));
+            Add(c.Fd, events, RoleConnection, c);
+        }
+    }
+
+    private void Add(int fd, short events, byte role, object? owner)
+    {
+        if (_count == _fds.Length)
+        {
+            Array.Resize(ref _fds, _count * 2);
+            Array.Resize(ref _owners, _count * 2);
+            Array.Resize(ref _roles, _count * 2);
+        }
+        _fds[_count] = new PollFd { Fd = fd, Events = events };
+        _owners[_count] = owner;
+        _roles[_count] = role;
+        _count++;
+    }
+
+    private void Accept()
+    {
+        while (true)
+        {
+            Socket socket;
+            try
+            {
+                socket = _listener!.Accept();
+            }
+            catch (SocketException)
+            {
+                return;
+            }
+            socket.Blocking = false;
+            _connections.Add(new Connection(socket));
+        }
+    }
+
+    /// <summary>Reaps every exited child; the init and the execs get their status, strays (runtime helpers) are just collected.</summary>
+    private void Reap()
+    {
+        while (true)
+        {
+            var status = Sys.WaitPid(-1, noHang: true, out var pid);
+            if (pid <= 0)
+            {
+                break;
+            }
+            foreach (var p in Processes())
+            {
+                if (p.Pid == pid && !p.Exited)
+                {
+                    Exited(p, Sys.ExitCodeOf(status));
+                    break;
+                }
+            }
+        }
+        // A process whose pidfd fired but that is not our child cannot be reaped here: its status is unknown.
+        foreach (var p in Processes())
+        {
+            if (p.PidFd >= 0 && !p.Exited && Descriptors.Poll([new PollFd { Fd = p.PidFd, Events = PollFd.In }], 0) > 0)
+            {
+                var status = Sys.WaitPid(p.Pid, noHang: true, out var reaped);
+                if (reaped == p.Pid)
+                {
+                    Exited(p, Sys.ExitCodeOf(status));
+                }
+                else if (reaped < 0)
+                {
+                    Exited(p, 255);
+                }
+            }
+        }
+    }
+
+    private void Exited(Supervised p, int exitCode)
+    {
+        p.Exited = true;
+        p.ExitCode = exitCode;
+        if (p.PidFd >= 0)
+        {
+            Sys.Close(p.PidFd);
+            p.PidFd = -1;
+        }
+        // What the process wrote before it died belongs before its end.
+        DrainOutput(p);
+        if (p.ExecId is null)
+        {
+            _exit = new ShimExit(exitCode, _oom?.Killed() ?? false, _time.GetUtcNow());
+            AtomicFile.WriteAllBytes(StatePath(Wire.ExitName), JsonSerializer.SerializeToUtf8Bytes(_exit, ShimJsonContext.Default.ShimExit));
+            _state = ShimState.Stopped;
+        }
+        foreach (var w in p.Waiters)
+        {
+            Respond(w, Answer(p));
+            w.CloseAfterFlush = true;
+            TryClose(w);
+        }
+        p.Waiters.Clear();
+        if (!p.Io.OutputDone)
+        {
+            p.Io.OutputDeadline = Environment.TickCount64 + 1000;
+        }
+    }
+
+    private ShimResponse Answer(Supervised p) =>
+        p.ExecId is null ? new ShimResponse { Ok = true, Pid = p.Pid, State = _state, Exit = _exit } : new ShimResponse { Ok = true, Pid = p.Pid, ExitCode = p.ExitCode };
+
+    private void CheckOutputDeadlines()
+    {
+        var now = Environment.TickCount64;
+        foreach (var p in Processes())
+        {
+            if (p.Io.OutputDeadline <= now)
+            {
+                p.Io.OutputDeadline = long.MaxValue;
+                CloseOutput(p, 1);
+                CloseOutput(p, 2);
+            }
+        }
+        // Execs that are over and drained are forgotten except for their exit code.
+        foreach (var e in _execs.Values)
+        {
+            if (e.Exited && e.Io.OutputDone && e.Io.StdinFd >= 0 && !e.Io.Terminal)
+            {
+                Sys.Close(e.Io.StdinFd);
+                e.Io.StdinFd = -1;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var c in _connections)
+        {
+            c.Socket.Dispose();
+        }
+        foreach (var p in Processes())
+        {
+            CloseOutput(p, 1);
+            CloseOutput(p, 2);
+            CloseStdinNow(p.Io);
+            if (p.PidFd >= 0)
+            {
+                Sys.Close(p.PidFd);
+                p.PidFd = -1;
+            }
+        }
+        _listener?.Dispose();
+    }
+}
