@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Sockets;
 using System.Text.Json;
 using Berth.Linux;
 
@@ -27,7 +26,7 @@ internal sealed class RuntimeRunner(ShimOptions options)
     /// read for the error text. With <paramref name="console"/>, accepts the runtime's connection on it meanwhile and
     /// receives the pty master (SCM_RIGHTS).
     /// </summary>
-    public Result Run(IReadOnlyList<string> verbArgs, int stdin = Spawn.DevNull, int stdout = -1, int stderr = -1, Socket? console = null)
+    public Result Run(IReadOnlyList<string> verbArgs, int stdin = Spawn.DevNull, int stdout = -1, int stderr = -1, int console = -1)
     {
         File.Delete(LogPath);
         var outFd = -1;
@@ -65,7 +64,7 @@ internal sealed class RuntimeRunner(ShimOptions options)
         return new Result(code, code == 0 ? "" : ErrorText(verbArgs[0], code, stdout < 0 || stderr < 0), master);
     }
 
-    private static int WaitWithConsole(int pid, Socket? console, ref int master)
+    private static int WaitWithConsole(int pid, int console, ref int master)
     {
         var pidfd = Sys.PidfdOpen(pid);
         Span<PollFd> fds = stackalloc PollFd[2];
@@ -74,9 +73,9 @@ internal sealed class RuntimeRunner(ShimOptions options)
         {
             fds[0] = new PollFd { Fd = pidfd, Events = PollFd.In };
             var n = 1;
-            if (console is not null && master < 0)
+            if (console >= 0 && master < 0)
             {
-                fds[1] = new PollFd { Fd = (int)console.Handle, Events = PollFd.In };
+                fds[1] = new PollFd { Fd = console, Events = PollFd.In };
                 n = 2;
             }
             var left = deadline - Environment.TickCount64;
@@ -89,21 +88,24 @@ internal sealed class RuntimeRunner(ShimOptions options)
             Descriptors.Poll(fds[..n], (int)Math.Min(left, 5000));
             if (n == 2 && (fds[1].Revents & PollFd.In) != 0)
             {
-                try
+                var fd = UnixSocket.Accept(console);
+                if (fd >= 0)
                 {
-                    using var connection = console!.Accept();
-                    var fd = (int)connection.Handle;
-                    // The runtime sends the master right after connecting; wait for it whatever the socket's blocking mode.
-                    if (Descriptors.Poll([new PollFd { Fd = fd, Events = PollFd.In }], 10_000) > 0)
+                    try
                     {
-                        master = UnixSocket.ReceiveFd(fd);
+                        // The runtime sends the master right after connecting.
+                        if (Descriptors.Poll([new PollFd { Fd = fd, Events = PollFd.In }], 10_000) > 0)
+                        {
+                            master = UnixSocket.ReceiveFd(fd);
+                        }
                     }
-                }
-                catch (SocketException)
-                {
-                }
-                catch (LinuxSyscallException)
-                {
+                    catch (LinuxSyscallException)
+                    {
+                    }
+                    finally
+                    {
+                        Sys.Close(fd);
+                    }
                 }
             }
             if ((fds[0].Revents & PollFd.In) != 0)

@@ -81,7 +81,7 @@ public static class ShimMain
             RemoveStateDir(stateDir);
             return 0;
         }
-        catch (Exception e) when (e is BerthException or LinuxSyscallException or IOException or JsonException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (e is BerthException or LinuxSyscallException or IOException or JsonException)
         {
             server?.Dispose();
             if (report >= 0)

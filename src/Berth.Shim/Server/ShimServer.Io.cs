@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using System.Text.Json;
 using Berth.Linux;
 using Berth.Shim.Protocol;
@@ -200,12 +199,12 @@ internal sealed partial class ShimServer
             return;
         }
         Grow(ref c.In, c.InLength + ReadBuffer.Length);
-        var n = c.Socket.Receive(c.In.AsSpan(c.InLength), SocketFlags.None, out var error);
-        if (error == SocketError.WouldBlock)
+        var n = Descriptors.TryRead(c.Fd, c.In.AsSpan(c.InLength));
+        if (n == -Errno.EAGAIN)
         {
             return;
         }
-        if (n <= 0 || error != SocketError.Success)
+        if (n <= 0)
         {
             Disconnected(c);
             return;
@@ -299,8 +298,7 @@ internal sealed partial class ShimServer
         {
             p.Waiters.Remove(c);
         }
-        c.Dead = true;
-        c.Socket.Dispose();
+        c.Close();
     }
 
     private static void Enqueue(Connection c, byte kind, ReadOnlySpan<byte> data)
@@ -308,8 +306,7 @@ internal sealed partial class ShimServer
         if (c.OutLength + Wire.HeaderSize + data.Length > Connection.MaxQueued)
         {
             // A client this far behind is dropped rather than let it hold up the container's output and log.
-            c.Dead = true;
-            c.Socket.Dispose();
+            c.Close();
             return;
         }
         if (c.OutStart > 0 && c.OutStart + c.OutLength + Wire.HeaderSize + data.Length > c.Out.Length)
@@ -329,15 +326,14 @@ internal sealed partial class ShimServer
     {
         while (c.OutLength > 0 && !c.Dead)
         {
-            var n = c.Socket.Send(c.Out.AsSpan(c.OutStart, c.OutLength), SocketFlags.None, out var error);
-            if (error == SocketError.WouldBlock)
+            var n = Descriptors.TryWrite(c.Fd, c.Out.AsSpan(c.OutStart, c.OutLength));
+            if (n == -Errno.EAGAIN)
             {
                 return;
             }
-            if (error != SocketError.Success || n <= 0)
+            if (n <= 0)
             {
-                c.Dead = true;
-                c.Socket.Dispose();
+                c.Close();
                 return;
             }
             c.OutStart += n;
@@ -358,8 +354,7 @@ internal sealed partial class ShimServer
     {
         if (c.CloseAfterFlush && c.OutLength == 0 && !c.Dead)
         {
-            c.Dead = true;
-            c.Socket.Dispose();
+            c.Close();
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Berth.Core;
 using Berth.Linux;
 using Berth.Shim.Protocol;
@@ -250,13 +249,13 @@ internal sealed partial class ShimServer
         var processFile = StatePath("exec-" + e.ExecId + ".json");
         var pidFile = StatePath("exec-" + e.ExecId + ".pid");
         AtomicFile.WriteAllText(processFile, e.ProcessJson!);
-        Socket? console = null;
+        var console = -1;
         string? consolePath = null;
         List<string> args = ["exec", "--process", processFile, "--detach", "--pid-file", pidFile];
         if (io.Terminal)
         {
             consolePath = StatePath("console-" + (++_consoleCounter).ToString(System.Globalization.CultureInfo.InvariantCulture) + ".sock");
-            console = Listen(consolePath);
+            console = UnixSocket.Listen(consolePath);
             args.AddRange(["--console-socket", consolePath]);
         }
         args.Add(_options.Id);
@@ -270,7 +269,10 @@ internal sealed partial class ShimServer
         finally
         {
             io.CloseChildEnds();
-            console?.Dispose();
+            if (console >= 0)
+            {
+                Sys.Close(console);
+            }
             if (consolePath is not null)
             {
                 File.Delete(consolePath);
@@ -350,11 +352,14 @@ internal sealed partial class ShimServer
         Respond(c, new ShimResponse { Ok = true });
         foreach (var other in _connections)
         {
-            if (!other.Dead)
+            // A last, bounded effort for clients still owed frames (the delete response among them).
+            for (var i = 0; i < 200 && !other.Dead && other.OutLength > 0; i++)
             {
-                other.Socket.Blocking = true;
-                other.Socket.SendTimeout = 2000;
                 Flush(other);
+                if (other.OutLength > 0)
+                {
+                    Descriptors.Poll([new PollFd { Fd = other.Fd, Events = PollFd.Out }], 10);
+                }
             }
         }
         _stop = true;

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Sockets;
 using System.Text.Json;
 using Berth.Core;
 using Berth.Linux;
@@ -25,7 +24,7 @@ internal sealed partial class ShimServer : IDisposable
     private readonly Supervised _init;
     private readonly Dictionary<string, Supervised> _execs = new(StringComparer.Ordinal);
     private readonly List<Connection> _connections = [];
-    private Socket? _listener;
+    private int _listener = -1;
     private ShimState _state = ShimState.Created;
     private ShimExit? _exit;
     private OomCounter? _oom;
@@ -62,13 +61,13 @@ internal sealed partial class ShimServer : IDisposable
         Descriptors.IgnoreSignal(13); // SIGPIPE: a client or a container closing its end is an error code, not our death
         AtomicFile.WriteAllText(StatePath(Wire.PidName), Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
         File.Delete(StatePath(Wire.ExitName));
-        _listener = Listen(StatePath(Wire.SocketName));
+        _listener = UnixSocket.Listen(StatePath(Wire.SocketName));
         var io = _init.Io;
-        Socket? console = null;
+        var console = -1;
         int stdin, stdout, stderr;
         if (_options.Terminal)
         {
-            console = Listen(StatePath("console.sock"));
+            console = UnixSocket.Listen(StatePath("console.sock"));
             stdin = stdout = stderr = Spawn.DevNull;
         }
         else
@@ -91,16 +90,16 @@ internal sealed partial class ShimServer : IDisposable
             stderr = errW;
         }
         List<string> args = ["create", "--bundle", _options.BundleDir, "--pid-file", StatePath("init.pid")];
-        if (console is not null)
+        if (console >= 0)
         {
             args.AddRange(["--console-socket", StatePath("console.sock")]);
         }
         args.Add(_options.Id);
         var result = _runtime.Run(args, stdin, stdout, stderr, console);
         io.CloseChildEnds();
-        if (console is not null)
+        if (console >= 0)
         {
-            console.Dispose();
+            Sys.Close(console);
             File.Delete(StatePath("console.sock"));
         }
         if (!result.Ok)
@@ -135,16 +134,6 @@ internal sealed partial class ShimServer : IDisposable
         _init.PidFd = Sys.PidfdOpen(_init.Pid);
         _oom = OomCounter.For(_init.Pid);
         return null;
-    }
-
-    private static Socket Listen(string path)
-    {
-        File.Delete(path);
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        socket.Bind(new UnixDomainSocketEndPoint(path));
-        socket.Listen(64);
-        socket.Blocking = false;
-        return socket;
     }
 
     private static int ReadPidFile(string path) =>
@@ -223,7 +212,7 @@ internal sealed partial class ShimServer : IDisposable
     private void BuildPollSet()
     {
         _count = 0;
-        Add(_listener!.Handle.ToInt32(), PollFd.In, RoleListener, null);
+        Add(_listener, PollFd.In, RoleListener, null);
         foreach (var p in Processes())
         {
             if (p.PidFd >= 0)
@@ -272,19 +261,10 @@ internal sealed partial class ShimServer : IDisposable
 
     private void Accept()
     {
-        while (true)
+        int fd;
+        while ((fd = UnixSocket.Accept(_listener)) >= 0)
         {
-            Socket socket;
-            try
-            {
-                socket = _listener!.Accept();
-            }
-            catch (SocketException)
-            {
-                return;
-            }
-            socket.Blocking = false;
-            _connections.Add(new Connection(socket));
+            _connections.Add(new Connection(fd));
         }
     }
 
@@ -385,7 +365,7 @@ internal sealed partial class ShimServer : IDisposable
     {
         foreach (var c in _connections)
         {
-            c.Socket.Dispose();
+            c.Close();
         }
         foreach (var p in Processes())
         {
@@ -398,6 +378,10 @@ internal sealed partial class ShimServer : IDisposable
                 p.PidFd = -1;
             }
         }
-        _listener?.Dispose();
+        if (_listener >= 0)
+        {
+            Sys.Close(_listener);
+            _listener = -1;
+        }
     }
 }

@@ -1,4 +1,3 @@
-using System.Net.Sockets;
 using Berth.Linux;
 
 namespace Berth.Shim.Server;
@@ -82,15 +81,18 @@ internal sealed class Supervised
 /// <summary>One client connection: a request, then (attach/exec) output frames out and stdin frames in.</summary>
 internal sealed class Connection
 {
-    public Connection(Socket socket)
-    {
-        Socket = socket;
-        Fd = (int)socket.Handle;
-    }
-
-    public Socket Socket { get; }
+    public Connection(int fd) => Fd = fd;
 
     public int Fd { get; }
+
+    public void Close()
+    {
+        if (!Dead)
+        {
+            Dead = true;
+            Sys.Close(Fd);
+        }
+    }
 
     public byte[] In = new byte[512];
 
