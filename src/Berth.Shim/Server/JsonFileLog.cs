@@ -1,4 +1,3 @@
-using System.Text;
 using Berth.Linux;
 
 namespace Berth.Shim.Server;
@@ -99,23 +98,31 @@ internal sealed class JsonFileLog : IDisposable
         Put(into, ref o, "{\"log\":\""u8);
         o = Escape(into, o, message);
         Put(into, ref o, stream == 2 ? "\",\"stream\":\"stderr\",\"time\":\""u8 : "\",\"stream\":\"stdout\",\"time\":\""u8);
-        o += Encoding.ASCII.GetBytes(Rfc3339Nano(time), into.AsSpan(o));
+        o += Rfc3339Nano(time, into.AsSpan(o));
         Put(into, ref o, "\"}\n"u8);
         return o;
     }
 
-    /// <summary>Go's time.RFC3339Nano in UTC: trailing zeros of the fraction trimmed, no fraction when it is zero.</summary>
-    internal static string Rfc3339Nano(DateTimeOffset time)
+    /// <summary>
+    /// Go's time.RFC3339Nano in UTC (trailing zeros of the fraction trimmed, no fraction when it is zero), formatted
+    /// into <paramref name="into"/> without allocating: it runs once per log line.
+    /// </summary>
+    internal static int Rfc3339Nano(DateTimeOffset time, Span<byte> into)
     {
         var utc = time.UtcDateTime;
-        var s = utc.ToString("yyyy-MM-dd'T'HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
-        var fraction = utc.Ticks % TimeSpan.TicksPerSecond;
-        if (fraction == 0)
+        utc.TryFormat(into, out var n, "yyyy-MM-dd'T'HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
+        var fraction = utc.Ticks % TimeSpan.TicksPerSecond * 100; // nanoseconds
+        if (fraction != 0)
         {
-            return s + "Z";
+            into[n++] = (byte)'.';
+            for (var div = 100_000_000L; div > 0 && fraction != 0; div /= 10)
+            {
+                into[n++] = (byte)('0' + fraction / div);
+                fraction %= div;
+            }
         }
-        var digits = (fraction * 100).ToString("D9", System.Globalization.CultureInfo.InvariantCulture).TrimEnd('0');
-        return s + "." + digits + "Z";
+        into[n++] = (byte)'Z';
+        return n;
     }
 
     private static void Put(byte[] into, ref int o, ReadOnlySpan<byte> text)

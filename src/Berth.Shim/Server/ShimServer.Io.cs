@@ -303,12 +303,6 @@ internal sealed partial class ShimServer
 
     private static void Enqueue(Connection c, byte kind, ReadOnlySpan<byte> data)
     {
-        if (c.OutLength + Wire.HeaderSize + data.Length > Connection.MaxQueued)
-        {
-            // A client this far behind is dropped rather than let it hold up the container's output and log.
-            c.Close();
-            return;
-        }
         if (c.OutStart > 0 && c.OutStart + c.OutLength + Wire.HeaderSize + data.Length > c.Out.Length)
         {
             c.Out.AsSpan(c.OutStart, c.OutLength).CopyTo(c.Out);
@@ -338,14 +332,12 @@ internal sealed partial class ShimServer
             }
             c.OutStart += n;
             c.OutLength -= n;
+            c.LastProgress = Environment.TickCount64;
         }
         if (c.OutLength == 0)
         {
             c.OutStart = 0;
-            if (c.Out.Length > 64 * 1024)
-            {
-                c.Out = [];
-            }
+            // Kept for the next burst (at most HighWater plus a frame): dropping it would make garbage per burst.
             TryClose(c);
         }
     }

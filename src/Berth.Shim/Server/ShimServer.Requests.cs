@@ -235,6 +235,7 @@ internal sealed partial class ShimServer
             io.StdinCloseRequested = true;
         }
         _execs.Add(id, exec);
+        _processes.Clear();
         Attach(c, exec, r.Stdin, stdout: true, stderr: true);
     }
 
@@ -283,6 +284,7 @@ internal sealed partial class ShimServer
         {
             // What the runtime printed into the exec's stdio is its error, already in the response: drop it, end the stream.
             _execs.Remove(e.ExecId!);
+            _processes.Clear();
             foreach (var a in io.Attached)
             {
                 a.CloseAfterFlush = true;

@@ -24,12 +24,14 @@ internal sealed partial class ShimServer : IDisposable
     private readonly Supervised _init;
     private readonly Dictionary<string, Supervised> _execs = new(StringComparer.Ordinal);
     private readonly List<Connection> _connections = [];
+    private readonly List<Supervised> _processes = [];
     private int _listener = -1;
     private ShimState _state = ShimState.Created;
     private ShimExit? _exit;
     private OomCounter? _oom;
     private bool _stop;
     private int _consoleCounter;
+    private long _nextReap;
 
     // The poll set, rebuilt every turn into arrays that only grow.
     private PollFd[] _fds = new PollFd[16];
@@ -155,6 +157,10 @@ internal sealed partial class ShimServer : IDisposable
                 {
                     timeout = (int)Math.Clamp(p.Io.OutputDeadline - now, 0, timeout);
                 }
+                if (p.Io.Attached.Count > 0)
+                {
+                    timeout = Math.Min(timeout, 5000); // to notice stalled clients
+                }
             }
             Descriptors.Poll(_fds.AsSpan(0, _count), timeout);
             var reap = false;
@@ -191,22 +197,27 @@ internal sealed partial class ShimServer : IDisposable
             {
                 break;
             }
-            if (reap || timeout == ReapIntervalMs)
+            // Exits wake us through pidfds; strays (runtime helpers reparented to us) are collected now and then.
+            if (reap || Environment.TickCount64 >= _nextReap)
             {
                 Reap();
+                _nextReap = Environment.TickCount64 + ReapIntervalMs;
             }
             CheckOutputDeadlines();
             _connections.RemoveAll(static c => c.Dead);
         }
     }
 
-    private IEnumerable<Supervised> Processes()
+    /// <summary>The init and the execs, as a list rebuilt when <see cref="_execs"/> changes (no enumerator allocated per loop turn).</summary>
+    private List<Supervised> Processes()
     {
-        yield return _init;
-        foreach (var e in _execs.Values)
+        if (_processes.Count == 0)
         {
-            yield return e;
+            _processes.Clear();
+            _processes.Add(_init);
+            _processes.AddRange(_execs.Values);
         }
+        return _processes;
     }
 
     private void BuildPollSet()
@@ -219,11 +230,16 @@ internal sealed partial class ShimServer : IDisposable
             {
                 Add(p.PidFd, PollFd.In, RolePidFd, p);
             }
-            if (p.Io.OutFd >= 0)
+            var throttled = false;
+            foreach (var c in p.Io.Attached)
+            {
+                throttled |= !c.Dead && c.OutLength > Connection.HighWater;
+            }
+            if (p.Io.OutFd >= 0 && !throttled)
             {
                 Add(p.Io.OutFd, PollFd.In, RoleOut, p);
             }
-            if (p.Io.ErrFd >= 0)
+            if (p.Io.ErrFd >= 0 && !throttled)
             {
                 Add(p.Io.ErrFd, PollFd.In, RoleErr, p);
             }
@@ -348,6 +364,14 @@ internal sealed partial class ShimServer : IDisposable
                 p.Io.OutputDeadline = long.MaxValue;
                 CloseOutput(p, 1);
                 CloseOutput(p, 2);
+            }
+        }
+        foreach (var c in _connections)
+        {
+            if (!c.Dead && c.OutLength > Connection.HighWater && now - c.LastProgress > Connection.StallMs)
+            {
+                c.Target?.Io.Attached.Remove(c);
+                c.Close();
             }
         }
         // Execs that are over and drained are forgotten except for their exit code.

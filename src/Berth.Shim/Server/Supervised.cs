@@ -121,6 +121,12 @@ internal sealed class Connection
 
     public bool StdinClosed;
 
-    /// <summary>Frames waiting for a slow client beyond this are a reason to drop it rather than stall the container.</summary>
-    public const int MaxQueued = 8 << 20;
+    /// <summary>While a client has this much queued, the process's output is not read: a slow reader slows the writer, as in Docker.</summary>
+    public const int HighWater = 1 << 20;
+
+    /// <summary>A client over <see cref="HighWater"/> that takes nothing for this long is dropped, so it cannot stall the container forever.</summary>
+    public const long StallMs = 30_000;
+
+    /// <summary>When the client last took bytes (Environment.TickCount64).</summary>
+    public long LastProgress = Environment.TickCount64;
 }
