@@ -63,6 +63,12 @@ internal sealed partial class ShimServer
         {
             Fail(c, ErrorCode.Internal, e.Message);
         }
+        catch (Exception e) when (e is UnauthorizedAccessException or InvalidOperationException or ArgumentException or FormatException)
+        {
+            // The container outlives any one bad request: answer it, keep serving.
+            Console.Error.WriteLine($"berth-shim: {r.Op}: {e}");
+            Fail(c, ErrorCode.Internal, $"{r.Op}: {e.Message}");
+        }
     }
 
     private static void Done(Connection c, ShimResponse response)
