@@ -333,6 +333,32 @@ public class LifecycleTests
         Assert.Equal(137, exit.ExitCode);
     }
 
+    [Fact]
+    public async Task DeletingARunningContainerKillsItAnswersWaitersAndLeavesNothing()
+    {
+        Privileged.Require();
+        await using var h = new ShimHarness(s => s.Process!.Args = ["sleep", "100"]);
+        var shim = await h.StartShimAsync();
+        await shim.StartAsync(ShimHarness.Timeout());
+        var process = new Oci.Runtime.Process { Args = ["sleep", "100"], Env = ["PATH=/bin"], Cwd = "/" };
+        await using var exec = await shim.ExecAsync("long", process, false, ShimHarness.Timeout());
+        await exec.StartAsync(ShimHarness.Timeout());
+        var execWait = exec.WaitAsync(ShimHarness.Timeout());
+        await exec.KillAsync(Signals.SIGKILL, ShimHarness.Timeout());
+        Assert.Equal(137, await execWait);
+        var wait = shim.WaitAsync(ShimHarness.Timeout());
+        await using var stream = await shim.AttachAsync(false, true, true, ShimHarness.Timeout());
+        var shimPid = h.ShimPid;
+        await shim.DeleteAsync(ShimHarness.Timeout());
+        Assert.Equal(137, (await wait).ExitCode);
+        Assert.Null(await stream.ReadAsync(ShimHarness.Timeout()));
+        Assert.False(Directory.Exists(h.StateDir));
+        WaitUntil(() => !Directory.Exists($"/proc/{shimPid}"));
+        WaitUntil(() => h.Now().Processes.Length == 0);
+        h.Now().AssertNoneSince(h.Before);
+        Assert.False(Directory.Exists(Path.Combine(h.RuntimeRoot, h.Id)));
+    }
+
     internal static void WaitUntil(Func<bool> condition, int seconds = 10)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
