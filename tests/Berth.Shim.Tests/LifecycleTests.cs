@@ -359,6 +359,21 @@ public class LifecycleTests
         Assert.False(Directory.Exists(Path.Combine(h.RuntimeRoot, h.Id)));
     }
 
+    [Fact]
+    public async Task BadOptionsAndAnUnrunnableShimAreClearErrors()
+    {
+        Privileged.Require();
+        await using var h = new ShimHarness(s => s.Process!.Args = ["true"]);
+        var notExecutable = Path.Combine(h.BundleDir, "config.json");
+        var e = await Assert.ThrowsAsync<BerthException>(() => ShimProcess.StartAsync(notExecutable, h.Options(), ShimHarness.Timeout()));
+        Assert.Contains("cannot start berth-shim", e.Message, StringComparison.Ordinal);
+        var bad = await Assert.ThrowsAsync<BerthException>(() =>
+            ShimProcess.StartAsync(ShimHarness.ShimPath, h.Options(logMaxSize: -1) with { BundleDir = "/nonexistent" }, ShimHarness.Timeout()));
+        Assert.Equal(ErrorCode.InvalidArgument, bad.Code);
+        Assert.Contains("/nonexistent has no config.json", bad.Message, StringComparison.Ordinal);
+        Assert.Contains("must not be negative", bad.Message, StringComparison.Ordinal);
+    }
+
     internal static void WaitUntil(Func<bool> condition, int seconds = 10)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
