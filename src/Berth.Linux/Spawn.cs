@@ -9,7 +9,7 @@ namespace Berth.Linux;
 /// safe way to start a process from a multithreaded .NET process: the child runs no managed code before exec, and
 /// it inherits the calling thread's namespaces, which is how containers are entered.
 /// </summary>
-public static unsafe class Spawn
+public static unsafe partial class Spawn
 {
     /// <summary>Starts <paramref name="path"/> from the calling thread; descriptors without O_CLOEXEC are inherited.</summary>
     public static int Start(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp)
