@@ -66,7 +66,8 @@ public sealed partial class RegistryClient : IDisposable
     public bool IsInsecure(string registry)
     {
         var host = CredentialStore.NormalizeHost(registry);
-        return _insecure.Contains(host) || IsInsecureHost(HostWithoutPort(host)) || IsLoopback(HostWithoutPort(host));
+        // An entry with a port names that port only; an entry without one, every port of the host.
+        return _insecure.Contains(host) || _insecure.Contains(HostWithoutPort(host)) || IsLoopback(HostWithoutPort(host));
     }
 
     private bool IsInsecureHost(string host) =>
