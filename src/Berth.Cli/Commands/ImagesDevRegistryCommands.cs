@@ -24,7 +24,7 @@ public static class ImagesDevRegistryCommands
           logout REGISTRY
           tags   REPOSITORY
         --config: a docker config.json (default $DOCKER_CONFIG/config.json or ~/.docker/config.json)
-        --concurrency N: blobs transferred at once (default 4)
+        --concurrency N: blobs transferred at once (default 6)
         """;
 
     private static readonly HashSet<string> BooleanFlags = new(StringComparer.Ordinal) { "quiet", "password-stdin", "debug" };
@@ -74,7 +74,7 @@ public static class ImagesDevRegistryCommands
         var content = new LocalContentStore(Path.Combine(root, "content"));
         var images = new ImageStore(content, new OverlaySnapshotter(Path.Combine(root, "overlay")), Path.Combine(root, "images"));
         var credentials = new CredentialStore(Flag("config") ?? CredentialStore.DefaultPath);
-        var concurrency = Flag("concurrency") is { } c ? int.Parse(c, System.Globalization.CultureInfo.InvariantCulture) : 4;
+        var concurrency = Flag("concurrency") is { } c ? int.Parse(c, System.Globalization.CultureInfo.InvariantCulture) : 6;
         long? chunk = Flag("chunk-size") is { } cs ? long.Parse(cs, System.Globalization.CultureInfo.InvariantCulture) : null;
         var options = new RegistryClientOptions
         {

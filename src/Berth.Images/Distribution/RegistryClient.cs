@@ -94,8 +94,9 @@ public sealed partial class RegistryClient : IDisposable
     internal static string ApiHost(string domain) => domain is "docker.io" or "index.docker.io" ? "registry-1.docker.io" : domain;
 
     /// <summary>
-    /// https:// for every registry, except that an insecure (or loopback) one is probed: HTTPS if it answers TLS
-    /// (certificate not checked), else plain HTTP — what docker does for insecure registries.
+    /// https:// for every registry, except that an insecure one is probed: HTTPS if it answers TLS (certificate not
+    /// checked), else plain HTTP — what docker does for insecure registries. Loopback registries are probed the other
+    /// way round (plain HTTP first).
     /// </summary>
     private Task<Uri> BaseUriAsync(string domain, CancellationToken cancellationToken)
     {
@@ -117,6 +118,24 @@ public sealed partial class RegistryClient : IDisposable
     {
         var https = new Uri("https://" + host + "/");
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        if (IsLoopback(HostWithoutPort(host)))
+        {
+            // Loopback: plain HTTP first (nothing leaves the machine, and it spares a TLS handshake per process); a
+            // registry answers /v2/ with 200 or 401, a TLS server does not.
+            var http = new Uri("http://" + host + "/");
+            try
+            {
+                using var response = await _http.GetAsync(new Uri(http, "v2/"), HttpCompletionOption.ResponseHeadersRead, cts.Token).ConfigureAwait(false);
+                if (response.StatusCode is HttpStatusCode.OK or HttpStatusCode.Unauthorized)
+                {
+                    return http;
+                }
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
+            {
+            }
+            return https;
+        }
         try
         {
             using var response = await _http.GetAsync(new Uri(https, "v2/"), HttpCompletionOption.ResponseHeadersRead, cts.Token).ConfigureAwait(false);

@@ -15,11 +15,11 @@ public sealed class RegistryClientOptions
     /// <summary>Where credentials come from and where login saves them; null means anonymous unless a call passes credentials.</summary>
     public CredentialStore? Credentials { get; init; }
 
-    /// <summary>Blobs downloaded at once per pull.</summary>
-    public int MaxConcurrentDownloads { get; init; } = 4;
+    /// <summary>Blobs downloaded at once per pull (6, as skopeo/containers-image; docker uses 3).</summary>
+    public int MaxConcurrentDownloads { get; init; } = 6;
 
-    /// <summary>Blobs uploaded at once per push.</summary>
-    public int MaxConcurrentUploads { get; init; } = 4;
+    /// <summary>Blobs uploaded at once per push (6, as skopeo/containers-image; docker uses 5).</summary>
+    public int MaxConcurrentUploads { get; init; } = 6;
 
     /// <summary>Tries per request or blob before a transient failure (connection reset, 5xx, 429) is reported.</summary>
     public int MaxAttempts { get; init; } = 5;
