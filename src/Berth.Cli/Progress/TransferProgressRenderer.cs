@@ -110,14 +110,14 @@ public sealed class TransferProgressRenderer : IProgress<TransferProgress>
         return line;
     }
 
-    internal static string Bar(long current, long total)
+    public static string Bar(long current, long total)
     {
         const int width = 40;
         var filled = total <= 0 ? 0 : (int)Math.Clamp(current * width / total, 0, width);
         return "[" + new string('=', Math.Max(0, filled - 1)) + (filled > 0 ? ">" : "") + new string(' ', width - filled) + "]";
     }
 
-    internal static string Size(long bytes) => bytes switch
+    public static string Size(long bytes) => bytes switch
     {
         >= 1_000_000_000 => (bytes / 1e9).ToString("0.##", CultureInfo.InvariantCulture) + "GB",
         >= 1_000_000 => (bytes / 1e6).ToString("0.#", CultureInfo.InvariantCulture) + "MB",

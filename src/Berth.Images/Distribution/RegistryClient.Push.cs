@@ -24,12 +24,14 @@ public sealed partial class RegistryClient
 
     private async Task<Descriptor> LocalTargetAsync(string localReference, CancellationToken cancellationToken)
     {
-        var records = await Images.ListAsync(cancellationToken).ConfigureAwait(false);
-        var name = ImageReference.Parse(localReference).ToString();
-        var record = records.FirstOrDefault(r => r.Name == name);
-        if (record is not null)
+        if (ImageReference.TryParse(localReference, out var parsed, out _))
         {
-            return record.Target;
+            var records = await Images.ListAsync(cancellationToken).ConfigureAwait(false);
+            var record = records.FirstOrDefault(r => r.Name == parsed.ToString());
+            if (record is not null)
+            {
+                return record.Target;
+            }
         }
         // An image ID or another form InspectAsync understands.
         var image = await Images.InspectAsync(localReference, cancellationToken: cancellationToken).ConfigureAwait(false);
