@@ -280,8 +280,11 @@ public sealed partial class RegistryClient
                 await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
                 var reported = writer.Offset;
                 var step = Math.Max(256 * 1024, blob.Size / 100);
+                // A connection that stops delivering is treated like a broken one: resumed from where it stalled.
+                using var stall = new CancellationTokenSource(_options.StallTimeout, _options.TimeProvider);
+                using var link = cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), stall);
                 int read;
-                while ((read = await stream.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+                while ((read = await ReadAsync(stream, buffer, stall, cancellationToken).ConfigureAwait(false)) > 0)
                 {
                     if (writer.Offset + read > blob.Size)
                     {
@@ -318,6 +321,20 @@ public sealed partial class RegistryClient
         {
             ArrayPool<byte>.Shared.Return(buffer);
             await writer.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task<int> ReadAsync(Stream stream, byte[] buffer, CancellationTokenSource stall, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var read = await stream.ReadAsync(buffer, stall.Token).ConfigureAwait(false);
+            stall.CancelAfter(_options.StallTimeout);
+            return read;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TransientException($"no data for {_options.StallTimeout.TotalSeconds:0} s");
         }
     }
 

@@ -52,7 +52,8 @@ public sealed partial class RegistryClient : IDisposable
                     errors == SslPolicyErrors.None || (sender is SslStream s && IsInsecureHost(s.TargetHostName)),
             },
         };
-        _http = new HttpClient(handler) { Timeout = TimeSpan.FromMinutes(10) };
+        // Long enough for a monolithic upload of a large layer; stalled downloads are caught by StallTimeout.
+        _http = new HttpClient(handler) { Timeout = TimeSpan.FromHours(1) };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd(_options.UserAgent);
     }
 

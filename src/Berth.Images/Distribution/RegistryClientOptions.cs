@@ -27,6 +27,9 @@ public sealed class RegistryClientOptions
     /// <summary>First retry delay; doubled each attempt, at most 10 s.</summary>
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromMilliseconds(250);
 
+    /// <summary>A download that receives nothing for this long is dropped and resumed (counts as a failed attempt).</summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Null uploads each blob in one PUT (monolithic); a size uploads it in PATCH chunks of that many bytes.</summary>
     public long? UploadChunkSize { get; init; }
 

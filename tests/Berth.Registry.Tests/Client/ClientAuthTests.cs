@@ -159,4 +159,30 @@ public sealed class ClientAuthTests
         var layer = (await store.Content.ReadJsonAsync(image.Digest, Berth.Oci.Image.ImageJsonContext.Default.ImageManifest)).Layers[0];
         Assert.Equal(await store.Content.ReadBytesAsync(layer.Digest), await target.Content.ReadBytesAsync(layer.Digest));
     }
+
+    [Fact]
+    public async Task A_download_that_stalls_is_dropped_after_the_stall_timeout_and_resumed()
+    {
+        using var temp = new TempDirectory();
+        await using var registry = await RegistryHost.StartAsync();
+        var store = ClientKit.Store(temp, "a");
+        var image = await ClientKit.RandomImageAsync(store, "app:v1", layers: 1, layerSize: 2 << 20);
+        using (var pusher = ClientKit.Client(store))
+        {
+            await pusher.PushAsync("app:v1", $"{registry.HostPort}/team/app:v1");
+        }
+        await using var proxy = new LoopbackProxy(int.Parse(registry.HostPort.Split(':')[1], System.Globalization.CultureInfo.InvariantCulture))
+        {
+            StallOnceAfterBytes = 512 * 1024,
+        };
+        var target = ClientKit.Store(temp, "b");
+        using var client = new RegistryClient(target, new RegistryClientOptions { StallTimeout = TimeSpan.FromSeconds(1), RetryDelay = TimeSpan.FromMilliseconds(50) });
+        var log = new ProgressLog();
+        var pulled = await client.PullAsync($"{proxy.HostPort}/team/app:v1", progress: log);
+        Assert.True(proxy.HasStalled);
+        Assert.Equal(image.Digest, pulled.Target.Digest);
+        var retry = Assert.Single(log.Events, e => e.Status == TransferStatus.Retrying);
+        Assert.Contains("no data for 1 s", retry.Message);
+        Assert.Contains($"Range: bytes={retry.Current}-", proxy.Sent, StringComparison.Ordinal);
+    }
 }

@@ -35,6 +35,13 @@ internal sealed class LoopbackProxy : IAsyncDisposable
 
     public bool HasCut => Volatile.Read(ref _cut) == 1;
 
+    /// <summary>When set, the first connection to forward more than this many response bytes stops forwarding (stays open, silent), once.</summary>
+    public long? StallOnceAfterBytes { get; set; }
+
+    private int _stalled;
+
+    public bool HasStalled => Volatile.Read(ref _stalled) == 1;
+
     /// <summary>The request bytes clients sent, as Latin-1 text (capped at 4 MB).</summary>
     public string Sent
     {
@@ -126,6 +133,12 @@ internal sealed class LoopbackProxy : IAsyncDisposable
                     await to.SendAsync(buffer.AsMemory(0, (int)(limit - forwarded)), SocketFlags.None, cancellationToken);
                     to.Close();
                     from.Close();
+                    return;
+                }
+                else if (StallOnceAfterBytes is { } stallAt && forwarded + read > stallAt && Interlocked.CompareExchange(ref _stalled, 1, 0) == 0)
+                {
+                    await to.SendAsync(buffer.AsMemory(0, (int)(stallAt - forwarded)), SocketFlags.None, cancellationToken);
+                    await Task.Delay(Timeout.Infinite, cancellationToken); // until the client gives up on this connection or the proxy stops
                     return;
                 }
                 await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, cancellationToken);
