@@ -27,10 +27,16 @@ public static class ImagesDevCommands
           unpack  NAME DEST [--platform OS/ARCH]        flatten an image into DEST (like umoci raw unpack)
           unpack-layout DIR REF DEST                    flatten an image straight from an OCI layout
           ls | inspect NAME | history NAME | rmi NAME | gc
+          build   [-t TAG] [-f FILE] [--build-arg K=V] [--target T] [--no-cache] [--runtime PATH] CONTEXT
         """;
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, CancellationToken cancellationToken = default)
     {
+        if (args.Count > 0 && args[0] == "build")
+        {
+            // Boolean and repeated flags: its own parser.
+            return await ImagesDevBuildCommand.RunAsync(args.Skip(1).ToList(), stdout, cancellationToken).ConfigureAwait(false);
+        }
         var positional = new List<string>();
         var flags = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < args.Count; i++)

@@ -1,0 +1,183 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Berth.Core;
+using Berth.Images.Formats;
+using Berth.Images.Layers;
+using Berth.Images.Store;
+using Berth.Oci.Image;
+
+namespace Berth.Build;
+
+/// <summary>What <c>docker build</c> / <c>POST /build</c> asks for.</summary>
+public sealed class ImageBuildRequest
+{
+    /// <summary>The build context as a directory. Exactly one of this and <see cref="ContextTar"/>.</summary>
+    public string? ContextDirectory { get; init; }
+
+    /// <summary>The build context as a tar stream (plain, gzip or zstd), as the Engine API's POST /build body carries it.</summary>
+    public Stream? ContextTar { get; init; }
+
+    /// <summary>The Dockerfile: a path relative to the context root (the API's <c>dockerfile</c> parameter), or an absolute path (CLI <c>-f</c>). Default <c>Dockerfile</c>.</summary>
+    public string? Dockerfile { get; init; }
+
+    /// <summary>Names for the image (<c>-t</c>, the API's <c>t</c>); normalized as Docker does (<c>app</c> = docker.io/library/app:latest).</summary>
+    public IReadOnlyList<string> Tags { get; init; } = [];
+
+    public IReadOnlyDictionary<string, string> BuildArgs { get; init; } = new Dictionary<string, string>();
+
+    /// <summary><c>--target</c>: the stage to build; only the stages it needs run.</summary>
+    public string? Target { get; init; }
+
+    /// <summary><c>--no-cache</c>: execute every step (results still go into the cache for later builds).</summary>
+    public bool NoCache { get; init; }
+
+    /// <summary><c>--label</c>s added to the image config.</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    public string Platform { get; init; } = "linux/amd64";
+
+    /// <summary>The OCI runtime for RUN; null = the service's (berth-runtime next to the berth executable, else on the PATH).</summary>
+    public string? RuntimePath { get; init; }
+}
+
+/// <summary>The image a build wrote: its ID (config digest), manifest, the names given to it, and the builder's result.</summary>
+public sealed record ImageBuildResult(Digest ImageId, Descriptor Manifest, IReadOnlyList<string> Tags, BuildResult Build);
+
+/// <summary>
+/// Dockerfile → image, end to end: the library entry point behind <c>POST /build</c> and <c>berth images-dev build</c>.
+/// Runs <see cref="Builder"/> over an <see cref="ImageStoreBackend"/> (overlay snapshots, RUN by an OCI runtime), with a
+/// persistent <see cref="FileCacheStore"/>, then writes the image config and an OCI manifest into the image store's
+/// content store and tags it. State: <c>stateDirectory/cache</c> (the layer cache), the rest as
+/// <see cref="ImageStoreBackend"/> says. One service may run several builds at once.
+/// </summary>
+public sealed class ImageBuildService
+{
+    private readonly ImageStore _images;
+    private readonly string _state;
+    private readonly string? _runtime;
+    private readonly TimeProvider _time;
+    private readonly FileCacheStore _cache;
+
+    /// <param name="images">Where base images come from and built images go.</param>
+    /// <param name="stateDirectory">The builder's state, e.g. /var/lib/berth/build.</param>
+    /// <param name="runtimePath">Default OCI runtime for RUN; null looks for berth-runtime (see <see cref="FindRuntime"/>).</param>
+    public ImageBuildService(ImageStore images, string stateDirectory, string? runtimePath = null, TimeProvider? timeProvider = null)
+    {
+        _images = images;
+        _state = Path.GetFullPath(stateDirectory);
+        _runtime = runtimePath;
+        _time = timeProvider ?? TimeProvider.System;
+        Directory.CreateDirectory(_state);
+        _cache = new FileCacheStore(Path.Combine(_state, "cache"));
+    }
+
+    /// <summary>berth-runtime next to the running executable (out/berth-runtime for out/berth), else "berth-runtime" on the PATH.</summary>
+    public static string FindRuntime()
+    {
+        if (Environment.ProcessPath is { } exe)
+        {
+            var dir = Path.GetDirectoryName(exe)!;
+            foreach (var candidate in (string[])[Path.Combine(dir, "berth-runtime"), Path.Combine(dir, "..", "..", "berth-runtime")])
+            {
+                if (File.Exists(candidate))
+                {
+                    return Path.GetFullPath(candidate);
+                }
+            }
+        }
+        return "berth-runtime";
+    }
+
+    public async Task<ImageBuildResult> BuildAsync(ImageBuildRequest request, IBuildProgress? progress, CancellationToken cancellationToken)
+    {
+        if ((request.ContextDirectory is null) == (request.ContextTar is null))
+        {
+            throw BerthException.InvalidArgument("a build needs exactly one context: a directory or a tar stream");
+        }
+        foreach (var tag in request.Tags)
+        {
+            // Bad names fail before any step runs.
+            var name = ImageReference.Parse(tag);
+            if (name.Digest is not null && name.Tag is null)
+            {
+                throw BerthException.InvalidArgument($"invalid tag \"{tag}\": a build names its image with a tag, not a digest");
+            }
+        }
+        string? extracted = null;
+        try
+        {
+            string context;
+            if (request.ContextTar is { } tar)
+            {
+                extracted = Path.Combine(_state, "contexts", Guid.NewGuid().ToString("N"));
+                Directory.CreateDirectory(extracted);
+                await LayerApplier.ApplyAsync(tar, extracted, new LayerApplyOptions { IgnoreOwners = true }, cancellationToken).ConfigureAwait(false);
+                context = extracted;
+            }
+            else
+            {
+                context = Path.GetFullPath(request.ContextDirectory!);
+                if (!Directory.Exists(context))
+                {
+                    throw BerthException.NotFound($"build context {context} is not a directory");
+                }
+            }
+            var dockerfile = request.Dockerfile is { } d && Path.IsPathRooted(d)
+                ? d
+                : PathRules.SecureJoin(context, request.Dockerfile ?? "Dockerfile");
+
+            using var backend = new ImageStoreBackend(_images, _state, request.RuntimePath ?? _runtime ?? FindRuntime());
+            var builder = new Builder(backend, _cache, new HostFileOwnership(), _time);
+            var result = await builder.BuildFileAsync(new BuildRequest
+            {
+                ContextDirectory = context,
+                BuildArgs = request.BuildArgs,
+                Target = request.Target,
+                NoCache = request.NoCache,
+                Labels = request.Labels,
+                Platform = request.Platform,
+            }, progress, cancellationToken, dockerfile).ConfigureAwait(false);
+
+            var stack = backend.Stack(result.Layer);
+            var config = ToImageConfig(result.Config, stack);
+            var manifest = await ImageWriter.WriteImageAsync(_images.Content, config, stack.Select(l => l.Blob).ToList(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            var tags = new List<string>();
+            foreach (var tag in request.Tags)
+            {
+                var record = await _images.TagAsync(tag, manifest, cancellationToken).ConfigureAwait(false);
+                tags.Add(record.Name);
+            }
+            var manifestDocument = await Images.Content.ContentStoreExtensions.ReadJsonAsync(_images.Content, manifest.Digest, ImageJsonContext.Default.ImageManifest, cancellationToken).ConfigureAwait(false);
+            return new ImageBuildResult(manifestDocument.Config.Digest, manifest, tags, result);
+        }
+        finally
+        {
+            if (extracted is not null && Directory.Exists(extracted))
+            {
+                Directory.Delete(extracted, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>The builder's config draft (the same JSON names) plus rootfs.diff_ids from the layer stack.</summary>
+    internal static ImageConfig ToImageConfig(ImageConfigDraft draft, IReadOnlyList<LayerRecord> stack)
+    {
+        var node = JsonNode.Parse(draft.ToJson())!.AsObject();
+        var diffIds = new JsonArray();
+        foreach (var layer in stack)
+        {
+            diffIds.Add(layer.DiffId);
+        }
+        node["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = diffIds };
+        return JsonSerializer.Deserialize(node.ToJsonString(), ImageJsonContext.Default.ImageConfig)
+            ?? throw new JsonException("image config is null");
+    }
+}
+
+/// <summary><see cref="IFileOwnership"/> on the host: lstat and lchown (through the image library's syscalls).</summary>
+public sealed class HostFileOwnership : IFileOwnership
+{
+    public (int Uid, int Gid) GetOwner(string path) => FileOwner.Get(path);
+
+    public void SetOwner(string path, int uid, int gid) => FileOwner.Set(path, uid, gid);
+}
