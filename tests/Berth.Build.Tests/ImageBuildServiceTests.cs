@@ -1,0 +1,311 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using Berth.Core;
+using Berth.Images.Layers;
+using Berth.Testing;
+
+namespace Berth.Build.Tests;
+
+/// <summary>
+/// Dockerfile → image for real: overlay snapshots of the image library, RUN in containers started by
+/// out/berth-runtime, layers in the content store, the image written and tagged in the image store, then run.
+/// </summary>
+[Trait(Traits.Category, Traits.Privileged)]
+public sealed class ImageBuildServiceTests : IDisposable
+{
+    private readonly RealBuildRoot _root;
+
+    public ImageBuildServiceTests()
+    {
+        Privileged.Require();
+        _root = new RealBuildRoot();
+    }
+
+    public void Dispose() => _root.Dispose();
+
+    private const string MultiStage = """
+        FROM busybox AS build
+        ARG GREETING=hello
+        WORKDIR /src
+        COPY main.txt .
+        COPY notes.txt .
+        RUN mkdir -p /out && cat main.txt notes.txt > /out/app && echo "$GREETING from $(pwd)" >> /out/app && echo built
+        RUN ls /sys/class/net >> /out/app
+
+        FROM busybox AS unused
+        RUN echo never > /never && exit 1
+
+        FROM busybox
+        COPY --from=build /out/ /app/
+        RUN rm /bin/vi && echo gone
+        CMD ["cat", "/app/app"]
+        """;
+
+    [Fact]
+    public async Task Multi_stage_build_runs_then_caches_every_step_and_a_changed_file_invalidates_from_its_copy_on()
+    {
+        _root.Write("main.txt", "v1\n");
+        _root.Write("notes.txt", "n1\n");
+
+        var (first, progress) = await _root.BuildAsync(MultiStage, tags: ["app:v1"]);
+        Assert.Contains("built", progress.Text, StringComparison.Ordinal);
+        Assert.Equal(["docker.io/library/app:v1"], first.Tags);
+        Assert.Equal(0, first.Build.CachedSteps);
+
+        // The image runs: its CMD prints what the first stage made; the step had no network (only loopback).
+        var (exit, output) = await _root.RunImageAsync(first);
+        Assert.Equal(0, exit);
+        Assert.Equal(["v1", "n1", "hello from /src", "lo"], output);
+
+        // RUN rm became a whiteout: the flattened image has no /bin/vi; the unused stage never ran.
+        var rootfs = await _root.UnpackAsync(first);
+        Assert.False(Path.Exists(Path.Combine(rootfs, "bin/vi")));
+        Assert.True(File.Exists(Path.Combine(rootfs, "bin/busybox")));
+        Assert.False(File.Exists(Path.Combine(rootfs, "never")));
+        Assert.DoesNotContain("never", progress.Text, StringComparison.Ordinal);
+
+        var details = await _root.Images.InspectAsync("app:v1");
+        Assert.Equal(first.ImageId, details.Id);
+        Assert.Equal(["cat", "/app/app"], details.Config.Config!.Cmd);
+        // busybox's layer + COPY --from + RUN rm; history lines up with the layers.
+        Assert.Equal(3, details.Config.RootFs.DiffIds.Count);
+        Assert.Equal(3, details.Config.History!.Count(h => h.EmptyLayer != true));
+
+        // Warm: every step but the two FROMs comes from the cache, and the image is the same.
+        var (warm, _) = await _root.BuildAsync(MultiStage, tags: ["app:v1"]);
+        Assert.Equal(warm.Build.Steps - 2, warm.Build.CachedSteps);
+        Assert.Equal(first.ImageId, warm.ImageId);
+
+        // Touching a file (new mtime, same content) keeps the cache.
+        File.SetLastWriteTimeUtc(Path.Combine(_root.Context, "main.txt"), DateTime.UtcNow.AddHours(1));
+        var (touched, _) = await _root.BuildAsync(MultiStage);
+        Assert.Equal(first.ImageId, touched.ImageId);
+
+        // notes.txt is copied at step 5: steps 2-4 stay cached, 5 on re-run (and the final stage sees new /out).
+        _root.Write("notes.txt", "n2\n");
+        var (changed, changedProgress) = await _root.BuildAsync(MultiStage, tags: ["app:v2"]);
+        Assert.Equal([2, 3, 4], changedProgress.Events.OfType<StepCached>().Select(c => c.Step));
+        Assert.NotEqual(first.ImageId, changed.ImageId);
+        var (_, changedOutput) = await _root.RunImageAsync(changed);
+        Assert.Equal(["v1", "n2", "hello from /src", "lo"], changedOutput);
+
+        // Nothing is left mounted or half-written.
+        var counts = await _root.CountAsync();
+        Assert.Equal(0, counts.Mounts);
+        Assert.Equal(0, counts.ScratchEntries);
+        Assert.Equal(counts.Snapshots, counts.SnapshotDirs);
+    }
+
+    [Fact]
+    public async Task Failing_run_reports_exit_code_and_output_and_leaves_nothing_half_made()
+    {
+        await _root.BuildAsync("FROM busybox\nRUN echo ok > /ok\n");
+        var before = await _root.CountAsync();
+
+        var e = await Assert.ThrowsAsync<BuildStepFailedException>(() => _root.BuildAsync(
+            "FROM busybox\nRUN echo partial > /half && echo to-stdout && echo oops >&2 && exit 42\n", tags: ["broken:latest"]));
+        Assert.Equal(42, e.ExitCode);
+        Assert.Equal(["to-stdout", "oops"], e.Output);
+        Assert.Contains("Dockerfile:2: RUN", e.Message, StringComparison.Ordinal);
+        Assert.Contains("returned a non-zero code: 42", e.Message, StringComparison.Ordinal);
+
+        var after = await _root.CountAsync();
+        Assert.Equal(before, after);
+        Assert.Equal(0, after.Mounts);
+        Assert.Equal(0, after.ScratchEntries);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_running_step_kills_it_and_leaves_nothing_behind()
+    {
+        await _root.BuildAsync("FROM busybox\nRUN echo ok > /ok\n");
+        var before = await _root.CountAsync();
+        using var cts = new CancellationTokenSource();
+        _root.Write("Dockerfile", "FROM busybox\nRUN echo started && sleep 60\n");
+        var progress = new StartedProbe(cts);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => _root.Service.BuildAsync(
+            new ImageBuildRequest { ContextDirectory = _root.Context }, progress, cts.Token));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"cancel took {watch.Elapsed}");
+        Assert.Equal(before, await _root.CountAsync());
+    }
+
+    private sealed class StartedProbe(CancellationTokenSource cts) : IBuildProgress
+    {
+        public void Report(BuildEvent buildEvent)
+        {
+            if (buildEvent is StepOutput { Line: "started" })
+            {
+                cts.CancelAfter(200);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task User_workdir_and_env_take_effect_in_run()
+    {
+        var (result, _) = await _root.BuildAsync("""
+            FROM busybox
+            ENV GREETING=hi NAME=berth
+            RUN mkdir /data && chown nobody:nogroup /data && grep CapEff /proc/self/status > /data/root-caps
+            USER nobody
+            WORKDIR /data/mine
+            RUN echo "$GREETING $NAME $(pwd) $(id -u):$(id -g) $HOME" > who && touch file && grep CapEff /proc/self/status > caps
+            USER 1234:5678
+            RUN id -u > /tmp/uid && id -g >> /tmp/uid
+            """, tags: ["users:test"]);
+        var rootfs = await _root.UnpackAsync(result);
+        Assert.Equal("hi berth /data/mine 65534:65534 /home\n", File.ReadAllText(Path.Combine(rootfs, "data/mine/who")));
+        Assert.Equal((65534, 65534), FileOwner.Get(Path.Combine(rootfs, "data/mine/file")));
+        Assert.Equal((65534, 65534), FileOwner.Get(Path.Combine(rootfs, "data/mine")));
+        Assert.Equal("1234\n5678\n", File.ReadAllText(Path.Combine(rootfs, "tmp/uid")));
+        // Docker's default capability set for root; none effective for another user.
+        Assert.Equal("CapEff:\t00000000a80425fb", File.ReadAllText(Path.Combine(rootfs, "data/root-caps")).Trim());
+        Assert.Equal("CapEff:\t0000000000000000", File.ReadAllText(Path.Combine(rootfs, "data/mine/caps")).Trim());
+        var details = await _root.Images.InspectAsync("users:test");
+        Assert.Equal(result.ImageId, details.Id);
+        Assert.Equal("1234:5678", details.Config.Config!.User);
+        Assert.Equal("/data/mine", details.Config.Config.WorkingDir);
+    }
+
+    [Fact]
+    public async Task Unknown_user_fails_the_run_step_with_a_clear_error()
+    {
+        var e = await Assert.ThrowsAnyAsync<BerthException>(() => _root.BuildAsync("FROM busybox\nUSER ghost\nRUN true\n"));
+        Assert.Contains("unable to find user ghost", e.Message, StringComparison.Ordinal);
+        Assert.Equal(0, (await _root.CountAsync()).Mounts);
+    }
+
+    [Fact]
+    public async Task Add_extracts_local_tar_archives()
+    {
+        var source = Path.Combine(_root.Path, "tar-source");
+        Directory.CreateDirectory(Path.Combine(source, "dir"));
+        File.WriteAllText(Path.Combine(source, "dir", "x.txt"), "from gzip tar\n");
+        using (var gz = new GZipStream(File.Create(Path.Combine(_root.Context, "files.tar.gz")), CompressionLevel.Fastest))
+        {
+            await TarFile.CreateFromDirectoryAsync(source, gz, includeBaseDirectory: false);
+        }
+        File.WriteAllText(Path.Combine(source, "dir", "x.txt"), "from plain tar\n");
+        await TarFile.CreateFromDirectoryAsync(source, Path.Combine(_root.Context, "plain.tar"), includeBaseDirectory: false);
+
+        var (result, _) = await _root.BuildAsync("""
+            FROM busybox
+            ADD files.tar.gz /opt/
+            ADD plain.tar /plain/
+            COPY plain.tar /copied/
+            RUN cat /opt/dir/x.txt /plain/dir/x.txt > /result && test -f /copied/plain.tar
+            """);
+        var rootfs = await _root.UnpackAsync(result);
+        Assert.Equal("from gzip tar\nfrom plain tar\n", File.ReadAllText(Path.Combine(rootfs, "result")));
+    }
+
+    [Fact]
+    public async Task Dockerignore_keeps_files_out_of_the_context_and_the_cache_key()
+    {
+        _root.Write("keep.txt", "keep\n");
+        _root.Write("secret.txt", "secret\n");
+        _root.Write("logs/a.log", "log\n");
+        _root.Write(".dockerignore", "secret.txt\nlogs\n");
+        const string dockerfile = "FROM busybox\nCOPY . /ctx/\nRUN ls -a /ctx > /listing\n";
+        var (first, _) = await _root.BuildAsync(dockerfile);
+        var listing = File.ReadAllLines(Path.Combine(await _root.UnpackAsync(first), "listing"));
+        Assert.Contains("keep.txt", listing);
+        Assert.DoesNotContain("secret.txt", listing);
+        Assert.DoesNotContain("logs", listing);
+
+        // An ignored file's change is invisible to the build.
+        _root.Write("secret.txt", "another secret\n");
+        var (second, _) = await _root.BuildAsync(dockerfile);
+        Assert.Equal(first.ImageId, second.ImageId);
+        Assert.Equal(second.Build.Steps - 1, second.Build.CachedSteps);
+    }
+
+    [Fact]
+    public async Task Target_builds_only_the_stages_it_needs()
+    {
+        const string dockerfile = """
+            FROM busybox AS base
+            RUN echo base > /base
+            FROM base AS tester
+            RUN echo testing && exit 7
+            FROM base AS app
+            RUN cat /base > /app
+            FROM tester
+            """;
+        var (app, progress) = await _root.BuildAsync(dockerfile, target: "app");
+        Assert.DoesNotContain("testing", progress.Text, StringComparison.Ordinal);
+        Assert.Equal("base\n", File.ReadAllText(Path.Combine(await _root.UnpackAsync(app), "app")));
+
+        // The last stage needs the tester, which really runs (and fails).
+        var e = await Assert.ThrowsAsync<BuildStepFailedException>(() => _root.BuildAsync(dockerfile));
+        Assert.Equal(7, e.ExitCode);
+        Assert.Equal(["testing"], e.Output);
+    }
+
+    [Fact]
+    public async Task Context_can_be_a_tar_stream_with_a_dockerfile_elsewhere_in_it()
+    {
+        _root.Write("src/hello.txt", "hello from a tar context\n");
+        _root.Write("build/app.Dockerfile", "FROM busybox\nCOPY src/hello.txt /\nRUN cat /hello.txt > /again\n");
+        using var tar = new MemoryStream();
+        await TarFile.CreateFromDirectoryAsync(_root.Context, tar, includeBaseDirectory: false);
+        tar.Position = 0;
+        var result = await _root.Service.BuildAsync(new ImageBuildRequest { ContextTar = tar, Dockerfile = "build/app.Dockerfile", Tags = ["from-tar"] }, null, CancellationToken.None);
+        Assert.Equal("hello from a tar context\n", File.ReadAllText(Path.Combine(await _root.UnpackAsync(result), "again")));
+        Assert.Equal(result.ImageId, (await _root.Images.InspectAsync("from-tar")).Id);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(_root.BuildState, "contexts")));
+    }
+
+    [Fact]
+    public async Task Build_args_reach_run_and_the_cache_key()
+    {
+        const string dockerfile = "FROM busybox\nARG FLAVOUR=plain\nRUN echo $FLAVOUR > /flavour\n";
+        var (plain, _) = await _root.BuildAsync(dockerfile);
+        var (spicy, _) = await _root.BuildAsync(dockerfile, buildArgs: new Dictionary<string, string> { ["FLAVOUR"] = "spicy" });
+        Assert.NotEqual(plain.ImageId, spicy.ImageId);
+        Assert.Equal("spicy\n", File.ReadAllText(Path.Combine(await _root.UnpackAsync(spicy), "flavour")));
+        var (again, _) = await _root.BuildAsync(dockerfile, noCache: true);
+        Assert.Equal(0, again.Build.CachedSteps);
+    }
+}
+
+/// <summary>The same build with runc instead of berth-runtime: the runtime is selectable.</summary>
+[Trait(Traits.Category, Traits.Privileged)]
+public sealed class ImageBuildWithRuncTests
+{
+    [Fact]
+    public async Task Runc_runs_the_steps()
+    {
+        Privileged.Require();
+        using var root = new RealBuildRoot("runc");
+        var (result, progress) = await root.BuildAsync("FROM busybox\nRUN echo via-runc && hostname > /host\n");
+        Assert.Contains("via-runc", progress.Text, StringComparison.Ordinal);
+        Assert.Equal("buildkitsandbox\n", File.ReadAllText(Path.Combine(await root.UnpackAsync(result), "host")));
+    }
+}
+
+/// <summary>The backend contract, against the real backend (snapshots + berth-runtime).</summary>
+[Trait(Traits.Category, Traits.Privileged)]
+public sealed class ImageStoreBackendConformance : BuildBackendConformance, IDisposable
+{
+    private readonly RealBuildRoot _root;
+    private readonly ImageStoreBackend _backend;
+
+    public ImageStoreBackendConformance()
+    {
+        Privileged.Require();
+        _root = new RealBuildRoot();
+        _backend = new ImageStoreBackend(_root.Images, _root.BuildState, _root.Runtime);
+    }
+
+    protected override IBuildBackend Backend => _backend;
+
+    protected override string ImageWithShell => "busybox";
+
+    public void Dispose()
+    {
+        _backend.Dispose();
+        _root.Dispose();
+    }
+}
