@@ -202,8 +202,17 @@ public sealed class ImageStoreBackend : IBuildBackend, IDisposable
         {
             return false;
         }
-        return await _images.Content.ExistsAsync(record.Blob.Digest, cancellationToken).ConfigureAwait(false)
-            && (record.Parent is null || await LayerExistsAsync(record.Parent, cancellationToken).ConfigureAwait(false));
+        if (!await _images.Content.ExistsAsync(record.Blob.Digest, cancellationToken).ConfigureAwait(false)
+            || (record.Parent is not null && !await LayerExistsAsync(record.Parent, cancellationToken).ConfigureAwait(false)))
+        {
+            return false;
+        }
+        // A cache hit: keep the layer safe from a concurrent GC until the image that uses it is written.
+        lock (_leases)
+        {
+            _leases.Add(_images.Lease([record.Blob.Digest], [layer]));
+        }
+        return true;
     }
 
     /// <summary>The stack under <paramref name="layer"/>, bottom first: what the image's manifest and rootfs list.</summary>

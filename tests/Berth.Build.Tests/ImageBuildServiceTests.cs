@@ -97,6 +97,27 @@ public sealed class ImageBuildServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task Garbage_collection_drops_build_only_layers_and_a_rebuild_reruns_just_those()
+    {
+        _root.Write("main.txt", "v1\n");
+        _root.Write("notes.txt", "n1\n");
+        var (first, _) = await _root.BuildAsync(MultiStage, tags: ["app:v1"]);
+        var gc = await _root.Images.GarbageCollectAsync();
+        // The first stage's layers (WORKDIR, two COPYs, two RUNs) belong to no named image.
+        Assert.Equal(5, gc.RemovedSnapshots.Count);
+        Assert.Equal(5, gc.RemovedBlobs.Count);
+
+        var (again, progress) = await _root.BuildAsync(MultiStage, tags: ["app:v1"]);
+        // ARG is cached (no layer); steps 3-7 lost their layers and run again; the final stage is cached because
+        // COPY --from finds the same content.
+        Assert.Equal([2, 9, 10, 11], progress.Events.OfType<StepCached>().Select(c => c.Step));
+        Assert.Equal(first.ImageId, again.ImageId);
+        var (exit, output) = await _root.RunImageAsync(again);
+        Assert.Equal(0, exit);
+        Assert.Equal(["v1", "n1", "hello from /src", "lo"], output);
+    }
+
+    [Fact]
     public async Task Failing_run_reports_exit_code_and_output_and_leaves_nothing_half_made()
     {
         await _root.BuildAsync("FROM busybox\nRUN echo ok > /ok\n");
