@@ -17,7 +17,11 @@ public sealed class ImageBuildRequest
     /// <summary>The build context as a tar stream (plain, gzip or zstd), as the Engine API's POST /build body carries it.</summary>
     public Stream? ContextTar { get; init; }
 
-    /// <summary>The Dockerfile: a path relative to the context root (the API's <c>dockerfile</c> parameter), or an absolute path (CLI <c>-f</c>). Default <c>Dockerfile</c>.</summary>
+    /// <summary>
+    /// The Dockerfile: a path relative to the context root (the API's <c>dockerfile</c> parameter), or, with a context
+    /// directory only, an absolute path (CLI <c>-f</c>). With a tar context every path resolves inside the context
+    /// (symlinks included). Default <c>Dockerfile</c>.
+    /// </summary>
     public string? Dockerfile { get; init; }
 
     /// <summary>Names for the image (<c>-t</c>, the API's <c>t</c>); normalized as Docker does (<c>app</c> = docker.io/library/app:latest).</summary>
@@ -111,7 +115,8 @@ public sealed class ImageBuildService
             {
                 extracted = Path.Combine(_state, "contexts", Guid.NewGuid().ToString("N"));
                 Directory.CreateDirectory(extracted);
-                await LayerApplier.ApplyAsync(tar, extracted, new LayerApplyOptions { IgnoreOwners = true }, cancellationToken).ConfigureAwait(false);
+                // The caller owns the stream (a request body): the extractor must not close it.
+                await LayerApplier.ApplyAsync(new LeaveOpenStream(tar), extracted, new LayerApplyOptions { IgnoreOwners = true }, cancellationToken).ConfigureAwait(false);
                 context = extracted;
             }
             else
@@ -122,9 +127,11 @@ public sealed class ImageBuildService
                     throw BerthException.NotFound($"build context {context} is not a directory");
                 }
             }
-            var dockerfile = request.Dockerfile is { } d && Path.IsPathRooted(d)
+            // A tar context comes from an API client: its Dockerfile path always resolves inside the context, so a
+            // request cannot make the daemon read a host file. A local directory build may name any file (-f).
+            var dockerfile = request.Dockerfile is { } d && Path.IsPathRooted(d) && request.ContextTar is null
                 ? d
-                : PathRules.SecureJoin(context, request.Dockerfile ?? "Dockerfile");
+                : PathRules.SecureJoin(context, (request.Dockerfile ?? "Dockerfile").TrimStart('/'));
 
             using var backend = new ImageStoreBackend(_images, _state, request.RuntimePath ?? _runtime ?? FindRuntime());
             var builder = new Builder(backend, _cache, new HostFileOwnership(), _time);
@@ -180,4 +187,40 @@ public sealed class HostFileOwnership : IFileOwnership
     public (int Uid, int Gid) GetOwner(string path) => FileOwner.Get(path);
 
     public void SetOwner(string path, int uid, int gid) => FileOwner.Set(path, uid, gid);
+}
+
+/// <summary>A read-only view of a stream that leaves it open when disposed.</summary>
+internal sealed class LeaveOpenStream(Stream inner) : Stream
+{
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+    public override int Read(Span<byte> buffer) => inner.Read(buffer);
+
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -279,6 +279,23 @@ public sealed class ImageBuildServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_tar_context_cannot_name_a_dockerfile_outside_itself()
+    {
+        var outside = Path.Combine(_root.Path, "outside.Dockerfile");
+        File.WriteAllText(outside, "FROM busybox\nRUN echo outside\n");
+        _root.Write("Dockerfile", "FROM busybox\n");
+        using var tar = new MemoryStream();
+        await TarFile.CreateFromDirectoryAsync(_root.Context, tar, includeBaseDirectory: false);
+        foreach (var path in new[] { outside, "../outside.Dockerfile" })
+        {
+            tar.Position = 0;
+            var e = await Assert.ThrowsAnyAsync<BerthException>(() => _root.Service.BuildAsync(
+                new ImageBuildRequest { ContextTar = tar, Dockerfile = path }, null, CancellationToken.None));
+            Assert.Equal(ErrorCode.NotFound, e.Code);
+        }
+    }
+
+    [Fact]
     public async Task Build_args_reach_run_and_the_cache_key()
     {
         const string dockerfile = "FROM busybox\nARG FLAVOUR=plain\nRUN echo $FLAVOUR > /flavour\n";
