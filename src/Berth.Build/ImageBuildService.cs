@@ -147,7 +147,14 @@ public sealed class ImageBuildService
 
             var stack = backend.Stack(result.Layer);
             var config = ToImageConfig(result.Config, stack);
-            var manifest = await ImageWriter.WriteImageAsync(_images.Content, config, stack.Select(l => l.Blob).ToList(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            // An OCI manifest: base layers that came from a Docker archive keep their blobs under the OCI media type.
+            var layers = stack.Select(l => l.Blob with
+            {
+                MediaType = MediaTypes.LayerCompressionOf(l.Blob.MediaType) is { } c ? MediaTypes.OciLayerFor(c) : l.Blob.MediaType,
+                Platform = null,
+                Annotations = null,
+            }).ToList();
+            var manifest = await ImageWriter.WriteImageAsync(_images.Content, config, layers, cancellationToken: cancellationToken).ConfigureAwait(false);
             var tags = new List<string>();
             foreach (var tag in request.Tags)
             {

@@ -1,6 +1,7 @@
 using System.Formats.Tar;
 using System.IO.Compression;
 using Berth.Core;
+using Berth.Images.Content;
 using Berth.Images.Layers;
 using Berth.Testing;
 
@@ -296,13 +297,64 @@ public sealed class ImageBuildServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_base_from_a_docker_archive_gives_an_oci_image_that_skopeo_reads()
+    {
+        // busybox through `docker save` format and back: Docker schema 2 manifest, Docker layer media types.
+        var busybox = await _root.Images.InspectAsync("busybox");
+        var archive = Path.Combine(_root.Path, "busybox.tar");
+        await using (var file = File.Create(archive))
+        {
+            await Berth.Images.Formats.DockerArchive.ExportAsync(file, _root.Content, [(busybox.Target, (IReadOnlyList<string>)["dockerbox:1"])]);
+        }
+        await using (var file = File.OpenRead(archive))
+        {
+            var imported = Assert.Single(await Berth.Images.Formats.DockerArchive.ImportAsync(file, _root.Content));
+            await _root.Images.TagAsync("dockerbox:1", imported.Manifest);
+        }
+        var (result, _) = await _root.BuildAsync("FROM dockerbox:1\nRUN echo layered > /layered\nLABEL built=yes\n", tags: ["layered:1"]);
+        var manifest = await _root.Content.ReadJsonAsync(result.Manifest.Digest, Berth.Oci.Image.ImageJsonContext.Default.ImageManifest);
+        // docker save stores layers uncompressed: the base keeps its blob as an OCI tar layer, the new one is gzip.
+        Assert.Equal([Berth.Oci.Image.MediaTypes.OciLayer, Berth.Oci.Image.MediaTypes.OciLayerGzip], manifest.Layers.Select(l => l.MediaType));
+
+        // A real peer reads the image: skopeo inspects the OCI layout Berth writes.
+        var layout = Path.Combine(_root.Path, "layout");
+        await Berth.Images.Formats.OciLayout.WriteAsync(layout, _root.Content, [(result.Manifest, "layered")]);
+        var psi = new System.Diagnostics.ProcessStartInfo("skopeo", ["inspect", "--config", "oci:" + layout + ":layered"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var skopeo = System.Diagnostics.Process.Start(psi)!;
+        var json = await skopeo.StandardOutput.ReadToEndAsync();
+        var err = await skopeo.StandardError.ReadToEndAsync();
+        await skopeo.WaitForExitAsync();
+        Assert.True(skopeo.ExitCode == 0, err);
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        Assert.Equal("yes", doc.RootElement.GetProperty("config").GetProperty("Labels").GetProperty("built").GetString());
+        Assert.Equal(2, doc.RootElement.GetProperty("rootfs").GetProperty("diff_ids").GetArrayLength());
+        Assert.Equal("layered\n", File.ReadAllText(Path.Combine(await _root.UnpackAsync(result), "layered")));
+    }
+
+    [Fact]
     public async Task Build_args_reach_run_and_the_cache_key()
     {
-        const string dockerfile = "FROM busybox\nARG FLAVOUR=plain\nRUN echo $FLAVOUR > /flavour\n";
+        const string dockerfile = """
+            FROM busybox
+            ARG FLAVOUR=plain
+            RUN echo $FLAVOUR > /flavour
+            RUN <<EOF
+            echo "heredoc $FLAVOUR" > /heredoc
+            EOF
+            RUN <<SCRIPT
+            #!/bin/sh
+            echo "script as $0" > /script
+            SCRIPT
+            """;
         var (plain, _) = await _root.BuildAsync(dockerfile);
         var (spicy, _) = await _root.BuildAsync(dockerfile, buildArgs: new Dictionary<string, string> { ["FLAVOUR"] = "spicy" });
         Assert.NotEqual(plain.ImageId, spicy.ImageId);
-        Assert.Equal("spicy\n", File.ReadAllText(Path.Combine(await _root.UnpackAsync(spicy), "flavour")));
+        var rootfs = await _root.UnpackAsync(spicy);
+        Assert.Equal("spicy\n", File.ReadAllText(Path.Combine(rootfs, "flavour")));
+        Assert.Equal("heredoc spicy\n", File.ReadAllText(Path.Combine(rootfs, "heredoc")));
+        // The script ran from the writable layer and was gone before the commit.
+        Assert.Equal("script as /.berth-run-script\n", File.ReadAllText(Path.Combine(rootfs, "script")));
+        Assert.False(File.Exists(Path.Combine(rootfs, ".berth-run-script")));
         var (again, _) = await _root.BuildAsync(dockerfile, noCache: true);
         Assert.Equal(0, again.Build.CachedSteps);
     }
