@@ -332,6 +332,24 @@ public sealed class ImageBuildServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task From_scratch_runs_steps_and_leaves_no_runtime_mount_points_in_the_layers()
+    {
+        var (result, _) = await _root.BuildAsync("""
+            FROM busybox AS tools
+            FROM scratch
+            COPY --from=tools /bin/busybox /busybox
+            RUN ["/busybox", "sh", "-c", "echo from scratch > /made"]
+            ENTRYPOINT ["/busybox"]
+            CMD ["cat", "/made"]
+            """);
+        var rootfs = await _root.UnpackAsync(result);
+        Assert.Equal(["busybox", "made"], Directory.EnumerateFileSystemEntries(rootfs).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        var (exit, output) = await _root.RunImageAsync(result);
+        Assert.Equal(0, exit);
+        Assert.Equal(["from scratch"], output);
+    }
+
+    [Fact]
     public async Task Build_args_reach_run_and_the_cache_key()
     {
         const string dockerfile = """
