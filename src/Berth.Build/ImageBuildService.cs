@@ -107,6 +107,7 @@ public sealed class ImageBuildService
                 throw BerthException.InvalidArgument($"invalid tag \"{tag}\": a build names its image with a tag, not a digest");
             }
         }
+        await using var buildLock = await EnterAsync(request.RuntimePath ?? _runtime ?? FindRuntime(), cancellationToken).ConfigureAwait(false);
         string? extracted = null;
         try
         {
@@ -169,6 +170,44 @@ public sealed class ImageBuildService
             if (extracted is not null && Directory.Exists(extracted))
             {
                 Directory.Delete(extracted, recursive: true);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Every build holds a shared lock on <c>stateDirectory/.lock</c> (flock, through FileShare) while it runs. Before
+    /// taking it, a build that can get the lock exclusively — no other build, in this process or another, is running —
+    /// first removes what killed builds left behind (<see cref="ImageStoreBackend.RecoverAsync"/>).
+    /// </summary>
+    private async Task<FileStream> EnterAsync(string runtimePath, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(_state, ".lock");
+        FileStream? exclusive = null;
+        try
+        {
+            exclusive = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            // Another build holds the lock: what is there is in use, not stale.
+        }
+        if (exclusive is not null)
+        {
+            await using (exclusive.ConfigureAwait(false))
+            {
+                await ImageStoreBackend.RecoverAsync(_images, _state, runtimePath, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.Read, FileShare.ReadWrite);
+            }
+            catch (IOException)
+            {
+                // Another build is recovering right now; it takes moments.
+                await Task.Delay(TimeSpan.FromMilliseconds(50), _time, cancellationToken).ConfigureAwait(false);
             }
         }
     }

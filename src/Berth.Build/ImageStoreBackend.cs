@@ -45,6 +45,83 @@ public sealed class ImageStoreBackend : IBuildBackend, IDisposable
         _runner = new RuntimeRunner(runtimePath, Path.Combine(_state, "runs"), Path.Combine(_state, "runtime"));
     }
 
+    /// <summary>
+    /// Removes what builds killed mid-step left behind under <paramref name="stateDirectory"/> (a crash, kill -9): step
+    /// mounts, containers still known to the runtime, bundles, half-written layer tars and extracted contexts, and the
+    /// active snapshots and views of steps (keys <c>build-…</c>). Call it only while no build uses the state
+    /// directory (<see cref="ImageBuildService"/> ensures that with a lock file).
+    /// </summary>
+    public static async Task<int> RecoverAsync(ImageStore images, string stateDirectory, string runtimePath, CancellationToken cancellationToken)
+    {
+        var state = Path.GetFullPath(stateDirectory);
+        var removed = 0;
+        var mounts = Path.Combine(state, "mounts");
+        if (Directory.Exists(mounts))
+        {
+            var mounted = File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')).Where(f => f.Length > 4).Select(f => f[4]).ToHashSet(StringComparer.Ordinal);
+            foreach (var dir in Directory.EnumerateDirectories(mounts))
+            {
+                if (mounted.Contains(dir))
+                {
+                    SnapshotMounter.Unmount(dir, detach: true);
+                }
+                Directory.Delete(dir);
+                removed++;
+            }
+        }
+        var runtimeRoot = Path.Combine(state, "runtime");
+        if (Directory.Exists(runtimeRoot) && Directory.EnumerateDirectories(runtimeRoot).Any())
+        {
+            var runner = new RuntimeRunner(runtimePath, Path.Combine(state, "runs"), runtimeRoot);
+            foreach (var dir in Directory.EnumerateDirectories(runtimeRoot))
+            {
+                await runner.DeleteContainerAsync(Path.GetFileName(dir)).ConfigureAwait(false);
+                if (Directory.Exists(dir))
+                {
+                    Directory.Delete(dir, recursive: true);
+                }
+                removed++;
+            }
+        }
+        foreach (var scratch in (string[])["runs", "tmp", "contexts"])
+        {
+            var dir = Path.Combine(state, scratch);
+            if (!Directory.Exists(dir))
+            {
+                continue;
+            }
+            foreach (var entry in Directory.EnumerateFileSystemEntries(dir))
+            {
+                if (Directory.Exists(entry))
+                {
+                    Directory.Delete(entry, recursive: true);
+                }
+                else
+                {
+                    File.Delete(entry);
+                }
+                removed++;
+            }
+        }
+        if (images.Snapshotter is { } snapshots)
+        {
+            var stale = new List<string>();
+            await foreach (var info in snapshots.WalkAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (info.Kind != SnapshotKind.Committed && info.Key.StartsWith("build-", StringComparison.Ordinal))
+                {
+                    stale.Add(info.Key);
+                }
+            }
+            foreach (var key in stale)
+            {
+                await snapshots.RemoveAsync(key, cancellationToken).ConfigureAwait(false);
+                removed++;
+            }
+        }
+        return removed;
+    }
+
     /// <summary>Snapshots and blobs made by this backend stay leased (safe from the image store's GC) until disposal.</summary>
     public void Dispose()
     {

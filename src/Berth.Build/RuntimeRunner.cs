@@ -158,6 +158,9 @@ public sealed class RuntimeRunner
         return status < 0 ? throw BerthException.FailedPrecondition($"lost the exit status of {_runtime} (pid {pid})") : Sys.ExitCodeOf(status);
     }
 
+    /// <summary>Kills and deletes a container this runner's runtime root knows (recovery after a crash).</summary>
+    internal Task DeleteContainerAsync(string id) => RuntimeCommandAsync(["delete", "--force", id]);
+
     /// <summary>A housekeeping runtime call (kill, delete); its output is not the step's.</summary>
     private async Task RuntimeCommandAsync(string[] args)
     {

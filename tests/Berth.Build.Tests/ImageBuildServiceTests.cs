@@ -152,6 +152,35 @@ public sealed class ImageBuildServiceTests : IDisposable
         Assert.Equal(before, await _root.CountAsync());
     }
 
+    [Fact]
+    public async Task A_build_killed_mid_run_is_cleaned_up_by_the_next_build()
+    {
+        const string baseline = "FROM busybox\nRUN echo ok > /ok\n";
+        await _root.BuildAsync(baseline);
+        var before = await _root.CountAsync();
+
+        // `berth images-dev build` on the same state root, killed with SIGKILL while its RUN sleeps.
+        _root.Write("Dockerfile", "FROM busybox\nRUN echo started && sleep 60\n");
+        var psi = new System.Diagnostics.ProcessStartInfo(Repo.Executable("berth"),
+            ["images-dev", "build", "--root", _root.Path, "--runtime", _root.Runtime, _root.Context]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using (var cli = System.Diagnostics.Process.Start(psi)!)
+        {
+            while (await cli.StandardOutput.ReadLineAsync() is { } line && line != "started")
+            {
+            }
+            cli.Kill();
+            await cli.WaitForExitAsync();
+        }
+        var left = await _root.CountAsync();
+        Assert.True(left.Mounts > 0 && left.ScratchEntries > 0 && left.Snapshots > before.Snapshots, $"the killed build left nothing to clean up: {left}");
+
+        // The next build finds no other build running, removes the leftovers (and kills the orphaned step).
+        var (again, _) = await _root.BuildAsync(baseline);
+        Assert.Equal(again.Build.Steps - 1, again.Build.CachedSteps);
+        Assert.Equal(before, await _root.CountAsync());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(_root.BuildState, "runtime")));
+    }
+
     private sealed class StartedProbe(CancellationTokenSource cts) : IBuildProgress
     {
         public void Report(BuildEvent buildEvent)
