@@ -91,9 +91,11 @@ public static class ImagesDevBuildCommand
         var content = new LocalContentStore(Path.Combine(root, "content"));
         var images = new ImageStore(content, new OverlaySnapshotter(Path.Combine(root, "overlay")), Path.Combine(root, "images"));
         var service = new ImageBuildService(images, Path.Combine(root, "build"), runtime);
+        var tty = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
         IBuildProgress progress = quiet
             ? NullBuildProgress.Instance
-            : ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected ? new TtyBuildProgress(stdout) : new PlainBuildProgress(stdout);
+            : new WithoutSummary(tty ? new TtyBuildProgress(stdout) : new PlainBuildProgress(stdout));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         var result = await service.BuildAsync(new ImageBuildRequest
         {
             ContextDirectory = context,
@@ -108,6 +110,9 @@ public static class ImagesDevBuildCommand
         }, progress, cancellationToken).ConfigureAwait(false);
         if (!quiet)
         {
+            // Docker's last lines: the image ID (not the builder's cache key), then the names.
+            stdout.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"Successfully built {result.ImageId.Encoded[..12]} ({result.Build.Steps} steps, {result.Build.CachedSteps} cached, {watch.Elapsed.TotalSeconds:0.0}s)"));
             foreach (var tag in result.Tags)
             {
                 stdout.WriteLine("Successfully tagged " + ImageReference.Parse(tag).FamiliarString);
@@ -115,6 +120,18 @@ public static class ImagesDevBuildCommand
         }
         stdout.WriteLine(result.ImageId.ToString());
         return 0;
+    }
+
+    /// <summary>Drops the builder's own summary line, which names the cache key: the command prints the image ID instead.</summary>
+    private sealed class WithoutSummary(IBuildProgress inner) : IBuildProgress
+    {
+        public void Report(BuildEvent buildEvent)
+        {
+            if (buildEvent is not BuildCompleted)
+            {
+                inner.Report(buildEvent);
+            }
+        }
     }
 
     private static void AddPair(Dictionary<string, string> into, string value, string flag)
