@@ -162,6 +162,11 @@ public sealed class ImageBuildService
                 var record = await _images.TagAsync(tag, manifest, cancellationToken).ConfigureAwait(false);
                 tags.Add(record.Name);
             }
+            if (tags.Count == 0)
+            {
+                // docker build without -t: the image has no name but is found by its ID and kept from GC.
+                await _images.KeepUntaggedAsync(manifest, cancellationToken).ConfigureAwait(false);
+            }
             var manifestDocument = await Images.Content.ContentStoreExtensions.ReadJsonAsync(_images.Content, manifest.Digest, ImageJsonContext.Default.ImageManifest, cancellationToken).ConfigureAwait(false);
             return new ImageBuildResult(manifestDocument.Config.Digest, manifest, tags, result);
         }

@@ -404,6 +404,11 @@ public sealed class ImageBuildServiceTests : IDisposable
         Assert.False(File.Exists(Path.Combine(rootfs, ".berth-run-script")));
         var (again, _) = await _root.BuildAsync(dockerfile, noCache: true);
         Assert.Equal(0, again.Build.CachedSteps);
+
+        // Built without -t: found by its image ID, and kept by GC.
+        await _root.Images.GarbageCollectAsync();
+        Assert.Equal(spicy.ImageId, (await _root.Images.InspectAsync(spicy.ImageId.Encoded[..12])).Id);
+        Assert.Empty((await _root.Images.InspectAsync(spicy.ImageId.ToString())).RepoTags);
     }
 }
 
