@@ -250,8 +250,15 @@ public sealed class ImageStoreBackend : IBuildBackend, IDisposable
             }
             if (await _snapshots.StatAsync(chainKey, cancellationToken).ConfigureAwait(false) is null)
             {
-                await _snapshots.CommitAsync(chainKey, m.Key, cancellationToken).ConfigureAwait(false);
-                m.Committed = true;
+                try
+                {
+                    await _snapshots.CommitAsync(chainKey, m.Key, cancellationToken).ConfigureAwait(false);
+                    m.Committed = true;
+                }
+                catch (BerthException e) when (e.Code == ErrorCode.AlreadyExists)
+                {
+                    // A build running alongside committed the identical layer first; theirs serves, ours goes on dispose.
+                }
             }
             // else: the same change was committed before (same diff_id on the same parent); the existing one serves.
             WriteRecord(new LayerRecord
