@@ -379,6 +379,24 @@ public sealed class ImageBuildServiceTests : IDisposable
     }
 
     [Fact]
+    public async Task Builds_run_side_by_side_on_one_service()
+    {
+        _root.Write("main.txt", "shared\n");
+        Directory.CreateDirectory(Path.Combine(_root.Path, "other"));
+        _root.Write("a.Dockerfile", "FROM busybox\nCOPY main.txt /\nRUN cat /main.txt > /a && sleep 1\n");
+        _root.Write("b.Dockerfile", "FROM busybox\nCOPY main.txt /\nRUN cat /main.txt > /b && sleep 1\n");
+        Task<ImageBuildResult> Build(string file, string tag) => _root.Service.BuildAsync(
+            new ImageBuildRequest { ContextDirectory = _root.Context, Dockerfile = file, Tags = [tag] }, null, CancellationToken.None);
+        var results = await Task.WhenAll(Build("a.Dockerfile", "a:1"), Build("b.Dockerfile", "b:1"));
+        Assert.Equal("shared\n", File.ReadAllText(Path.Combine(await _root.UnpackAsync(results[0]), "a")));
+        Assert.Equal("shared\n", File.ReadAllText(Path.Combine(await _root.UnpackAsync(results[1]), "b")));
+        var counts = await _root.CountAsync();
+        Assert.Equal(0, counts.Mounts);
+        Assert.Equal(0, counts.ScratchEntries);
+        Assert.Equal(counts.Snapshots, counts.SnapshotDirs);
+    }
+
+    [Fact]
     public async Task Build_args_reach_run_and_the_cache_key()
     {
         const string dockerfile = """

@@ -254,7 +254,25 @@ public sealed class ImageStore
                     {
                         throw new BerthException(ErrorCode.FailedPrecondition, $"layer {image.ManifestDocument.Layers[i].Digest} uncompresses to {result.DiffId}, but the image config says {image.Config.RootFs.DiffIds[i]}; the image is corrupt");
                     }
-                    await snapshotter.CommitAsync(chain, key, cancellationToken).ConfigureAwait(false);
+                    var lostRace = false;
+                    try
+                    {
+                        await snapshotter.CommitAsync(chain, key, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (BerthException e) when (e.Code == ErrorCode.AlreadyExists)
+                    {
+                        lostRace = true;
+                    }
+                    if (lostRace)
+                    {
+                        // Another unpack of the same layer (a second container or build starting at once) finished
+                        // first: its snapshot has the same content (same chain ID), so ours is dropped.
+                        if (await snapshotter.StatAsync(chain, cancellationToken).ConfigureAwait(false) is not { Kind: SnapshotKind.Committed })
+                        {
+                            throw new BerthException(ErrorCode.AlreadyExists, $"snapshot {chain} exists but is not committed; remove it and unpack again");
+                        }
+                        await snapshotter.RemoveAsync(key, CancellationToken.None).ConfigureAwait(false);
+                    }
                 }
                 catch
                 {
