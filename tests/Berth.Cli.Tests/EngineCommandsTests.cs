@@ -90,6 +90,11 @@ public sealed class EngineCommandsTests(EngineFixture engine)
 
             Assert.Equal(name + "\n", engine.Berth("stop", "-t", "1", name).Ok().Stdout);
             Assert.Contains("exited", engine.Berth("inspect", "-f", "{{.State.Status}}", name).Ok().Stdout, StringComparison.Ordinal);
+            // Stopping a stopped container is not an error (the daemon answers 304), as with docker.
+            Assert.Equal(name + "\n", engine.Berth("stop", name).Ok().Stdout);
+
+            var listing = engine.Shell($"\"$BERTH\" export {name} | tar -t").Ok().Stdout;
+            Assert.Contains("bin/busybox", listing, StringComparison.Ordinal);
         }
         finally
         {

@@ -103,7 +103,8 @@ public sealed class DockerApiClient : IDisposable
             request.Headers.TryAddWithoutValidation(k, v);
         }
         var response = await SendRawAsync(request, stream ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
-        if (!response.IsSuccessStatusCode)
+        // 304: start of a running / stop of a stopped container; docker treats it as done.
+        if (!response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.NotModified)
         {
             using (response)
             {

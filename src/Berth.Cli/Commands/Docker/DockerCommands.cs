@@ -15,7 +15,7 @@ public static class DockerCommands
         ContainerCommands.Ps, ContainerCommands.Logs, ContainerCommands.Exec, ContainerCommands.Inspect,
         ContainerCommands.Top, StatsCopyCommands.Stats, StatsCopyCommands.Cp, ContainerCommands.Rename,
         ContainerCommands.Update, ContainerCommands.Wait, ContainerCommands.Pause, ContainerCommands.Unpause,
-        ContainerCommands.Port,
+        ContainerCommands.Port, StatsCopyCommands.Export,
         ImageCommands.Images, ImageCommands.Rmi, ImageCommands.Tag, ImageCommands.History, ImageCommands.Save,
         ImageCommands.Load, ImageCommands.Import, ImageCommands.Build, ImageCommands.Pull, ImageCommands.Push,
         ImageCommands.Login, ImageCommands.Logout,
@@ -31,7 +31,7 @@ public static class DockerCommands
             ("logs", ContainerCommands.Logs), ("exec", ContainerCommands.Exec), ("inspect", ContainerCommands.ContainerInspect),
             ("top", ContainerCommands.Top), ("stats", StatsCopyCommands.Stats), ("cp", StatsCopyCommands.Cp),
             ("rename", ContainerCommands.Rename), ("update", ContainerCommands.Update), ("wait", ContainerCommands.Wait),
-            ("pause", ContainerCommands.Pause), ("unpause", ContainerCommands.Unpause), ("port", ContainerCommands.Port),
+            ("pause", ContainerCommands.Pause), ("unpause", ContainerCommands.Unpause), ("port", ContainerCommands.Port), ("export", StatsCopyCommands.Export),
             ("prune", ContainerCommands.Prune),
         ]),
         ("image", "Manage images", [

@@ -128,6 +128,41 @@ public static class StatsCopyCommands
             new Flag("quiet", 'q', FlagKind.Bool, "Suppress progress output during copy")),
         CpAsync);
 
+    public static DockerCommandSpec Export { get; } = new("export", "Export a container's filesystem as a tar archive",
+        new FlagSet("export", "export [OPTIONS] CONTAINER", interspersed: true, new Flag("output", 'o', FlagKind.Value, "Write to a file, instead of STDOUT")),
+        async (cli, f, ct) =>
+        {
+            f.Require(1, 1);
+            var output = f.Value("output");
+            if (output is null && DockerCli.StdoutIsTerminal)
+            {
+                throw new BerthException(ErrorCode.InvalidArgument, "cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            using var response = await cli.Api.SendAsync(HttpMethod.Get, $"/containers/{DockerCli.Esc(f.Positionals[0])}/export", stream: true, cancellationToken: ct).ConfigureAwait(false);
+            await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+            if (output is null)
+            {
+                await using var stdout = DockerCli.OpenStdout();
+                await body.CopyToAsync(stdout, ct).ConfigureAwait(false);
+                return 0;
+            }
+            var full = Path.GetFullPath(output);
+            var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+            try
+            {
+                await using (var file = File.Create(temp))
+                {
+                    await body.CopyToAsync(file, ct).ConfigureAwait(false);
+                }
+                File.Move(temp, full, overwrite: true);
+            }
+            finally
+            {
+                File.Delete(temp);
+            }
+            return 0;
+        });
+
     private static (string? Container, string Path) Split(string arg)
     {
         if (arg.StartsWith('/') || arg.StartsWith('.') || arg == "-")
