@@ -66,11 +66,20 @@ wait_socket "$work/docker.sock" "$dockerd_pid" dockerd
 
 engines=(dockerd)
 if [ -x "$BERTH" ] && "$BERTH" daemon --help >/dev/null 2>&1; then
-  "$BERTH" daemon -H "unix://$work/berth.sock" --data-root "$work/broot" --exec-root "$work/bexec" >"$work/berth.log" 2>&1 &
+  # The runtime and shim beside the berth given (out/berth is a link into out/.publish, so say where they are).
+  extra=()
+  bdir=$(dirname "$BERTH")
+  [ -x "$bdir/berth-runtime" ] && extra+=(--runtime "$bdir/berth-runtime")
+  [ -x "$bdir/berth-shim" ] && extra+=(--shim "$bdir/berth-shim")
+  "$BERTH" daemon -H "unix://$work/berth.sock" --data-root "$work/broot" --exec-root "$work/bexec" "${extra[@]}" >"$work/berth.log" 2>&1 &
   berth_pid=$!
   wait_socket "$work/berth.sock" "$berth_pid" berth
   "$DOCKER" -H "unix://$work/berth.sock" import "$work/busybox.tar" busybox:latest >/dev/null
-  engines+=(berth)
+  if err=$("$DOCKER" -H "unix://$work/berth.sock" run --rm --network none busybox true 2>&1); then
+    engines+=(berth)
+  else
+    echo "berth daemon: cannot run a container yet ($(echo "$err" | head -1)); timing dockerd alone"
+  fi
 else
   echo "berth daemon: not available in $BERTH yet (no 'daemon' command); measuring dockerd alone"
 fi
@@ -94,7 +103,7 @@ shim_rss() { # socket
 }
 read -r shim_dockerd shim_dockerd_name < <(shim_rss "$work/docker.sock")
 shim_berth= shim_berth_name=
-[ -n "$berth_pid" ] && read -r shim_berth shim_berth_name < <(shim_rss "$work/berth.sock")
+[ "${#engines[@]}" -gt 1 ] && read -r shim_berth shim_berth_name < <(shim_rss "$work/berth.sock")
 
 # The timed runs, interleaved so both engines see the same machine load.
 python3 - "$DOCKER" "$N" "$WARMUP" "$work" "${engines[@]}" <<'PY'

@@ -31,6 +31,15 @@ public sealed class EngineFixture : IDisposable
             {
                 ArgumentList = { "daemon", "-H", "unix://" + Socket, "--data-root", Path.Combine(_root, "data"), "--exec-root", Path.Combine(_root, "exec") },
             };
+            // out/berth is a link into out/.publish: name the runtime and shim that make put beside it.
+            foreach (var (flag, exe) in new[] { ("--runtime", "berth-runtime"), ("--shim", "berth-shim") })
+            {
+                if (File.Exists(Path.Combine(Repo.Out, exe)))
+                {
+                    psi.ArgumentList.Add(flag);
+                    psi.ArgumentList.Add(Path.Combine(Repo.Out, exe));
+                }
+            }
         }
         else
         {
