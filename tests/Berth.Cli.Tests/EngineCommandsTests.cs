@@ -183,6 +183,23 @@ public sealed class EngineCommandsTests(EngineFixture engine)
         var typed = engine.Shell("(printf 'echo typed-$((6*7))\\n'; sleep 2; printf 'exit 6\\n') | script -qec '\"$BERTH\" run --rm -it --network none busybox sh' /dev/null", TimeSpan.FromSeconds(60));
         Assert.Equal(6, typed.ExitCode);
         Assert.Contains("typed-42", typed.Stdout, StringComparison.Ordinal);
+
+        var name = Unique("tty");
+        engine.Berth("run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "300").Ok();
+        try
+        {
+            var exec = engine.Shell($"script -qec '\"$BERTH\" exec -it {name} sh -c \"tty; exit 9\"' /dev/null", TimeSpan.FromSeconds(60));
+            Assert.Equal(9, exec.ExitCode);
+            Assert.Contains("/dev/pts/", exec.Stdout, StringComparison.Ordinal);
+
+            var notTty = engine.Berth(["exec", "-it", name, "true"], stdin: "");
+            Assert.Equal(1, notTty.ExitCode);
+            Assert.Contains("the input device is not a TTY", notTty.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            engine.Berth("rm", "-f", name);
+        }
     }
 
     [Fact]
