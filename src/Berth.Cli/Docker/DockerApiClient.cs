@@ -20,33 +20,12 @@ public sealed class DockerApiClient : IDisposable
     /// <summary>What a daemon that sends no API-Version header is assumed to speak (as the docker CLI assumes).</summary>
     public const string FallbackApiVersion = "1.24";
 
-    private readonly HttpClient _http;
     private string? _version;
 
     public DockerApiClient(string host)
     {
         Host = host;
         SocketPath = DockerHost.SocketPath(host);
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                try
-                {
-                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath), ct).ConfigureAwait(false);
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            },
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-        };
-        _http = new HttpClient(handler) { BaseAddress = new Uri("http://docker/"), Timeout = Timeout.InfiniteTimeSpan };
-        _http.DefaultRequestHeaders.UserAgent.ParseAdd("Berth-Client/1.0");
     }
 
     public string Host { get; }
@@ -65,7 +44,7 @@ public sealed class DockerApiClient : IDisposable
         {
             return;
         }
-        using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Get, "_ping"), HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        using var response = await SendRawAsync(new HttpRequestMessage(HttpMethod.Get, new Uri("/_ping", UriKind.Relative)), cancellationToken).ConfigureAwait(false);
         var headers = response.Headers.ToDictionary(h => h.Key, h => string.Join(',', h.Value), StringComparer.OrdinalIgnoreCase);
         PingHeaders = headers;
         _version = headers.TryGetValue("API-Version", out var v) && !string.IsNullOrWhiteSpace(v) ? Lower(v.Trim(), MaxApiVersion) : FallbackApiVersion;
@@ -97,12 +76,16 @@ public sealed class DockerApiClient : IDisposable
         IEnumerable<KeyValuePair<string, string>>? headers = null, bool stream = false, CancellationToken cancellationToken = default)
     {
         await NegotiateAsync(cancellationToken).ConfigureAwait(false);
-        var request = new HttpRequestMessage(method, Versioned(pathAndQuery)) { Content = content };
+        var request = new HttpRequestMessage(method, new Uri("/" + Versioned(pathAndQuery), UriKind.Relative)) { Content = content };
         foreach (var (k, v) in headers ?? [])
         {
             request.Headers.TryAddWithoutValidation(k, v);
         }
-        var response = await SendRawAsync(request, stream ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        var response = await SendRawAsync(request, cancellationToken).ConfigureAwait(false);
+        if (!stream)
+        {
+            await response.Content.LoadIntoBufferAsync(cancellationToken).ConfigureAwait(false);
+        }
         // 304: start of a running / stop of a stopped container; docker treats it as done.
         if (!response.IsSuccessStatusCode && response.StatusCode != HttpStatusCode.NotModified)
         {
@@ -141,13 +124,17 @@ public sealed class DockerApiClient : IDisposable
         return string.IsNullOrWhiteSpace(text) ? null : JsonNode.Parse(text);
     }
 
-    private async Task<HttpResponseMessage> SendRawAsync(HttpRequestMessage request, HttpCompletionOption completion, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendRawAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         try
         {
-            return await _http.SendAsync(request, completion, cancellationToken).ConfigureAwait(false);
+            return await UnixHttp.SendAsync(SocketPath, request, cancellationToken).ConfigureAwait(false);
         }
-        catch (HttpRequestException e) when (e.InnerException is SocketException)
+        catch (SocketException e)
+        {
+            throw CannotConnect(e);
+        }
+        catch (HttpRequestException e)
         {
             throw CannotConnect(e);
         }
@@ -208,7 +195,9 @@ public sealed class DockerApiClient : IDisposable
         }
     }
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+    }
 
     internal static MediaTypeHeaderValue Tar { get; } = new("application/x-tar");
 }
