@@ -9,7 +9,7 @@ namespace Berth.Cli.Tests;
 /// A Docker Engine API server on a private socket for the CLI's integration tests, with busybox:latest imported.
 /// By default Debian's dockerd 20.10 (own data root, exec root, pidfile, its own managed containerd, no bridge,
 /// no iptables); with BERTH_TEST_ENGINE=berth, `out/berth daemon` on a temp socket and root instead, so the same
-/// tests check Berth's engine. Stops only what it started.
+/// tests check Berth's engine (BERTH_TEST_DAEMON=PATH takes the daemon from another build). Stops only what it started.
 /// </summary>
 public sealed class EngineFixture : IDisposable
 {
@@ -27,17 +27,20 @@ public sealed class EngineFixture : IDisposable
         ProcessStartInfo psi;
         if (Kind == "berth")
         {
-            psi = new ProcessStartInfo(Repo.Executable("berth"))
+            // BERTH_TEST_DAEMON names another build's berth (its runtime and shim beside it); default out/berth.
+            var daemon = Environment.GetEnvironmentVariable("BERTH_TEST_DAEMON") is { Length: > 0 } d ? d : Repo.Executable("berth");
+            var dir = Path.GetDirectoryName(daemon)!;
+            psi = new ProcessStartInfo(daemon)
             {
                 ArgumentList = { "daemon", "-H", "unix://" + Socket, "--data-root", Path.Combine(_root, "data"), "--exec-root", Path.Combine(_root, "exec") },
             };
             // out/berth is a link into out/.publish: name the runtime and shim that make put beside it.
             foreach (var (flag, exe) in new[] { ("--runtime", "berth-runtime"), ("--shim", "berth-shim") })
             {
-                if (File.Exists(Path.Combine(Repo.Out, exe)))
+                if (File.Exists(Path.Combine(dir, exe)))
                 {
                     psi.ArgumentList.Add(flag);
-                    psi.ArgumentList.Add(Path.Combine(Repo.Out, exe));
+                    psi.ArgumentList.Add(Path.Combine(dir, exe));
                 }
             }
         }
