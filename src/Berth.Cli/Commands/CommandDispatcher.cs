@@ -12,10 +12,12 @@ public sealed class CommandDispatcher(IReadOnlyList<ICommand> commands)
         new RawCommand(ImagesDevCommands.Name, "image library developer commands (busybox, import, unpack, ...)",
             (args, ct) => ImagesDevCommands.RunAsync(args, Console.Out, ct), hidden: true),
         new BenchApiServerCommand(),
+        .. Docker.DockerCommands.All,
     ]);
 
     public async Task<int> RunAsync(string[] args)
     {
+        args = Berth.Cli.Docker.DockerHost.ExtractGlobalOptions(args);
         if (args.Length == 0 || args[0] is "--help" or "-h" or "help")
         {
             Console.WriteLine("Usage: berth <command> [options]\n\nCommands:");

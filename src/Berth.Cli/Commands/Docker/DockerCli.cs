@@ -1,0 +1,189 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Berth.Cli.Docker;
+using Berth.Core;
+using Berth.Linux;
+
+namespace Berth.Cli.Commands.Docker;
+
+/// <summary>A command's wish to end with a given exit code (the container's, or docker's 125/126/127).</summary>
+public sealed class ExitException(int code, string? message = null) : Exception(message ?? $"exit status {code}")
+{
+    public int Code { get; } = code;
+
+    public bool HasMessage { get; } = message is not null;
+}
+
+/// <summary>
+/// What every docker-style command gets: the API client for -H/BERTH_HOST, the process's standard streams and
+/// whether they are terminals. <see cref="RunAsync"/> turns errors into docker's one-line messages and exit codes:
+/// usage errors 125, daemon errors 1 (run/create map theirs to 125/126/127 themselves).
+/// </summary>
+public sealed class DockerCli : IDisposable
+{
+    private DockerApiClient? _api;
+
+    public DockerCli(TextWriter output, TextWriter error)
+    {
+        Out = output;
+        Err = error;
+    }
+
+    public DockerApiClient Api => _api ??= new DockerApiClient(DockerHost.Resolve());
+
+    public TextWriter Out { get; }
+
+    public TextWriter Err { get; }
+
+    public static bool StdinIsTerminal => Terminal.IsTerminal(0);
+
+    public static bool StdoutIsTerminal => Terminal.IsTerminal(1);
+
+    public static int TerminalWidth => Terminal.GetSize(1)?.Cols is { } c and > 0 ? c : 80;
+
+    public static Stream OpenStdout() => Console.OpenStandardOutput();
+
+    public static Stream OpenStderr() => Console.OpenStandardError();
+
+    public static Stream OpenStdin() => Console.OpenStandardInput();
+
+    public static JsonSerializerOptions Indented { get; } = new() { WriteIndented = true, IndentSize = 4, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public void Dispose() => _api?.Dispose();
+
+    public static async Task<int> RunAsync(DockerCommandSpec spec, string[] args, CancellationToken cancellationToken)
+    {
+        using var cli = new DockerCli(Console.Out, Console.Error);
+        try
+        {
+            var parsed = spec.Flags.Parse(args);
+            if (parsed.Help)
+            {
+                await cli.Out.WriteAsync(spec.Summary + "\n\n" + spec.Flags.HelpText()).ConfigureAwait(false);
+                return 0;
+            }
+            var code = await spec.Run(cli, parsed, cancellationToken).ConfigureAwait(false);
+            await cli.Out.FlushAsync(cancellationToken).ConfigureAwait(false);
+            return code;
+        }
+        catch (UsageException e)
+        {
+            await cli.Err.WriteLineAsync($"berth: {e.Message}\nSee 'berth {spec.Flags.Command} --help'.").ConfigureAwait(false);
+            return 125;
+        }
+        catch (ExitException e)
+        {
+            if (e.HasMessage)
+            {
+                await cli.Err.WriteLineAsync("berth: " + e.Message).ConfigureAwait(false);
+            }
+            return e.Code;
+        }
+        catch (BerthException e)
+        {
+            await cli.Out.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            await cli.Err.WriteLineAsync("berth: " + e.Message).ConfigureAwait(false);
+            return 1;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return 130;
+        }
+        catch (IOException e)
+        {
+            await cli.Err.WriteLineAsync("berth: " + e.Message).ConfigureAwait(false);
+            return 1;
+        }
+    }
+
+    /// <summary>Writes a table (or a --format template per row) for a list command.</summary>
+    public void WriteRows(string? format, bool quiet, IReadOnlyList<JsonObject> rows, string quietField, IReadOnlyList<(string Field, string Header)> columns)
+    {
+        if (quiet)
+        {
+            foreach (var r in rows)
+            {
+                Out.WriteLine(Template.Text(r[quietField]));
+            }
+            return;
+        }
+        if (format is not null && format != "table")
+        {
+            var headers = columns.ToDictionary(c => c.Field, c => c.Header, StringComparer.Ordinal);
+            if (Template.IsTable(format))
+            {
+                var table = new TableWriter(Template.Header(format, headers).Split('\t'));
+                foreach (var r in rows)
+                {
+                    table.Add(Template.Render(format, r).Split('\t'));
+                }
+                Out.Write(table.ToString());
+            }
+            else
+            {
+                foreach (var r in rows)
+                {
+                    Out.WriteLine(Template.Render(format, r));
+                }
+            }
+            return;
+        }
+        var t = new TableWriter([.. columns.Select(c => c.Header)]);
+        foreach (var r in rows)
+        {
+            t.Add([.. columns.Select(c => Template.Text(r[c.Field]))]);
+        }
+        Out.Write(t.ToString());
+    }
+
+    public static string Query(params (string Key, string? Value)[] pairs)
+    {
+        var sb = new StringBuilder();
+        foreach (var (k, v) in pairs)
+        {
+            if (v is null)
+            {
+                continue;
+            }
+            sb.Append(sb.Length == 0 ? '?' : '&').Append(Uri.EscapeDataString(k)).Append('=').Append(Uri.EscapeDataString(v));
+        }
+        return sb.ToString();
+    }
+
+    public static string Esc(string s) => Uri.EscapeDataString(s);
+
+    /// <summary>--filter key=value (repeatable) → the API's {"key":["value",...]} JSON, or null when there are none.</summary>
+    public static string? Filters(IEnumerable<string> filters, params (string Key, string Value)[] extra)
+    {
+        var map = new JsonObject();
+        foreach (var f in filters.Select(f => f.Split('=', 2)).Select(p => (p[0], p.Length > 1 ? p[1] : "")).Concat(extra))
+        {
+            if (f.Item1.Length == 0)
+            {
+                throw new UsageException($"bad format of filter (expected name=value)");
+            }
+            if (map[f.Item1] is not JsonArray list)
+            {
+                map[f.Item1] = list = [];
+            }
+            list.Add(f.Item2);
+        }
+        return map.Count == 0 ? null : map.ToJsonString();
+    }
+
+    /// <summary>Asks y/N on the terminal (prune without -f), like docker.</summary>
+    public bool Confirm(string question)
+    {
+        Out.Write(question + " [y/N] ");
+        Out.Flush();
+        var answer = Console.In.ReadLine();
+        return answer is not null && answer.Trim().ToLowerInvariant() is "y" or "yes";
+    }
+}
+
+/// <summary>A docker-style command: its flag set, a one-line summary and what it does.</summary>
+public sealed record DockerCommandSpec(string Name, string Summary, FlagSet Flags, Func<DockerCli, ParsedFlags, CancellationToken, Task<int>> Run, bool Hidden = false)
+{
+    public RawCommand ToCommand() => new(Name, Summary, (args, ct) => DockerCli.RunAsync(this, args, ct), Hidden);
+}
