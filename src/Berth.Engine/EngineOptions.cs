@@ -29,9 +29,13 @@ public sealed class EngineOptions
 
     public string ContainersDirectory => Path.Combine(DataRoot, "containers");
 
-    public string ShimStateDirectory(string id) => Path.Combine(ExecRoot, "containers", id);
+    /// <summary>
+    /// The shim's state dir, named by the first 32 hex digits of the ID (128 bits): its shim.sock must fit the
+    /// 107-byte unix socket path limit even under a long --exec-root.
+    /// </summary>
+    public string ShimStateDirectory(string id) => Path.Combine(ExecRoot, "containers", id.Length > 32 ? id[..32] : id);
 
-    public string BundleDirectory(string id) => Path.Combine(ExecRoot, "bundles", id);
+    public string BundleDirectory(string id) => Path.Combine(ExecRoot, "bundles", id.Length > 32 ? id[..32] : id);
 
     public string RuntimeRoot => Path.Combine(ExecRoot, "runtime");
 }

@@ -163,6 +163,7 @@ public sealed partial class Container
     /// <summary>Starts the container; false when it already runs (Docker answers 304).</summary>
     public async Task<bool> StartAsync(CancellationToken cancellationToken)
     {
+        var released = false;
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -182,9 +183,20 @@ public sealed partial class Container
             await StartLockedAsync(cancellationToken).ConfigureAwait(false);
             return true;
         }
+        catch (BerthException) when (Record.HostConfig.AutoRemove && !IsRunning)
+        {
+            // As dockerd: a --rm container that cannot start is removed, so `docker run --rm` does not wait forever.
+            _gate.Release();
+            released = true;
+            _ = Task.Run(() => _engine.RemoveAsync(this, force: true, CancellationToken.None), CancellationToken.None);
+            throw;
+        }
         finally
         {
-            _gate.Release();
+            if (!released)
+            {
+                _gate.Release();
+            }
         }
     }
 
