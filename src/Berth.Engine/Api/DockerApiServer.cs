@@ -27,10 +27,19 @@ public sealed class DockerApiServer : IAsyncDisposable
 
     private readonly WebApplication _app;
 
+    private readonly (DateTime, DateTime) _socketIdentity;
+
     private DockerApiServer(WebApplication app, string socketPath)
     {
         _app = app;
         SocketPath = socketPath;
+        _socketIdentity = SocketIdentity(socketPath);
+    }
+
+    private static (DateTime, DateTime) SocketIdentity(string path)
+    {
+        var info = new FileInfo(path);
+        return (info.CreationTimeUtc, info.LastWriteTimeUtc);
     }
 
     public string SocketPath { get; }
@@ -150,7 +159,11 @@ public sealed class DockerApiServer : IAsyncDisposable
         await _app.DisposeAsync().ConfigureAwait(false);
         try
         {
-            File.Delete(SocketPath);
+            // Only our own socket: a daemon started meanwhile on the same path keeps its socket.
+            if (File.Exists(SocketPath) && SocketIdentity(SocketPath) == _socketIdentity)
+            {
+                File.Delete(SocketPath);
+            }
         }
         catch (IOException)
         {
