@@ -160,7 +160,9 @@ internal sealed partial class DockerApiHandler
         var image = await InspectImageOrNotFoundAsync(name, context.RequestAborted).ConfigureAwait(false);
         var force = QueryBool(context, "force");
         var user = _engine.List().FirstOrDefault(c => c.Record.Image == image.Id.ToString());
-        if (user is not null && !force)
+        // Removing one of several names only untags: the image itself stays, so containers using it do not matter.
+        var byName = image.Reference is { } named && image.RepoTags.Count > 1 && image.RepoTags.Contains(named.FamiliarString);
+        if (user is not null && !force && !byName)
         {
             throw new BerthException(ErrorCode.Conflict, $"conflict: unable to remove repository reference \"{name}\" (must force) - container {user.Id[..12]} is using its referenced image {image.Id.Encoded[..12]}");
         }
