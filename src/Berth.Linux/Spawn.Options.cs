@@ -75,6 +75,30 @@ public static unsafe partial class Spawn
         }
     }
 
+    /// <summary>
+    /// Sets every ignored signal back to its default action, for a process about to execve a program of someone else:
+    /// .NET ignores SIGPIPE, and an ignored disposition survives execve (a container's `yes | head` would then never end).
+    /// Raw rt_sigaction, because glibc refuses its own reserved real-time signals.
+    /// </summary>
+    public static void ResetSignalDispositionsForExec()
+    {
+        var nr = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.Arm64 ? 134L : 13L;
+        var act = stackalloc ulong[4]; // struct kernel_sigaction { handler, flags, restorer, mask }
+        var old = stackalloc ulong[4];
+        for (var sig = 1; sig <= 64; sig++)
+        {
+            if (sig is Signals.SIGKILL or Signals.SIGSTOP)
+            {
+                continue;
+            }
+            if (Libc.syscall(nr, sig, 0, (long)old, 8, 0, 0) == 0 && old[0] == 1 /* SIG_IGN */)
+            {
+                new Span<ulong>(act, 4).Clear();
+                Libc.syscall(nr, sig, (long)act, 0, 8, 0, 0);
+            }
+        }
+    }
+
     private static void AddStdio(byte* actions, int fd, int target, int openFlags, byte* devNull)
     {
         if (fd == DevNull)

@@ -5,7 +5,7 @@ using Berth.Linux.Interop;
 namespace Berth.Linux;
 
 /// <summary>Unix socket helpers for passing descriptors (the console socket protocol of runc).</summary>
-public static unsafe class UnixSocket
+public static unsafe partial class UnixSocket
 {
     private const int AfUnix = 1;
     private const int SockStream = 1;

@@ -149,6 +149,8 @@ internal sealed class ProcessFinalizer(Process process, Seccomp? seccomp)
     /// <summary>Loads a deferred seccomp filter (with no_new_privs, as late as possible) and replaces this process.</summary>
     public void Exec()
     {
+        // Before the late seccomp filter, which may deny rt_sigaction: the program must not inherit .NET's ignored SIGPIPE.
+        Spawn.ResetSignalDispositionsForExec();
         if (seccomp is not null && process.NoNewPrivileges)
         {
             SeccompBinding.Load(seccomp);

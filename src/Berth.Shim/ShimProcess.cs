@@ -51,8 +51,20 @@ public static class ShimProcess
         using (var stream = new FileStream(new SafeFileHandle(read, ownsHandle: true), FileAccess.Read, 1))
         using (var reader = new StreamReader(stream, Encoding.UTF8))
         {
-            // The shim closes its end after reporting; until then it is creating the container.
-            report = await reader.ReadToEndAsync(ct).ConfigureAwait(false);
+            try
+            {
+                // The shim closes its end after reporting; until then it is creating the container.
+                report = await reader.ReadToEndAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Given up on: the shim goes, and what it created is the caller's to clean (runtime delete --force).
+                if (ShimClient.ReadPid(stateDir) is > 0 and var pid)
+                {
+                    Sys.Kill(pid, Signals.SIGKILL);
+                }
+                throw;
+            }
         }
         await reaped.ConfigureAwait(false);
         return ParseReport(report, options.Id, stateDir) is { } error

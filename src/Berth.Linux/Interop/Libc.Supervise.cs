@@ -31,4 +31,13 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, SetLastError = true)]
     internal static partial int dup(int oldfd);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial int bind(int fd, byte* addr, int len);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial int listen(int fd, int backlog);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial int accept4(int fd, void* addr, void* len, int flags);
 }
