@@ -147,10 +147,21 @@ public sealed class DockerApiServer : IAsyncDisposable
         }
     }
 
-    private static long? FindHeadEnd(ReadOnlySequence<byte> buffer)
+    /// <summary>
+    /// The end of the request head: an empty line. Lines may end in a bare LF — Docker.DotNet 3.x writes its headers
+    /// that way ("User-Agent: Docker.DotNet\nHost: ...\n\r\n"), and Kestrel accepts it.
+    /// </summary>
+    internal static long? FindHeadEnd(ReadOnlySequence<byte> buffer)
     {
         var reader = new SequenceReader<byte>(buffer);
-        return reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n\r\n"u8, advancePastDelimiter: true) ? reader.Consumed : null;
+        while (reader.TryAdvanceTo((byte)'\n', advancePastDelimiter: true))
+        {
+            if (reader.IsNext((byte)'\n', advancePast: true) || reader.IsNext("\r\n"u8, advancePast: true))
+            {
+                return reader.Consumed;
+            }
+        }
+        return null;
     }
 
     public async ValueTask DisposeAsync()
@@ -186,7 +197,7 @@ public sealed class RawRequest
 
     public static RawRequest? Parse(string head)
     {
-        var lines = head.Split("\r\n");
+        var lines = head.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n');
         var first = lines[0].Split(' ');
         if (first.Length < 3)
         {
