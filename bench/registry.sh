@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# bench/registry.sh — skopeo pushing and pulling a ~300 MB multi-layer image against Debian's docker-registry
-# (distribution 2.8) and against `berth registry`, side by side on the same input, on loopback, plus 10 concurrent
-# pulls. Prints medians, p99 and berth/distribution ratios (throughput: higher is better).
+# bench/registry.sh — pushing and pulling a ~300 MB multi-layer image, and 10 concurrent pulls, on loopback, for each
+# client→server pairing on the same input in the same run:
+#   skopeo→distribution, skopeo→berth (Berth's registry against Debian's docker-registry 2.8), and
+#   berth→berth, berth→distribution (Berth's registry client, `berth images-dev push/pull`, against skopeo).
+# Prints throughput medians, per-client p99 with 10 concurrent pulls, and the ratios (throughput: higher is better).
 #
 #   bench/registry.sh                 # uses out/berth (make build)
 #   BERTH=/path/to/berth ROUNDS=3 SIZE_MB=300 LAYERS=6 CLIENTS=10 bench/registry.sh
+#   PAIRS="skopeo:berth berth:berth" bench/registry.sh      # a subset of client:server pairings
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BERTH=${BERTH:-$PWD/out/berth}
@@ -12,6 +15,7 @@ ROUNDS=${ROUNDS:-3}
 SIZE_MB=${SIZE_MB:-300}
 LAYERS=${LAYERS:-6}
 CLIENTS=${CLIENTS:-10}
+PAIRS=${PAIRS:-skopeo:distribution skopeo:berth berth:berth berth:distribution}
 for tool in skopeo docker-registry python3 gzip; do
   command -v "$tool" >/dev/null || { echo "bench/registry.sh: $tool is missing (apt-get install -y skopeo docker-registry python3)" >&2; exit 1; }
 done
@@ -94,70 +98,97 @@ stop_server() {
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
 }
 
+# The berth client pushes from its own content store: the same layout, imported once (not timed).
+SRC_ROOT=$WORK/berth-src
+"$BERTH" images-dev import "$IMG" --root "$SRC_ROOT" > /dev/null
+LOCAL_NAME=latest   # the layout's ref name becomes the local image name
+
 declare -A RESULTS
-measure() { # kind round
-  local kind=$1 round=$2 root=$WORK/$1-root-$2 port; port=$(free_port)
-  if [ "$kind" = distribution ]; then start_distribution "$root" "$port"; else start_berth "$root" "$port"; fi
+push_with() { # client ref
+  if [ "$1" = skopeo ]; then skopeo copy -q --dest-tls-verify=false "oci:$IMG:latest" "docker://$2" >/dev/null
+  else "$BERTH" images-dev push "$LOCAL_NAME" "$2" --root "$SRC_ROOT" --quiet >/dev/null; fi
+}
+pull_with() { # client ref dest
+  if [ "$1" = skopeo ]; then skopeo copy -q --src-tls-verify=false "docker://$2" "oci:$3:v1" >/dev/null
+  else "$BERTH" images-dev pull "$2" --root "$3" --quiet >/dev/null; fi
+}
+pulled_digest() { # client dest
+  if [ "$1" = skopeo ]; then python3 -c "import json,sys; print(json.load(open('$2/index.json'))['manifests'][0]['digest'])"
+  else "$BERTH" images-dev ls --root "$2" | cut -f2; fi
+}
+measure() { # client server round
+  local client=$1 server=$2 round=$3 key=$1.$2 root=$WORK/$2-root-$3 port; port=$(free_port)
+  if [ "$server" = distribution ]; then start_distribution "$root" "$port"; else start_berth "$root" "$port"; fi
   local ref="127.0.0.1:$port/bench/image:v1"
   local t0 t1
-  t0=$(now); skopeo copy -q --dest-tls-verify=false "oci:$IMG:latest" "docker://$ref" >/dev/null; t1=$(now)
-  RESULTS[$kind.push]+="$(echo "$t1 - $t0" | bc) "
-  t0=$(now); skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$WORK/pull-$kind-$round:v1" >/dev/null; t1=$(now)
-  RESULTS[$kind.pull]+="$(echo "$t1 - $t0" | bc) "
-  got=$(python3 -c "import json,sys; print(json.load(open('$WORK/pull-$kind-$round/index.json'))['manifests'][0]['digest'])")
-  [ "$got" = "sha256:$md" ] || { echo "$kind: pulled manifest $got != sha256:$md" >&2; exit 1; }
-  rm -rf "$WORK/pull-$kind-$round"
+  t0=$(now); push_with "$client" "$ref"; t1=$(now)
+  RESULTS[$key.push]+="$(echo "$t1 - $t0" | bc) "
+  t0=$(now); pull_with "$client" "$ref" "$WORK/pull-$key-$round"; t1=$(now)
+  RESULTS[$key.pull]+="$(echo "$t1 - $t0" | bc) "
+  got=$(pulled_digest "$client" "$WORK/pull-$key-$round")
+  [ "$got" = "sha256:$md" ] || { echo "$key: pulled manifest $got != sha256:$md" >&2; exit 1; }
+  rm -rf "$WORK/pull-$key-$round"
   # CLIENTS pulls at once; each one's duration is a sample, the wall time gives the aggregate throughput.
   local start; start=$(now)
   local pids=()
   for c in $(seq 1 "$CLIENTS"); do
-    ( s=$(now); skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$WORK/cc-$kind-$c:v1" >/dev/null; e=$(now); echo "$e - $s" | bc > "$WORK/cc-$kind-$c.t" ) &
+    ( s=$(now); pull_with "$client" "$ref" "$WORK/cc-$key-$c"; e=$(now); echo "$e - $s" | bc > "$WORK/cc-$key-$c.t" ) &
     pids+=($!)
   done
   local failed=0
   for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
   if [ "$failed" != 0 ]; then
-    kill -0 "$SERVER_PID" 2>/dev/null || { wait "$SERVER_PID"; echo "$kind server died during concurrent pulls: exit $?" >&2; }
-    echo "$kind: $failed of $CLIENTS concurrent pulls failed" >&2; exit 1
+    kill -0 "$SERVER_PID" 2>/dev/null || { wait "$SERVER_PID"; echo "$server server died during concurrent pulls: exit $?" >&2; }
+    echo "$key: $failed of $CLIENTS concurrent pulls failed" >&2; exit 1
   fi
   local end; end=$(now)
-  for c in $(seq 1 "$CLIENTS"); do RESULTS[$kind.each]+="$(cat "$WORK/cc-$kind-$c.t") "; rm -rf "$WORK/cc-$kind-$c" "$WORK/cc-$kind-$c.t"; done
-  RESULTS[$kind.concurrent]+="$(echo "$end - $start" | bc) "
+  for c in $(seq 1 "$CLIENTS"); do RESULTS[$key.each]+="$(cat "$WORK/cc-$key-$c.t") "; rm -rf "$WORK/cc-$key-$c" "$WORK/cc-$key-$c.t"; done
+  RESULTS[$key.concurrent]+="$(echo "$end - $start" | bc) "
   stop_server
   rm -rf "$root"
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  for kind in distribution berth; do
-    echo "round $round: $kind..."
-    measure "$kind" "$round"
+  for pair in $PAIRS; do
+    echo "round $round: ${pair%%:*} client -> ${pair##*:} registry..."
+    measure "${pair%%:*}" "${pair##*:}" "$round"
   done
 done
 
-python3 - "$BYTES" "$CLIENTS" \
-  "${RESULTS[distribution.push]}" "${RESULTS[berth.push]}" \
-  "${RESULTS[distribution.pull]}" "${RESULTS[berth.pull]}" \
-  "${RESULTS[distribution.concurrent]}" "${RESULTS[berth.concurrent]}" \
-  "${RESULTS[distribution.each]}" "${RESULTS[berth.each]}" <<'PY'
+args=()
+for pair in $PAIRS; do
+  key=${pair%%:*}.${pair##*:}
+  args+=("$pair" "${RESULTS[$key.push]}" "${RESULTS[$key.pull]}" "${RESULTS[$key.concurrent]}" "${RESULTS[$key.each]}")
+done
+python3 - "$BYTES" "$CLIENTS" "${args[@]}" <<'PY'
 import sys, statistics
-size = int(sys.argv[1]); clients = int(sys.argv[2])
+size = int(sys.argv[1]); clients = int(sys.argv[2]); rest = sys.argv[3:]
 def nums(s): return [float(x) for x in s.split()]
 def pct(xs, p):
     xs = sorted(xs); k = (len(xs) - 1) * p / 100; f = int(k); c = min(f + 1, len(xs) - 1)
     return xs[f] + (xs[c] - xs[f]) * (k - f)
+pairs = {}
+for i in range(0, len(rest), 5):
+    pairs[rest[i]] = {"push": nums(rest[i+1]), "pull": nums(rest[i+2]), "concurrent": nums(rest[i+3]), "each": nums(rest[i+4])}
 mb = size / 1e6
-rows = [("push (1 client)", 3, 1), ("pull (1 client)", 5, 1), (f"pull ({clients} clients, aggregate)", 7, clients)]
-print(f"\nimage {mb:.0f} MB; throughput = MB/s (median over rounds), higher is better")
-print(f"{'operation':34} {'distribution':>14} {'berth':>10} {'berth/dist':>11}")
-for name, i, n in rows:
-    d = statistics.median(nums(sys.argv[i])); b = statistics.median(nums(sys.argv[i + 1]))
-    print(f"{name:34} {n*mb/d:14.1f} {n*mb/b:10.1f} {d/b:11.2f}")
-print("raw seconds per round (distribution | berth):")
-for name, i, n in rows:
-    print(f"  {name:32} {' '.join(f'{x:.2f}' for x in nums(sys.argv[i]))} | {' '.join(f'{x:.2f}' for x in nums(sys.argv[i + 1]))}")
-d = nums(sys.argv[9]); b = nums(sys.argv[10])
-print(f"\nper-client pull time with {clients} concurrent clients, seconds (lower is better)")
-print(f"{'':34} {'distribution':>14} {'berth':>10} {'berth/dist':>11}")
-for label, p in (("median", 50), ("p95", 95), ("p99", 99)):
-    print(f"{label:34} {pct(d,p):14.2f} {pct(b,p):10.2f} {pct(b,p)/pct(d,p):11.2f}")
+ops = [("push (1 client)", "push", 1), ("pull (1 client)", "pull", 1), (f"pull ({clients} clients, aggregate)", "concurrent", clients)]
+names = list(pairs)
+print(f"\nimage {mb:.0f} MB; throughput = MB/s (median over rounds), higher is better; columns are client:registry")
+print(f"{'operation':34}" + "".join(f"{n:>22}" for n in names))
+for label, key, n in ops:
+    print(f"{label:34}" + "".join(f"{n*mb/statistics.median(pairs[p][key]):22.1f}" for p in names))
+print(f"{'per-client pull p99, s (' + str(clients) + ' at once)':34}" + "".join(f"{pct(pairs[p]['each'], 99):22.2f}" for p in names))
+print(f"{'per-client pull median, s':34}" + "".join(f"{pct(pairs[p]['each'], 50):22.2f}" for p in names))
+def ratio(a, b, title):
+    if a not in pairs or b not in pairs: return
+    print(f"\n{title} ({a} vs {b}; >1 means {a} is faster)")
+    for label, key, n in ops:
+        print(f"  {label:32} {statistics.median(pairs[b][key]) / statistics.median(pairs[a][key]):6.2f}")
+    print(f"  {'p99 per-client pull (lower/higher)':32} {pct(pairs[b]['each'], 99) / pct(pairs[a]['each'], 99):6.2f}")
+ratio("skopeo:berth", "skopeo:distribution", "berth registry / distribution, same client (skopeo)")
+ratio("berth:berth", "skopeo:berth", "berth client / skopeo, same registry (berth)")
+ratio("berth:distribution", "skopeo:distribution", "berth client / skopeo, same registry (distribution)")
+print("\nraw seconds per round:")
+for p in names:
+    print(f"  {p:22} push {' '.join(f'{x:.2f}' for x in pairs[p]['push'])} | pull {' '.join(f'{x:.2f}' for x in pairs[p]['pull'])} | {clients} pulls {' '.join(f'{x:.2f}' for x in pairs[p]['concurrent'])}")
 PY

@@ -27,10 +27,15 @@ public static class ImagesDevCommands
           unpack  NAME DEST [--platform OS/ARCH]        flatten an image into DEST (like umoci raw unpack)
           unpack-layout DIR REF DEST                    flatten an image straight from an OCI layout
           ls | inspect NAME | history NAME | rmi NAME | gc
+          pull | push | login | logout | tags ...       the registry client (berth images-dev pull for its usage)
         """;
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, CancellationToken cancellationToken = default)
     {
+        if (args.Count > 0 && ImagesDevRegistryCommands.Commands.Contains(args[0]))
+        {
+            return await ImagesDevRegistryCommands.RunAsync(args, stdout, Console.In, terminal: !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out), cancellationToken).ConfigureAwait(false);
+        }
         var positional = new List<string>();
         var flags = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i < args.Count; i++)

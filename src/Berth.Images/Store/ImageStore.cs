@@ -38,7 +38,8 @@ public sealed class ImageStore
     public async Task<ImageRecord> TagAsync(string reference, Descriptor target, CancellationToken cancellationToken = default)
     {
         var name = ImageReference.Parse(reference);
-        if (name.Digest is not null && name.Tag is null)
+        // A digest reference names exactly its own content: what a pull by digest records (docker's repo@digest).
+        if (name.Digest is { } pinned && name.Tag is null && pinned != target.Digest)
         {
             throw BerthException.InvalidArgument($"cannot tag with a digest reference \"{reference}\"; give a tag such as {name.Repository}:latest");
         }
