@@ -33,9 +33,10 @@ public sealed class DockerCliTests(EngineFixture f)
         var missing = f.Run(["run", "--rm", .. NoNet, "busybox", "nosuchcommand"]);
         Assert.Equal(127, missing.ExitCode);
         Assert.Contains("nosuchcommand", missing.Stderr, StringComparison.Ordinal);
-        var badImage = f.Run(["run", "--rm", .. NoNet, "nosuchimage"]);
+        // Not here, and no registry is reachable from this machine: the pull fails, docker run says so with 125.
+        var badImage = f.Run(["run", "--rm", .. NoNet, "127.0.0.1:9/nosuchimage"]);
         Assert.Equal(125, badImage.ExitCode);
-        Assert.Contains("not available yet", badImage.Stderr, StringComparison.Ordinal);
+        Assert.Contains("nosuchimage", badImage.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -236,6 +237,39 @@ public sealed class DockerCliTests(EngineFixture f)
         f.Run("rm", name).Ok();
         f.Run("rmi", tag).Ok();
         Assert.Contains("No such image", f.Run("image", "inspect", tag).Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Push_to_and_pull_from_a_berth_registry()
+    {
+        using var dir = new TempDirectory("reg");
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        using var registry = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(Repo.Executable("berth"))
+        {
+            ArgumentList = { "registry", "--addr", "127.0.0.1:" + port, "--root", dir.Path },
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        try
+        {
+            var name = $"127.0.0.1:{port}/engine/bb:v1";
+            f.Run("tag", "busybox", name).Ok();
+            WaitFor(() => f.Run("push", name).ExitCode == 0, TimeSpan.FromSeconds(20));
+            Assert.Contains("digest: sha256:", f.Run("push", name).Ok().Stdout, StringComparison.Ordinal);
+            f.Run("rmi", name).Ok();
+            Assert.Contains("Status:", f.Run("pull", name).Ok().Stdout, StringComparison.Ordinal);
+            Assert.Equal("pulled\n", f.Run("run", "--rm", "--network", "none", name, "echo", "pulled").Ok().Stdout);
+            Assert.NotEqual(0, f.Run("pull", $"127.0.0.1:{port}/engine/nosuch:v1").ExitCode);
+            f.Run("rmi", name).Ok();
+        }
+        finally
+        {
+            registry.Kill();
+            registry.WaitForExit();
+        }
     }
 
     internal static void WaitFor(Func<bool> condition, TimeSpan? timeout = null)

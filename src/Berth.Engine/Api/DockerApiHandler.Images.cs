@@ -269,13 +269,17 @@ internal sealed partial class DockerApiHandler
             return;
         }
         var image = Query(context, "fromImage");
+        if (string.IsNullOrEmpty(image))
+        {
+            throw BerthException.InvalidArgument("give fromImage (pull) or fromSrc (import)");
+        }
         var tag = Query(context, "tag");
-        var reference = string.IsNullOrEmpty(tag) ? image : image + ":" + tag;
-        throw new BerthException(ErrorCode.Unsupported, $"not available yet: pulling {reference} from a registry (the registry client comes with the registry issue); load it with `docker load` or build it");
+        // The CLI sends a digest as the tag for name@sha256:...
+        var reference = string.IsNullOrEmpty(tag) ? image : tag.StartsWith("sha256:", StringComparison.Ordinal) ? image + "@" + tag : image + ":" + tag;
+        await PullImageAsync(context, reference).ConfigureAwait(false);
     }
 
-    private static Task PushImageAsync(HttpContext context, Match m) =>
-        throw new BerthException(ErrorCode.Unsupported, $"not available yet: pushing {m.Groups["name"].Value} to a registry (the registry client comes with the registry issue); save it with `docker save`");
+    private Task PushImageAsync(HttpContext context, Match m) => PushAsync(context, m.Groups["name"].Value);
 
     private static Task BuildAsync(HttpContext context, Match _) =>
         throw new BerthException(ErrorCode.Unsupported, "not supported yet: building images through the Docker API (the builder library is not wired into the engine yet)");
