@@ -10,7 +10,8 @@ public static class AtomicFile
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> contents)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        var temp = Path.Combine(dir, "." + Path.GetFileName(path) + "." + Environment.ProcessId + ".tmp");
+        // Unique per write, not only per process: two threads writing the same file must not share (and delete) one temp.
+        var temp = Path.Combine(dir, "." + Path.GetFileName(path) + "." + Environment.ProcessId + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
         try
         {
             using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))

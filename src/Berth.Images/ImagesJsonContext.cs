@@ -9,4 +9,5 @@ namespace Berth.Images;
 [JsonSerializable(typeof(Dictionary<string, string>))]
 [JsonSerializable(typeof(Dictionary<string, ImageRecord>))]
 [JsonSerializable(typeof(Dictionary<string, SnapshotInfo>))]
+[JsonSerializable(typeof(List<Berth.Oci.Image.Descriptor>))]
 internal sealed partial class ImagesJsonContext : JsonSerializerContext;

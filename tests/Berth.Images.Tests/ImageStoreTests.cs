@@ -63,6 +63,40 @@ public sealed class ImageStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Untagged_images_are_found_by_id_survive_gc_and_leave_when_tagged_or_removed()
+    {
+        var kept = await ImageFixture.ImageFromTarsAsync(_content, [new TestTar().File("kept", "k").ToArray()]);
+        var dropped = await ImageFixture.ImageFromTarsAsync(_content, [new TestTar().File("dropped", "d").ToArray()]);
+        await _images.KeepUntaggedAsync(kept);
+        await _images.KeepUntaggedAsync(kept);
+        Assert.Equal([kept.Digest], (await _images.ListUntaggedAsync()).Select(d => d.Digest));
+        Assert.Empty(await _images.ListAsync());
+
+        var image = await _images.InspectAsync(kept.Digest.Encoded[..12]);
+        Assert.Empty(image.RepoTags);
+        var id = image.Id;
+        Assert.Equal(id, (await _images.InspectAsync(id.ToString())).Id);
+
+        // GC keeps the untagged image's blobs and drops the other, unreferenced one.
+        var gc = await _images.GarbageCollectAsync();
+        Assert.Contains(dropped.Digest, gc.RemovedBlobs);
+        Assert.DoesNotContain(kept.Digest, gc.RemovedBlobs);
+        Assert.True(await _content.ExistsAsync(id));
+
+        // Naming it ends its untagged life; removing the name then leaves nothing to find.
+        await _images.TagAsync("named:1", kept);
+        Assert.Empty(await _images.ListUntaggedAsync());
+        await _images.RemoveAsync("named:1");
+
+        // Removing an untagged image by ID.
+        await _images.KeepUntaggedAsync(kept);
+        Assert.Equal([id.ToString()], await _images.RemoveAsync(id.Encoded[..12]));
+        Assert.Empty(await _images.ListUntaggedAsync());
+        var e = await Assert.ThrowsAsync<BerthException>(() => _images.InspectAsync(id.ToString()));
+        Assert.Equal(ErrorCode.NotFound, e.Code);
+    }
+
+    [Fact]
     public async Task Garbage_collection_keeps_named_and_leased_content_and_removes_the_rest()
     {
         var kept = await ImageFixture.ImageFromTarsAsync(_content, [new TestTar().File("kept", "k").ToArray()]);

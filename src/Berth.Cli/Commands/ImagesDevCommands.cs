@@ -28,6 +28,7 @@ public static class ImagesDevCommands
           unpack-layout DIR REF DEST                    flatten an image straight from an OCI layout
           ls | inspect NAME | history NAME | rmi NAME | gc
           pull | push | login | logout | tags ...       the registry client (berth images-dev pull for its usage)
+          build   [-t TAG] [-f FILE] [--build-arg K=V] [--target T] [--no-cache] [--runtime PATH] CONTEXT
         """;
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, CancellationToken cancellationToken = default)
@@ -35,6 +36,11 @@ public static class ImagesDevCommands
         if (args.Count > 0 && ImagesDevRegistryCommands.Commands.Contains(args[0]))
         {
             return await ImagesDevRegistryCommands.RunAsync(args, stdout, Console.In, terminal: !Console.IsOutputRedirected && ReferenceEquals(stdout, Console.Out), cancellationToken).ConfigureAwait(false);
+        }
+        if (args.Count > 0 && args[0] == "build")
+        {
+            // Boolean and repeated flags: its own parser.
+            return await ImagesDevBuildCommand.RunAsync(args.Skip(1).ToList(), stdout, cancellationToken).ConfigureAwait(false);
         }
         var positional = new List<string>();
         var flags = new Dictionary<string, string>(StringComparer.Ordinal);

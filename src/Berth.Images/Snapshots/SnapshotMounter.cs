@@ -21,9 +21,12 @@ public static class SnapshotMounter
         }
     }
 
-    public static void Unmount(string target)
+    public static void Unmount(string target) => Unmount(target, detach: false);
+
+    /// <summary>Unmounts <paramref name="target"/>; <paramref name="detach"/> = MNT_DETACH (lazy, for a busy mount).</summary>
+    public static void Unmount(string target, bool detach)
     {
-        if (MountCalls.umount2(target, 0) != 0)
+        if (MountCalls.umount2(target, detach ? MountCalls.MNT_DETACH : 0) != 0)
         {
             throw Fs.Error("umount", target, Fs.Errno);
         }

@@ -17,6 +17,7 @@ public sealed record InitFiles(string Hostname, string Hosts, string ResolvConf)
 public sealed class ImageStore
 {
     private readonly string _statePath;
+    private readonly string _untaggedPath;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly HashSet<Digest> _leasedContent = [];
@@ -28,6 +29,7 @@ public sealed class ImageStore
         Snapshotter = snapshotter;
         Directory.CreateDirectory(stateDirectory);
         _statePath = Path.Combine(Path.GetFullPath(stateDirectory), "images.json");
+        _untaggedPath = Path.Combine(Path.GetFullPath(stateDirectory), "untagged.json");
         _time = timeProvider ?? TimeProvider.System;
     }
 
@@ -49,7 +51,46 @@ public sealed class ImageStore
         }
         var record = new ImageRecord { Name = name.ToString(), Target = target, Created = _time.GetUtcNow() };
         await UpdateAsync(all => all[record.Name] = record, cancellationToken).ConfigureAwait(false);
+        await UpdateUntaggedAsync(list => list.RemoveAll(d => d.Digest == target.Digest), cancellationToken).ConfigureAwait(false);
         return record;
+    }
+
+    /// <summary>
+    /// Keeps an image that has no name (a build without <c>-t</c>, Docker's dangling <c>&lt;none&gt;</c> image): it is
+    /// found by its image ID, survives garbage collection, and stops being untagged once <see cref="TagAsync"/> names it.
+    /// State: <c>stateDir/untagged.json</c>.
+    /// </summary>
+    public async Task KeepUntaggedAsync(Descriptor target, CancellationToken cancellationToken = default)
+    {
+        if (!await Content.ExistsAsync(target.Digest, cancellationToken).ConfigureAwait(false))
+        {
+            throw BerthException.NotFound($"manifest {target.Digest} is not in the content store");
+        }
+        if ((await ListAsync(cancellationToken).ConfigureAwait(false)).Any(r => r.Target.Digest == target.Digest))
+        {
+            return;
+        }
+        await UpdateUntaggedAsync(list =>
+        {
+            if (!list.Any(d => d.Digest == target.Digest))
+            {
+                list.Add(target);
+            }
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Images kept without a name (<see cref="KeepUntaggedAsync"/>), oldest first.</summary>
+    public async Task<IReadOnlyList<Descriptor>> ListUntaggedAsync(CancellationToken cancellationToken = default)
+    {
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return LoadUntagged();
+        }
+        finally
+        {
+            _lock.Release();
+        }
     }
 
     /// <summary>Removes one name; the content stays until garbage collection. NotFound when the name is unknown.</summary>
@@ -90,12 +131,12 @@ public sealed class ImageStore
         var idPrefix = reference.StartsWith("sha256:", StringComparison.Ordinal) ? reference[7..] : reference;
         if (idPrefix.Length >= 4 && idPrefix.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')))
         {
-            foreach (var r in records)
+            foreach (var candidate in records.Select(r => r.Target).Concat(await ListUntaggedAsync(cancellationToken).ConfigureAwait(false)))
             {
-                var (_, m) = await ImageResolver.ResolveManifestAsync(Content, r.Target, platform, cancellationToken).ConfigureAwait(false);
-                if (m.Config.Digest.Encoded.StartsWith(idPrefix, StringComparison.Ordinal) || r.Target.Digest.Encoded.StartsWith(idPrefix, StringComparison.Ordinal))
+                var (_, m) = await ImageResolver.ResolveManifestAsync(Content, candidate, platform, cancellationToken).ConfigureAwait(false);
+                if (m.Config.Digest.Encoded.StartsWith(idPrefix, StringComparison.Ordinal) || candidate.Digest.Encoded.StartsWith(idPrefix, StringComparison.Ordinal))
                 {
-                    target = r.Target;
+                    target = candidate;
                     break;
                 }
             }
@@ -167,6 +208,17 @@ public sealed class ImageStore
                 removed.Add(n);
             }
         }, cancellationToken).ConfigureAwait(false);
+        if (image.Reference is null || removed.Count == 0)
+        {
+            // By image ID: an untagged image goes too ("Deleted: sha256:…" in docker's words).
+            await UpdateUntaggedAsync(list =>
+            {
+                if (list.RemoveAll(d => d.Digest == image.Target.Digest) > 0)
+                {
+                    removed.Add(image.Id.ToString());
+                }
+            }, cancellationToken).ConfigureAwait(false);
+        }
         return removed;
     }
 
@@ -203,7 +255,25 @@ public sealed class ImageStore
                     {
                         throw new BerthException(ErrorCode.FailedPrecondition, $"layer {image.ManifestDocument.Layers[i].Digest} uncompresses to {result.DiffId}, but the image config says {image.Config.RootFs.DiffIds[i]}; the image is corrupt");
                     }
-                    await snapshotter.CommitAsync(chain, key, cancellationToken).ConfigureAwait(false);
+                    var lostRace = false;
+                    try
+                    {
+                        await snapshotter.CommitAsync(chain, key, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (BerthException e) when (e.Code == ErrorCode.AlreadyExists)
+                    {
+                        lostRace = true;
+                    }
+                    if (lostRace)
+                    {
+                        // Another unpack of the same layer (a second container or build starting at once) finished
+                        // first: its snapshot has the same content (same chain ID), so ours is dropped.
+                        if (await snapshotter.StatAsync(chain, cancellationToken).ConfigureAwait(false) is not { Kind: SnapshotKind.Committed })
+                        {
+                            throw new BerthException(ErrorCode.AlreadyExists, $"snapshot {chain} exists but is not committed; remove it and unpack again");
+                        }
+                        await snapshotter.RemoveAsync(key, CancellationToken.None).ConfigureAwait(false);
+                    }
                 }
                 catch
                 {
@@ -297,7 +367,8 @@ public sealed class ImageStore
             keepContent = [.. _leasedContent];
             keepSnapshots = new HashSet<string>(_leasedSnapshots, StringComparer.Ordinal);
         }
-        var roots = new List<Digest>(records.Select(r => r.Target.Digest));
+        var untagged = await ListUntaggedAsync(cancellationToken).ConfigureAwait(false);
+        var roots = new List<Digest>(records.Select(r => r.Target.Digest).Concat(untagged.Select(d => d.Digest)));
         await foreach (var info in Content.WalkAsync(cancellationToken).ConfigureAwait(false))
         {
             if (info.Labels.ContainsKey(ContentLabels.GcRoot))
@@ -313,9 +384,9 @@ public sealed class ImageStore
         {
             keepContent.UnionWith(await ImageResolver.ReachableAsync(Content, root, cancellationToken).ConfigureAwait(false));
         }
-        foreach (var record in records)
+        foreach (var target in records.Select(r => r.Target).Concat(untagged))
         {
-            foreach (var manifest in await ManifestsOfAsync(record.Target, cancellationToken).ConfigureAwait(false))
+            foreach (var manifest in await ManifestsOfAsync(target, cancellationToken).ConfigureAwait(false))
             {
                 var config = await Content.ReadJsonAsync(manifest.Config.Digest, ImageJsonContext.Default.ImageConfig, cancellationToken).ConfigureAwait(false);
                 if (config.RootFs.DiffIds.Count > 0)
@@ -406,6 +477,29 @@ public sealed class ImageStore
             _lock.Release();
         }
     }
+
+    private async Task UpdateUntaggedAsync(Action<List<Descriptor>> change, CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var list = LoadUntagged();
+            var before = JsonSerializer.SerializeToUtf8Bytes(list, ImagesJsonContext.Default.ListDescriptor);
+            change(list);
+            var after = JsonSerializer.SerializeToUtf8Bytes(list, ImagesJsonContext.Default.ListDescriptor);
+            if (!before.AsSpan().SequenceEqual(after))
+            {
+                AtomicFile.WriteAllBytes(_untaggedPath, after);
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private List<Descriptor> LoadUntagged() =>
+        File.Exists(_untaggedPath) ? JsonSerializer.Deserialize(File.ReadAllBytes(_untaggedPath), ImagesJsonContext.Default.ListDescriptor) ?? [] : [];
 
     private Dictionary<string, ImageRecord> Load()
     {
