@@ -285,3 +285,27 @@ public sealed class DockerCliTests(EngineFixture f)
         }
     }
 }
+
+[Collection(EngineCollection.Name)]
+[Trait(Traits.Category, Traits.Privileged)]
+public sealed class DockerBuildTests(EngineFixture f)
+{
+    [Fact]
+    public void Build_from_a_dockerfile_and_run_the_result()
+    {
+        using var dir = new TempDirectory("ctx");
+        File.WriteAllText(dir.Combine("Dockerfile"), "FROM busybox\nCOPY msg.txt /msg.txt\nRUN echo built >> /msg.txt\nCMD [\"cat\", \"/msg.txt\"]\n");
+        File.WriteAllText(dir.Combine("msg.txt"), "copied\n");
+        var tag = "built-" + Guid.NewGuid().ToString("N")[..6] + ":1";
+        var build = f.Run("build", "-t", tag, dir.Path);
+        Assert.True(build.ExitCode == 0, build.Stderr + build.Stdout);
+        Assert.Contains("Step 3/4 : RUN echo built >> /msg.txt", build.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Successfully tagged " + tag, build.Stdout, StringComparison.Ordinal);
+        Assert.Equal("copied\nbuilt\n", f.Run("run", "--rm", "--network", "none", tag).Ok().Stdout);
+        Assert.StartsWith("sha256:", f.Run("build", "-q", dir.Path).Ok().Stdout.Trim(), StringComparison.Ordinal);
+        File.WriteAllText(dir.Combine("Dockerfile.bad"), "FROM busybox\nRUN exit 4\n");
+        var bad = f.Run("build", "-f", dir.Combine("Dockerfile.bad"), dir.Path);
+        Assert.NotEqual(0, bad.ExitCode);
+        f.Run("rmi", tag).Ok();
+    }
+}

@@ -281,9 +281,6 @@ internal sealed partial class DockerApiHandler
 
     private Task PushImageAsync(HttpContext context, Match m) => PushAsync(context, m.Groups["name"].Value);
 
-    private static Task BuildAsync(HttpContext context, Match _) =>
-        throw new BerthException(ErrorCode.Unsupported, "not supported yet: building images through the Docker API (the builder library is not wired into the engine yet)");
-
     private static Task BuildPruneAsync(HttpContext context, Match _) =>
         WriteJsonAsync(context, new JsonObject { ["CachesDeleted"] = new JsonArray(), ["SpaceReclaimed"] = 0 });
 

@@ -57,7 +57,7 @@ internal sealed partial class DockerApiHandler
         Route("POST", "/images/load", LoadImagesAsync);
         Route("GET", "/images/get", SaveImagesAsync);
         Route("POST", "/images/prune", PruneImagesAsync);
-        Route("POST", "/build", BuildAsync);
+        Route("POST", "/build", BuildImageAsync);
         Route("POST", "/build/prune", BuildPruneAsync);
         Route("GET", "/images/(?<name>.+)/json", InspectImageAsync);
         Route("GET", "/images/(?<name>.+)/history", ImageHistoryAsync);
