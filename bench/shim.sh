@@ -47,18 +47,34 @@ s["root"] = {"path": f"{w}/rootfs", "readonly": True}
 s["process"].update(terminal=False, args=["/bin/sleep", "1000"])
 s["linux"]["cgroupsPath"] = f"/berth-bench-shim/b{i}"
 json.dump(s, open(p, "w"))
+import os
+os.makedirs(f"{w}/x{i}", exist_ok=True)
+s["linux"]["cgroupsPath"] = f"/berth-bench-shim/x{i}"
+json.dump(s, open(f"{w}/x{i}/config.json", "w"))
 json.dump({"id": f"b{i}", "bundleDir": f"{w}/b{i}", "stateDir": f"{w}/s{i}", "runtimePath": "/usr/bin/runc",
            "runtimeRoot": f"{w}/rt", "terminal": False, "openStdin": False, "stdinOnce": False,
            "logPath": f"{w}/s{i}.log", "logMaxSize": 10485760, "logMaxFiles": 3}, open(f"{w}/s{i}/shim.json", "w"))
 PY
+  t0=$(date +%s%N)
   report=$("$shim" start "$work/s$i" | head -c 4096)
+  t1=$(date +%s%N)
   [ "${report:0:2}" = ok ] || { echo "berth-shim failed: $report" >&2; exit 1; }
+  echo $(( (t1 - t0) / 1000 )) >>"$work/shim-start.us"
   runc --root "$work/rt" start "b$i"
 done
 sleep 1
 berth_rss=$(for i in $(seq 1 "$N"); do mem "$(cat "$work/s$i/shim.pid")"; done | median)
 berth_pss=$(for i in $(seq 1 "$N"); do pss "$(cat "$work/s$i/shim.pid")"; done | median)
 berth_thr=$(awk '/^Threads/ {print $2}' "/proc/$(cat "$work/s1/shim.pid")/status")
+
+# The same create without a shim: what the shim adds to `docker run`'s path.
+for i in $(seq 1 "$N"); do
+  t0=$(date +%s%N)
+  runc --root "$work/rt" create --bundle "$work/x$i" "x$i" </dev/null >/dev/null 2>&1
+  t1=$(date +%s%N)
+  runc --root "$work/rt" delete --force "x$i" >/dev/null 2>&1
+  echo $(( (t1 - t0) / 1000 )) >>"$work/runc-create.us"
+done
 
 # containerd-shim-runc-v2 under a private containerd
 cat > "$work/ctd.toml" <<TOML
@@ -87,4 +103,5 @@ ctd_thr=$(awk '/^Threads/ {print $2}' "/proc/$(echo "$cpids" | head -1)/status")
 printf '%-26s %10s %10s %8s\n' "shim (N=$N, idle)" "RSS KiB" "PSS KiB" threads
 printf '%-26s %10s %10s %8s\n' berth-shim "$berth_rss" "$berth_pss" "$berth_thr"
 printf '%-26s %10s %10s %8s\n' containerd-shim-runc-v2 "$ctd_rss" "$ctd_pss" "$ctd_thr"
+echo "create latency, median of $N: berth-shim start (spawns + runc create + report) $(median <"$work/shim-start.us") us, bare runc create $(median <"$work/runc-create.us") us"
 awk -v a="$berth_rss" -v b="$ctd_rss" -v c="$berth_pss" -v d="$ctd_pss" 'BEGIN {printf "ratio berth/containerd: RSS %.2f  PSS %.2f (target <= 0.5)\n", a/b, c/d}'

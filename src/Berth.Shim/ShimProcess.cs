@@ -36,10 +36,10 @@ public static class ShimProcess
             starter = Spawn.Start(shimPath, [Path.GetFileName(shimPath), "start", stateDir], Spawn.CurrentEnvironment(),
                 new SpawnOptions { Stdin = Spawn.DevNull, Stdout = write, Stderr = write, NewSession = true });
         }
-        catch
+        catch (LinuxSyscallException e)
         {
             Sys.Close(read);
-            throw;
+            throw new BerthException(ErrorCode.Internal, $"container {options.Id}: cannot start berth-shim {shimPath}: {e.Message}", e);
         }
         finally
         {

@@ -333,6 +333,47 @@ public class LifecycleTests
         Assert.Equal(137, exit.ExitCode);
     }
 
+    [Fact]
+    public async Task DeletingARunningContainerKillsItAnswersWaitersAndLeavesNothing()
+    {
+        Privileged.Require();
+        await using var h = new ShimHarness(s => s.Process!.Args = ["sleep", "100"]);
+        var shim = await h.StartShimAsync();
+        await shim.StartAsync(ShimHarness.Timeout());
+        var process = new Oci.Runtime.Process { Args = ["sleep", "100"], Env = ["PATH=/bin"], Cwd = "/" };
+        await using var exec = await shim.ExecAsync("long", process, false, ShimHarness.Timeout());
+        await exec.StartAsync(ShimHarness.Timeout());
+        var execWait = exec.WaitAsync(ShimHarness.Timeout());
+        await exec.KillAsync(Signals.SIGKILL, ShimHarness.Timeout());
+        Assert.Equal(137, await execWait);
+        var wait = shim.WaitAsync(ShimHarness.Timeout());
+        await using var stream = await shim.AttachAsync(false, true, true, ShimHarness.Timeout());
+        var shimPid = h.ShimPid;
+        await shim.DeleteAsync(ShimHarness.Timeout());
+        Assert.Equal(137, (await wait).ExitCode);
+        Assert.Null(await stream.ReadAsync(ShimHarness.Timeout()));
+        Assert.False(Directory.Exists(h.StateDir));
+        WaitUntil(() => !Directory.Exists($"/proc/{shimPid}"));
+        WaitUntil(() => h.Now().Processes.Length == 0);
+        h.Now().AssertNoneSince(h.Before);
+        Assert.False(Directory.Exists(Path.Combine(h.RuntimeRoot, h.Id)));
+    }
+
+    [Fact]
+    public async Task BadOptionsAndAnUnrunnableShimAreClearErrors()
+    {
+        Privileged.Require();
+        await using var h = new ShimHarness(s => s.Process!.Args = ["true"]);
+        var notExecutable = Path.Combine(h.BundleDir, "config.json");
+        var e = await Assert.ThrowsAsync<BerthException>(() => ShimProcess.StartAsync(notExecutable, h.Options(), ShimHarness.Timeout()));
+        Assert.Contains("cannot start berth-shim", e.Message, StringComparison.Ordinal);
+        var bad = await Assert.ThrowsAsync<BerthException>(() =>
+            ShimProcess.StartAsync(ShimHarness.ShimPath, h.Options(logMaxSize: -1) with { BundleDir = "/nonexistent" }, ShimHarness.Timeout()));
+        Assert.Equal(ErrorCode.InvalidArgument, bad.Code);
+        Assert.Contains("/nonexistent has no config.json", bad.Message, StringComparison.Ordinal);
+        Assert.Contains("must not be negative", bad.Message, StringComparison.Ordinal);
+    }
+
     internal static void WaitUntil(Func<bool> condition, int seconds = 10)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
