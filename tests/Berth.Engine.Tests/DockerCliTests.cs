@@ -240,6 +240,20 @@ public sealed class DockerCliTests(EngineFixture f)
     }
 
     [Fact]
+    public void Init_is_pid_1_and_forwards_the_stop_signal()
+    {
+        var name = "init-" + Guid.NewGuid().ToString("N")[..6];
+        f.Run(["run", "-d", "--init", "--name", name, .. NoNet, "busybox", "sleep", "1000"]).Ok();
+        Assert.Contains("docker-init", f.Run("exec", name, "cat", "/proc/1/cmdline").Ok().Stdout, StringComparison.Ordinal);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        f.Run("stop", "-t", "20", name).Ok();
+        // sleep as PID 1 would ignore SIGTERM and wait for the SIGKILL after 20 s; under the init it gets the TERM.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"stop took {watch.Elapsed}");
+        Assert.Equal("143", f.Run("inspect", "-f", "{{.State.ExitCode}}", name).Ok().Stdout.Trim());
+        f.Run("rm", name).Ok();
+    }
+
+    [Fact]
     public void Push_to_and_pull_from_a_berth_registry()
     {
         using var dir = new TempDirectory("reg");
