@@ -254,6 +254,33 @@ public sealed class DockerCliTests(EngineFixture f)
     }
 
     [Fact]
+    public void Privileged_gets_every_capability_and_the_host_devices()
+    {
+        var r = f.Run(["run", "--rm", "--privileged", .. NoNet, "busybox", "sh", "-c", "grep CapEff /proc/self/status; ls /dev | wc -l; mount | grep ' /sys ' | grep -c rw"]).Ok();
+        var lines = r.Stdout.Split('\n');
+        var bounding = File.ReadLines("/proc/self/status").First(l => l.StartsWith("CapBnd:", StringComparison.Ordinal))[7..].Trim();
+        Assert.Equal("CapEff:\t" + bounding, lines[0]);
+        Assert.True(int.Parse(lines[1], System.Globalization.CultureInfo.InvariantCulture) > 20, "host devices: " + lines[1]);
+        Assert.Equal("1", lines[2]);
+    }
+
+    [Fact]
+    public void Logs_rotate_by_max_size_and_docker_logs_reads_across_the_files()
+    {
+        var name = "log-" + Guid.NewGuid().ToString("N")[..6];
+        f.Run(["run", "--name", name, "--log-opt", "max-size=2k", "--log-opt", "max-file=2", .. NoNet, "busybox", "sh", "-c", "for i in $(seq 1 200); do echo line-$i; done"]).Ok();
+        var logPath = f.Run("inspect", "-f", "{{.LogPath}}", name).Ok().Stdout.Trim();
+        Assert.True(File.Exists(logPath + ".1"), "rotated file");
+        Assert.False(File.Exists(logPath + ".2"), "max-file=2 keeps two files");
+        Assert.True(new FileInfo(logPath).Length <= 2048 + 200);
+        var logs = f.Run("logs", name).Ok().Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("line-200", logs[^1]);
+        Assert.True(logs.Length < 200, "old lines were rotated away");
+        Assert.Equal(["line-199", "line-200"], f.Run("logs", "--tail", "2", name).Ok().Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        f.Run("rm", name).Ok();
+    }
+
+    [Fact]
     public void Push_to_and_pull_from_a_berth_registry()
     {
         using var dir = new TempDirectory("reg");

@@ -34,7 +34,7 @@ public sealed partial class Container
         {
             throw BerthException.InvalidArgument("no exec command specified");
         }
-        var caps = privileged ? [.. Berth.Linux.Capability.All] : SpecGenerator.Capabilities(Record.HostConfig);
+        var caps = privileged ? SpecGenerator.HostCapabilities() : SpecGenerator.Capabilities(Record.HostConfig);
         var e = ConfigMerge.MergeEnv(Record.Config.Env, env);
         if (!e.Any(x => x.StartsWith("PATH=", StringComparison.Ordinal)))
         {

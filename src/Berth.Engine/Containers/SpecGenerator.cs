@@ -255,7 +255,7 @@ public static class SpecGenerator
         var all = Berth.Linux.Capability.All;
         if (h.Privileged)
         {
-            return [.. all];
+            return HostCapabilities();
         }
         string Norm(string name)
         {
@@ -283,6 +283,29 @@ public static class SpecGenerator
             caps.Add(a);
         }
         return caps;
+    }
+
+    /// <summary>
+    /// Every capability the daemon itself may hold (its bounding set): what --privileged grants. A host that runs the
+    /// daemon with a reduced bounding set (a container, a systemd unit) cannot give more, and capset would fail.
+    /// </summary>
+    public static List<string> HostCapabilities()
+    {
+        var all = Berth.Linux.Capability.All;
+        ulong mask = ulong.MaxValue;
+        try
+        {
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
+            if (line is not null)
+            {
+                mask = ulong.Parse(line[7..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+            }
+        }
+        catch (IOException)
+        {
+        }
+        var last = Berth.Linux.Capability.LastCap;
+        return all.Where((_, i) => i <= last && (mask & (1UL << i)) != 0).ToList();
     }
 
     /// <summary>"/host:/ctr[:ro|rw,...]"; a source that is not an absolute path is a named volume, not supported yet.</summary>
