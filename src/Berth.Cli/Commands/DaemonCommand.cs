@@ -106,6 +106,8 @@ public sealed class DaemonCommand : ICommand
         if (Environment.ProcessPath is { } exe)
         {
             candidates.Add(Path.Combine(Path.GetDirectoryName(exe)!, nameOrPath));
+            // out/berth is a symlink to out/.publish/berth/berth: the NativeAOT executables sit two levels up.
+            candidates.Add(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(exe)!, "..", "..", nameOrPath)));
         }
         candidates.AddRange((Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Select(d => Path.Combine(d, nameOrPath)));
         return candidates.FirstOrDefault(File.Exists);
