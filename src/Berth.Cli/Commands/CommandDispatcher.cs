@@ -8,6 +8,7 @@ public sealed class CommandDispatcher(IReadOnlyList<ICommand> commands)
     public static CommandDispatcher Default { get; } = new(
     [
         new ServerCommand(),
+        new DaemonCommand(),
         new RawCommand("registry", "serve an OCI distribution registry (and `registry gc`)", RegistryCommand.RunAsync),
         new RawCommand(ImagesDevCommands.Name, "image library developer commands (busybox, import, unpack, ...)",
             (args, ct) => ImagesDevCommands.RunAsync(args, Console.Out, ct), hidden: true),
