@@ -198,12 +198,12 @@ public sealed partial class ContainerEngine : IAsyncDisposable
             case "none" or "host":
                 return mode;
             case null or "" or "default":
-                warnings.Add("bridge networking is not supported yet (issue 5): this container runs with --network none; pass --network none or --network host to silence this");
+                warnings.Add("bridge networking is not supported yet: this container runs with --network none; pass --network none or --network host to silence this");
                 return "none";
             case "bridge":
-                throw new BerthException(ErrorCode.Unsupported, "not supported yet: bridge networking (issue 5); use --network none or --network host");
+                throw new BerthException(ErrorCode.Unsupported, "not supported yet: bridge networking; use --network none or --network host");
             default:
-                throw new BerthException(ErrorCode.Unsupported, $"not supported yet: network '{mode}' (networks come with issue 5); use --network none or --network host");
+                throw new BerthException(ErrorCode.Unsupported, $"not supported yet: network '{mode}'; use --network none or --network host");
         }
     }
 
@@ -324,7 +324,7 @@ public sealed partial class ContainerEngine : IAsyncDisposable
             var ip = extra[(sep + 1)..];
             if (ip == "host-gateway")
             {
-                throw BerthException.Unsupported("host-gateway in --add-host needs a bridge network (issue 5)");
+                throw BerthException.Unsupported("host-gateway in --add-host needs a bridge network");
             }
             if (!System.Net.IPAddress.TryParse(ip.Trim('[', ']'), out _))
             {

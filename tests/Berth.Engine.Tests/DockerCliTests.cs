@@ -48,7 +48,7 @@ public sealed class DockerCliTests(EngineFixture f)
         Assert.DoesNotContain("eth0", r.Stdout, StringComparison.Ordinal);
         var bridge = f.Run("run", "--rm", "--network", "bridge", "busybox", "true");
         Assert.Equal(125, bridge.ExitCode);
-        Assert.Contains("not supported yet: bridge networking (issue 5); use --network none or --network host", bridge.Stderr, StringComparison.Ordinal);
+        Assert.Contains("not supported yet: bridge networking; use --network none or --network host", bridge.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -154,7 +154,7 @@ public sealed class SpecAndMergeTests
         Assert.Single(warnings);
         Assert.Equal("host", ContainerEngine.NetworkMode("host", warnings));
         var e = Assert.Throws<BerthException>(() => ContainerEngine.NetworkMode("bridge", warnings));
-        Assert.Equal("not supported yet: bridge networking (issue 5); use --network none or --network host", e.Message);
+        Assert.Equal("not supported yet: bridge networking; use --network none or --network host", e.Message);
     }
 
     [Theory]

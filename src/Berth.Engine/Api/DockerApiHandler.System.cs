@@ -102,7 +102,7 @@ internal sealed partial class DockerApiHandler
             ["Isolation"] = "",
             ["InitBinary"] = _engine.Options.InitPath ?? "",
             ["SecurityOptions"] = new JsonArray("name=cgroupns"),
-            ["Warnings"] = new JsonArray("WARNING: bridge networking is not supported yet (issue 5); containers run with --network none or host", "WARNING: no default seccomp profile is applied yet"),
+            ["Warnings"] = new JsonArray("WARNING: bridge networking is not supported yet; containers run with --network none or host", "WARNING: no default seccomp profile is applied yet"),
         };
         await WriteJsonAsync(context, o).ConfigureAwait(false);
     }

@@ -318,7 +318,7 @@ public static class SpecGenerator
         }
         if (!parts[0].StartsWith('/'))
         {
-            throw BerthException.Unsupported($"named volume '{parts[0]}' in '{bind}' (volumes come with issue 5); bind-mount a host directory: /host/path:{parts[1]}");
+            throw BerthException.Unsupported($"named volume '{parts[0]}' in '{bind}'; bind-mount a host directory: /host/path:{parts[1]}");
         }
         if (!parts[1].StartsWith('/'))
         {
@@ -379,7 +379,7 @@ public static class SpecGenerator
                 }
                 return new Mount { Destination = m.Target, Type = "tmpfs", Source = "tmpfs", Options = to };
             case "volume":
-                throw BerthException.Unsupported($"volume mounts ({m.Source ?? "anonymous"} at {m.Target}) come with issue 5; use type=bind with a host directory");
+                throw BerthException.Unsupported($"volume mounts ({m.Source ?? "anonymous"} at {m.Target}) yet; use type=bind with a host directory");
             default:
                 throw BerthException.Unsupported($"mount type '{m.Type}'; use bind or tmpfs");
         }
