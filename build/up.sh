@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make up`: after the build, prepares the busybox base image and a demo bundle, starts `berth server`
-# (Kubernetes API on 127.0.0.1:6443, SQLite store) in the background, and prints what to do next.
+# `make up`: after the build, puts berth's executables on the PATH, prepares the busybox base image and a demo
+# bundle, starts `berth daemon` (Docker Engine API on /run/berth/berth.sock) and `berth server` (Kubernetes API on
+# 127.0.0.1:6443, SQLite store) in the background, and prints what to do next.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$PWD/out
@@ -9,8 +10,18 @@ run=${BERTH_RUN:-/run/berth}
 kubeconfig=${BERTH_KUBECONFIG:-/etc/berth/admin.kubeconfig}
 mkdir -p "$data" "$run" "$(dirname "$kubeconfig")"
 
-echo "== base image busybox:latest (from the host's busybox-static)"
-"$out/berth" images-dev busybox --root "$data"
+bin=${BERTH_BIN:-/usr/local/bin}
+echo "== berth, berth-runtime, berth-shim, berth-init on the PATH ($bin)"
+for exe in berth berth-runtime berth-shim berth-init; do ln -sfn "$out/$exe" "$bin/$exe"; done
+
+daemon_pidfile=$run/daemon.pid
+daemon_running() { [ -f "$daemon_pidfile" ] && kill -0 "$(cat "$daemon_pidfile")" 2>/dev/null; }
+
+# The image store has one writer at a time: make the base image before the daemon owns the store.
+if ! daemon_running; then
+  echo "== base image busybox:latest (from the host's busybox-static)"
+  "$out/berth" images-dev busybox --root "$data"
+fi
 
 demo=$data/demo
 if [ ! -f "$demo/config.json" ]; then
@@ -26,6 +37,22 @@ c["process"]["args"] = ["sh", "-c", "echo hello from $(hostname), pid $$; id"]
 json.dump(c, open(p, "w"), indent=2)
 PY
   mv "$demo.tmp" "$demo"
+fi
+
+echo "== berth daemon (Docker Engine API)"
+sock=$run/berth.sock
+if daemon_running; then
+  echo "already running (pid $(cat "$daemon_pidfile"))"
+else
+  setsid nohup "$out/berth" daemon -H "unix://$sock" --data-root "$data" --exec-root "$run" \
+    --runtime "$out/berth-runtime" --shim "$out/berth-shim" --init-path "$out/berth-init" >"$run/daemon.log" 2>&1 < /dev/null &
+  echo $! > "$daemon_pidfile"
+  for _ in $(seq 1 120); do
+    if [ -S "$sock" ] && "$out/berth" -H "unix://$sock" version >/dev/null 2>&1; then break; fi
+    daemon_running || { echo "berth daemon exited; see $run/daemon.log" >&2; tail -5 "$run/daemon.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "started (pid $(cat "$daemon_pidfile"), log $run/daemon.log)"
 fi
 
 echo "== berth server (Kubernetes API)"
@@ -45,7 +72,12 @@ fi
 
 cat <<TXT
 
-Berth is up. Executables are in $out.
+Berth is up. Executables are in $out (linked into $bin).
+
+Run containers like docker (berth daemon, Docker Engine API on $sock):
+  berth run --rm busybox echo hi
+  berth run -d --name web busybox httpd -f -p 8080 && berth exec web ps && berth rm -f web
+  docker -H unix://$sock ps            # the docker CLI works against it too
 
 Run a container with berth-runtime (an OCI runtime with runc's command line):
   $out/berth-runtime run --bundle $demo demo
@@ -63,5 +95,5 @@ Serve an OCI registry:
 Images (base image busybox:latest is in $data):
   $out/berth images-dev ls --root $data
 
-Stop the API server: kill \$(cat $pidfile)
+Stop them: kill \$(cat $daemon_pidfile) \$(cat $pidfile)   (containers keep running; a restarted daemon finds them)
 TXT
