@@ -17,6 +17,15 @@ for proj in "${projects[@]}"; do
     status=1
   fi
 done
+# The berth CLI's tests once more, against berth daemon instead of Debian's dockerd: the same commands, the same
+# expectations, so the CLI and the engine are each checked against the other's reference.
+echo "=== Berth.Cli.Tests against berth daemon"
+if ! BERTH_TEST_ENGINE=berth dotnet test tests/Berth.Cli.Tests/Berth.Cli.Tests.csproj -c Release --no-build --nologo \
+     --logger "trx;LogFileName=Berth.Cli.Tests.berth-daemon.trx" --logger "console;verbosity=minimal" \
+     --results-directory "$results" "$@"; then
+  status=1
+fi
+
 passed=0; failed=0; skipped=0
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
@@ -30,6 +39,7 @@ for proj in "${projects[@]}"; do
   name=$(basename "$proj" .csproj)
   [ -f "$results/$name.trx" ] || { echo "no results from $name"; failed=$((failed + 1)); }
 done
+[ -f "$results/Berth.Cli.Tests.berth-daemon.trx" ] || { echo "no results from Berth.Cli.Tests against berth daemon"; failed=$((failed + 1)); }
 [ "$failed" -gt 0 ] && status=1
 echo
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -43,6 +43,14 @@ public class BadInputTests
         CreateExpectingFailure(s => s.Process!.Args = ["not-here"], "exec: \"not-here\": executable file not found in $PATH");
 
     [Fact]
+    public void DirectoryAsProgram() =>
+        CreateExpectingFailure(s => s.Process!.Args = ["/etc"], "exec: \"/etc\": permission denied");
+
+    [Fact]
+    public void MissingProgramByPath() =>
+        CreateExpectingFailure(s => s.Process!.Args = ["/no/such"], "exec: \"/no/such\": stat /no/such: no such file or directory");
+
+    [Fact]
     public void FailingMountLeavesNoMountsCgroupsOrState() =>
         CreateExpectingFailure(s => s.Mounts!.Add(new Mount { Destination = "/mnt", Type = "bind", Source = "/nonexistent-source", Options = ["rbind"] }),
             "bind mount source /nonexistent-source does not exist");

@@ -10,6 +10,9 @@ namespace Berth.Engine.Api;
 
 internal sealed partial class DockerApiHandler
 {
+    /// <summary>The image name in the path; clients may send its slashes as %2F (Kestrel leaves those encoded).</summary>
+    private static string ImageNameOf(Match m) => Uri.UnescapeDataString(m.Groups["name"].Value);
+
     private async Task<JsonArray> ImageSummariesAsync(CancellationToken cancellationToken)
     {
         var records = await _engine.Images.ListAsync(cancellationToken).ConfigureAwait(false);
@@ -68,7 +71,7 @@ internal sealed partial class DockerApiHandler
 
     private async Task InspectImageAsync(HttpContext context, Match m)
     {
-        var name = m.Groups["name"].Value;
+        var name = ImageNameOf(m);
         var image = await InspectImageOrNotFoundAsync(name, context.RequestAborted).ConfigureAwait(false);
         var config = JsonSerializer.SerializeToNode(image.Config, Berth.Oci.Image.ImageJsonContext.Default.ImageConfig)!.AsObject();
         var records = await _engine.Images.ListAsync(context.RequestAborted).ConfigureAwait(false);
@@ -112,7 +115,7 @@ internal sealed partial class DockerApiHandler
 
     private async Task ImageHistoryAsync(HttpContext context, Match m)
     {
-        var name = m.Groups["name"].Value;
+        var name = ImageNameOf(m);
         await InspectImageOrNotFoundAsync(name, context.RequestAborted).ConfigureAwait(false);
         var history = await _engine.Images.HistoryAsync(name, null, context.RequestAborted).ConfigureAwait(false);
         var image = await _engine.Images.InspectAsync(name, null, context.RequestAborted).ConfigureAwait(false);
@@ -136,7 +139,7 @@ internal sealed partial class DockerApiHandler
 
     private async Task TagImageAsync(HttpContext context, Match m)
     {
-        var name = m.Groups["name"].Value;
+        var name = ImageNameOf(m);
         var repo = Query(context, "repo");
         if (string.IsNullOrEmpty(repo))
         {
@@ -156,7 +159,7 @@ internal sealed partial class DockerApiHandler
 
     private async Task RemoveImageAsync(HttpContext context, Match m)
     {
-        var name = m.Groups["name"].Value;
+        var name = ImageNameOf(m);
         var image = await InspectImageOrNotFoundAsync(name, context.RequestAborted).ConfigureAwait(false);
         var force = QueryBool(context, "force");
         var user = _engine.List().FirstOrDefault(c => c.Record.Image == image.Id.ToString());
@@ -182,7 +185,7 @@ internal sealed partial class DockerApiHandler
         await WriteJsonAsync(context, result).ConfigureAwait(false);
     }
 
-    private Task SaveImageAsync(HttpContext context, Match m) => SaveAsync(context, [m.Groups["name"].Value]);
+    private Task SaveImageAsync(HttpContext context, Match m) => SaveAsync(context, [ImageNameOf(m)]);
 
     private Task SaveImagesAsync(HttpContext context, Match _) =>
         SaveAsync(context, context.Request.Query["names"].Select(n => n ?? "").Where(n => n.Length > 0).ToList());
@@ -279,7 +282,7 @@ internal sealed partial class DockerApiHandler
         await PullImageAsync(context, reference).ConfigureAwait(false);
     }
 
-    private Task PushImageAsync(HttpContext context, Match m) => PushAsync(context, m.Groups["name"].Value);
+    private Task PushImageAsync(HttpContext context, Match m) => PushAsync(context, ImageNameOf(m));
 
     private static Task BuildPruneAsync(HttpContext context, Match _) =>
         WriteJsonAsync(context, new JsonObject { ["CachesDeleted"] = new JsonArray(), ["SpaceReclaimed"] = 0 });

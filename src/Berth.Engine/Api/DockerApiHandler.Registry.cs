@@ -19,14 +19,18 @@ internal sealed partial class DockerApiHandler
         }
         var credentials = Credentials(context);
         using var client = new RegistryClient(_engine.Images, new RegistryClientOptions { TimeProvider = _engine.Time });
+        // As docker: "Downloaded newer image" whenever the name now points at something it did not point at before,
+        // even when every blob was already here (e.g. pulled again after rmi).
+        var before = (await _engine.Images.ListAsync(context.RequestAborted).ConfigureAwait(false)).FirstOrDefault(r => r.Name == parsed.ToString())?.Target.Digest;
         await StreamTransferAsync(context, $"Pulling from {parsed.FamiliarRepository}", parsed.Tag ?? parsed.Digest?.ToString() ?? "latest", async progress =>
         {
             var result = await client.PullAsync(parsed, new PullOptions { Credentials = credentials }, progress, context.RequestAborted).ConfigureAwait(false);
+            var changed = result.Downloaded || before != result.Target.Digest;
             _engine.Events.Publish("image", "pull", parsed.FamiliarString, new Dictionary<string, string> { ["name"] = parsed.FamiliarString });
             return
             [
                 "Digest: " + result.Target.Digest,
-                (result.Downloaded ? "Status: Downloaded newer image for " : "Status: Image is up to date for ") + ContainerEngine.FamiliarName(parsed.ToString()),
+                (changed ? "Status: Downloaded newer image for " : "Status: Image is up to date for ") + ContainerEngine.FamiliarName(parsed.ToString()),
             ];
         }).ConfigureAwait(false);
     }
@@ -48,6 +52,30 @@ internal sealed partial class DockerApiHandler
             _engine.Events.Publish("image", "push", parsed.FamiliarString, new Dictionary<string, string> { ["name"] = parsed.FamiliarString });
             return [$"{parsed.Tag ?? "latest"}: digest: {result.Target.Digest} size: {result.Target.Size}"];
         }).ConfigureAwait(false);
+    }
+
+    /// <summary>docker login: checks the credentials against the registry; the client keeps them, the daemon does not.</summary>
+    private async Task AuthAsync(HttpContext context, System.Text.RegularExpressions.Match m)
+    {
+        JsonNode? body;
+        try
+        {
+            body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (JsonException e)
+        {
+            throw BerthException.InvalidArgument("malformed login request: " + e.Message);
+        }
+        string? Field(string name) => body is JsonObject o && o[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+        var user = Field("username");
+        var server = Field("serveraddress");
+        if (string.IsNullOrEmpty(user) || string.IsNullOrEmpty(server))
+        {
+            throw BerthException.InvalidArgument("login needs username and serveraddress");
+        }
+        using var client = new RegistryClient(_engine.Images, new RegistryClientOptions { TimeProvider = _engine.Time });
+        await client.VerifyCredentialsAsync(server, new RegistryCredentials(user, Field("password") ?? ""), context.RequestAborted).ConfigureAwait(false);
+        await WriteJsonAsync(context, new JsonObject { ["Status"] = "Login Succeeded", ["IdentityToken"] = "" }, 200).ConfigureAwait(false);
     }
 
     private static RegistryCredentials? Credentials(HttpContext context)

@@ -58,6 +58,7 @@ internal sealed partial class DockerApiHandler
         Route("GET", "/images/get", SaveImagesAsync);
         Route("POST", "/images/prune", PruneImagesAsync);
         Route("POST", "/build", BuildImageAsync);
+        Route("POST", "/auth", AuthAsync);
         Route("POST", "/build/prune", BuildPruneAsync);
         Route("GET", "/images/(?<name>.+)/json", InspectImageAsync);
         Route("GET", "/images/(?<name>.+)/history", ImageHistoryAsync);
