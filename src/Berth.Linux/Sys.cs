@@ -119,22 +119,8 @@ public static unsafe class Sys
 
     public static int Read(int fd, Span<byte> buffer)
     {
-        fixed (byte* p = buffer)
-        {
-            while (true)
-            {
-                var n = Libc.read(fd, p, (nuint)buffer.Length);
-                if (n >= 0)
-                {
-                    return (int)n;
-                }
-                var errno = Marshal.GetLastPInvokeError();
-                if (errno != Errno.EINTR)
-                {
-                    throw new LinuxSyscallException("read", "fd " + fd, errno);
-                }
-            }
-        }
+        var n = Descriptors.TryRead(fd, buffer);
+        return n >= 0 ? n : throw new LinuxSyscallException("read", "fd " + fd, -n);
     }
 
     public static void WriteAll(int fd, ReadOnlySpan<byte> data, string what)

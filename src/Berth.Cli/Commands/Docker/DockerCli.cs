@@ -44,6 +44,41 @@ public sealed class DockerCli : IDisposable
 
     public static Stream OpenStdout() => Console.OpenStandardOutput();
 
+    /// <summary>
+    /// Streams a tar the daemon sends (save, export) to <paramref name="output"/>, or to stdout when that is not a
+    /// terminal. A file is written beside its target and renamed, so a failed download leaves no half archive.
+    /// </summary>
+    public async Task<int> DownloadArchiveAsync(string path, string? output, CancellationToken ct)
+    {
+        if (output is null && StdoutIsTerminal)
+        {
+            throw new BerthException(ErrorCode.InvalidArgument, "cowardly refusing to save to a terminal. Use the -o flag or redirect");
+        }
+        using var response = await Api.SendAsync(HttpMethod.Get, path, stream: true, cancellationToken: ct).ConfigureAwait(false);
+        await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+        if (output is null)
+        {
+            await using var stdout = OpenStdout();
+            await body.CopyToAsync(stdout, ct).ConfigureAwait(false);
+            return 0;
+        }
+        var full = Path.GetFullPath(output);
+        var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
+        try
+        {
+            await using (var file = File.Create(temp))
+            {
+                await body.CopyToAsync(file, ct).ConfigureAwait(false);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+        return 0;
+    }
+
     public static Stream OpenStderr() => Console.OpenStandardError();
 
     public static Stream OpenStdin() => Console.OpenStandardInput();

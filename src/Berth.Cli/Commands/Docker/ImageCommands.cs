@@ -326,36 +326,8 @@ public static class ImageCommands
         async (cli, f, ct) =>
         {
             f.Require(1);
-            var output = f.Value("output");
-            if (output is null && DockerCli.StdoutIsTerminal)
-            {
-                throw new BerthException(ErrorCode.InvalidArgument, "cowardly refusing to save to a terminal. Use the -o flag or redirect");
-            }
             var query = string.Join('&', f.Positionals.Select(n => "names=" + DockerCli.Esc(n)));
-            using var response = await cli.Api.SendAsync(HttpMethod.Get, "/images/get?" + query, stream: true, cancellationToken: ct).ConfigureAwait(false);
-            await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-            if (output is null)
-            {
-                await using var stdout = DockerCli.OpenStdout();
-                await body.CopyToAsync(stdout, ct).ConfigureAwait(false);
-                return 0;
-            }
-            // Written beside the target and renamed, so a failed save leaves no half archive.
-            var full = Path.GetFullPath(output);
-            var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-            try
-            {
-                await using (var file = File.Create(temp))
-                {
-                    await body.CopyToAsync(file, ct).ConfigureAwait(false);
-                }
-                File.Move(temp, full, overwrite: true);
-            }
-            finally
-            {
-                File.Delete(temp);
-            }
-            return 0;
+            return await cli.DownloadArchiveAsync("/images/get?" + query, f.Value("output"), ct).ConfigureAwait(false);
         });
 
     public static DockerCommandSpec Load { get; } = new("load", "Load an image from a tar archive or STDIN",

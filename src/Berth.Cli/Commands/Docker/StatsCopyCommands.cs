@@ -133,34 +133,7 @@ public static class StatsCopyCommands
         async (cli, f, ct) =>
         {
             f.Require(1, 1);
-            var output = f.Value("output");
-            if (output is null && DockerCli.StdoutIsTerminal)
-            {
-                throw new BerthException(ErrorCode.InvalidArgument, "cowardly refusing to save to a terminal. Use the -o flag or redirect");
-            }
-            using var response = await cli.Api.SendAsync(HttpMethod.Get, $"/containers/{DockerCli.Esc(f.Positionals[0])}/export", stream: true, cancellationToken: ct).ConfigureAwait(false);
-            await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
-            if (output is null)
-            {
-                await using var stdout = DockerCli.OpenStdout();
-                await body.CopyToAsync(stdout, ct).ConfigureAwait(false);
-                return 0;
-            }
-            var full = Path.GetFullPath(output);
-            var temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
-            try
-            {
-                await using (var file = File.Create(temp))
-                {
-                    await body.CopyToAsync(file, ct).ConfigureAwait(false);
-                }
-                File.Move(temp, full, overwrite: true);
-            }
-            finally
-            {
-                File.Delete(temp);
-            }
-            return 0;
+            return await cli.DownloadArchiveAsync($"/containers/{DockerCli.Esc(f.Positionals[0])}/export", f.Value("output"), ct).ConfigureAwait(false);
         });
 
     private static (string? Container, string Path) Split(string arg)
