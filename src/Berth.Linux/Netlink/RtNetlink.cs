@@ -444,51 +444,58 @@ public sealed unsafe class RtNetlink : IDisposable
     /// <summary>Sends a request and waits for its ack or single reply; returns 0 or the errno.</summary>
     private int Request(Message m, out byte[]? reply)
     {
-        ObjectDisposedException.ThrowIf(disposed, this);
-        var s = (uint)Send(m);
-        var buffer = new byte[65536];
-        reply = null;
-        while (true)
+        byte[]? last = null;
+        var result = 0;
+        var acked = (m.Flags & FAck) != 0;
+        ReadReplies(m, (type, payload) =>
         {
-            var n = Receive(buffer);
-            var off = 0;
-            while (off + 16 <= n)
+            if (type == NlmsgError)
             {
-                var len = (int)BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(off));
-                var type = BinaryPrimitives.ReadUInt16LittleEndian(buffer.AsSpan(off + 4));
-                var mseq = BinaryPrimitives.ReadUInt32LittleEndian(buffer.AsSpan(off + 8));
-                if (len < 16 || off + len > n)
-                {
-                    break;
-                }
-                if (mseq == s)
-                {
-                    if (type == NlmsgError)
-                    {
-                        var err = BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(off + 16));
-                        return -err;
-                    }
-                    if (type == NlmsgDone)
-                    {
-                        return 0;
-                    }
-                    reply = buffer.AsSpan(off + 16, len - 16).ToArray();
-                    if ((m.Flags & FAck) == 0)
-                    {
-                        return 0;
-                    }
-                }
-                off += (len + 3) & ~3;
+                result = -BinaryPrimitives.ReadInt32LittleEndian(payload);
+                return false;
             }
-        }
+            if (type == NlmsgDone)
+            {
+                return false;
+            }
+            last = payload.ToArray();
+            return acked; // without NLM_F_ACK the first reply is the answer
+        });
+        reply = last;
+        return result;
     }
 
     private List<byte[]> Dump(Message m, string call, string? what)
     {
+        var list = new List<byte[]>();
+        ReadReplies(m, (type, payload) =>
+        {
+            if (type == NlmsgError)
+            {
+                Throw(-BinaryPrimitives.ReadInt32LittleEndian(payload), call, what ?? "dump");
+                return false;
+            }
+            if (type == NlmsgDone)
+            {
+                return false;
+            }
+            list.Add(payload.ToArray());
+            return true;
+        });
+        return list;
+    }
+
+    private delegate bool ReplyHandler(ushort type, ReadOnlySpan<byte> payload);
+
+    /// <summary>
+    /// Sends <paramref name="m"/> and hands each reply to the same sequence number to <paramref name="handle"/>
+    /// (type, payload after the 16-byte header) until it returns false; replies to other requests are skipped.
+    /// </summary>
+    private void ReadReplies(Message m, ReplyHandler handle)
+    {
         ObjectDisposedException.ThrowIf(disposed, this);
         var s = (uint)Send(m);
         var buffer = new byte[1 << 16];
-        var list = new List<byte[]>();
         while (true)
         {
             var n = Receive(buffer);
@@ -502,18 +509,9 @@ public sealed unsafe class RtNetlink : IDisposable
                 {
                     break;
                 }
-                if (mseq == s)
+                if (mseq == s && !handle(type, buffer.AsSpan(off + 16, len - 16)))
                 {
-                    if (type == NlmsgDone)
-                    {
-                        return list;
-                    }
-                    if (type == NlmsgError)
-                    {
-                        Throw(-BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(off + 16)), call, what ?? "dump");
-                        return list;
-                    }
-                    list.Add(buffer.AsSpan(off + 16, len - 16).ToArray());
+                    return;
                 }
                 off += (len + 3) & ~3;
             }
