@@ -197,14 +197,24 @@ public sealed partial class RegistryClient
         {
             progress?.Report(new TransferProgress(TransferProgress.ShortId(blob.Digest), blob.Digest, TransferStatus.Waiting, 0, blob.Size));
         }
-        using var gate = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrentDownloads));
+        var results = await ForEachBoundedAsync(blobs, _options.MaxConcurrentDownloads, (blob, ct) => FetchBlobAsync(session, blob, progress, ct), cancellationToken).ConfigureAwait(false);
+        return results.Any(r => r);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> for every item, at most <paramref name="limit"/> at a time. The first failure
+    /// cancels the rest and is what the caller sees (not the cancellations it caused).
+    /// </summary>
+    private static async Task<TResult[]> ForEachBoundedAsync<TItem, TResult>(IEnumerable<TItem> items, int limit, Func<TItem, CancellationToken, Task<TResult>> work, CancellationToken cancellationToken)
+    {
+        using var gate = new SemaphoreSlim(Math.Max(1, limit));
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var tasks = blobs.Select(async blob =>
+        var tasks = items.Select(async item =>
         {
             await gate.WaitAsync(cts.Token).ConfigureAwait(false);
             try
             {
-                return await FetchBlobAsync(session, blob, progress, cts.Token).ConfigureAwait(false);
+                return await work(item, cts.Token).ConfigureAwait(false);
             }
             catch
             {
@@ -218,12 +228,10 @@ public sealed partial class RegistryClient
         }).ToList();
         try
         {
-            var results = await Task.WhenAll(tasks).ConfigureAwait(false);
-            return results.Any(r => r);
+            return await Task.WhenAll(tasks).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            // Report the failure that cancelled the others, not the cancellations.
             throw tasks.Select(t => t.Exception?.InnerException).FirstOrDefault(e => e is not null and not OperationCanceledException) ?? throw new OperationCanceledException();
         }
     }

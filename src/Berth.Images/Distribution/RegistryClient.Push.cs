@@ -71,37 +71,8 @@ public sealed partial class RegistryClient
             }
             progress?.Report(new TransferProgress(TransferProgress.ShortId(blob.Digest), blob.Digest, TransferStatus.Waiting, 0, blob.Size));
         }
-        long uploaded = 0;
-        using (var gate = new SemaphoreSlim(Math.Max(1, _options.MaxConcurrentUploads)))
-        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-        {
-            var tasks = blobs.Select(async blob =>
-            {
-                await gate.WaitAsync(cts.Token).ConfigureAwait(false);
-                try
-                {
-                    var sent = await PushBlobAsync(session, blob, progress, cts.Token).ConfigureAwait(false);
-                    Interlocked.Add(ref uploaded, sent);
-                }
-                catch
-                {
-                    await cts.CancelAsync().ConfigureAwait(false);
-                    throw;
-                }
-                finally
-                {
-                    gate.Release();
-                }
-            }).ToList();
-            try
-            {
-                await Task.WhenAll(tasks).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw tasks.Select(t => t.Exception?.InnerException).FirstOrDefault(e => e is not null and not OperationCanceledException) ?? throw new OperationCanceledException();
-            }
-        }
+        var sent = await ForEachBoundedAsync(blobs, _options.MaxConcurrentUploads, (blob, ct) => PushBlobAsync(session, blob, progress, ct), cancellationToken).ConfigureAwait(false);
+        var uploaded = sent.Sum();
 
         // Children by digest first (an index may only name manifests the registry has), the target last under its tag.
         foreach (var (descriptor, _) in manifests.Where(m => m.Descriptor.Digest != target.Digest))
