@@ -228,12 +228,7 @@ public partial class UserNamespaceTests
             s.Linux.UidMappings = [new IdMapping { ContainerID = 1000, HostID = HostBase, Size = 10 }];
             s.Linux.GidMappings = [new IdMapping { ContainerID = 0, HostID = HostBase, Size = 10 }];
         });
-        var id = Bundle.NewId();
-        var before = HostSnapshot.Take(rt.Root, id);
-        var r = rt.Cmd("create", "--bundle", bundle.Path, id);
-        Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("container uid 0", r.Stderr, StringComparison.Ordinal);
-        HostSnapshot.Take(rt.Root, id).AssertSameAs(before);
+        AssertCreateFailsAndLeavesNothing(rt, bundle, "container uid 0");
     }
 
     [Fact]
@@ -243,12 +238,7 @@ public partial class UserNamespaceTests
         using var rt = OciRuntime.Berth();
         using var bundle = UserBundle("true");
         File.SetUnixFileMode(bundle.Path, (UnixFileMode)0x1c0); // 0700: host root only
-        var id = Bundle.NewId();
-        var before = HostSnapshot.Take(rt.Root, id);
-        var r = rt.Cmd("create", "--bundle", bundle.Path, id);
-        Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("is not readable by the container's init", r.Stderr, StringComparison.Ordinal);
-        HostSnapshot.Take(rt.Root, id).AssertSameAs(before);
+        AssertCreateFailsAndLeavesNothing(rt, bundle, "is not readable by the container's init");
     }
 
     [Fact]
@@ -267,12 +257,7 @@ public partial class UserNamespaceTests
             GidMappings = [new IdMapping { ContainerID = 0, HostID = HostBase, Size = 1 }],
         });
         bundle.Write();
-        var id = Bundle.NewId();
-        var before = HostSnapshot.Take(rt.Root, id);
-        var r = rt.Cmd("create", "--bundle", bundle.Path, id);
-        Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("not supported: idmapped mounts", r.Stderr, StringComparison.Ordinal);
-        HostSnapshot.Take(rt.Root, id).AssertSameAs(before);
+        AssertCreateFailsAndLeavesNothing(rt, bundle, "not supported: idmapped mounts");
     }
 
     [Fact]
@@ -291,4 +276,15 @@ public partial class UserNamespaceTests
 
     private static string Normalize(string mapLine) =>
         string.Join(' ', mapLine.Split([' ', '\t', '\n'], StringSplitOptions.RemoveEmptyEntries));
+
+    /// <summary>`create` fails, its error names the problem, and the host is as it was before (mounts, cgroups, state).</summary>
+    private static void AssertCreateFailsAndLeavesNothing(OciRuntime rt, Bundle bundle, string expected)
+    {
+        var id = Bundle.NewId();
+        var before = HostSnapshot.Take(rt.Root, id);
+        var r = rt.Cmd("create", "--bundle", bundle.Path, id);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains(expected, r.Stderr, StringComparison.Ordinal);
+        HostSnapshot.Take(rt.Root, id).AssertSameAs(before);
+    }
 }
