@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Berth.Networking.Dns;
 
 /// <summary>What to do with a packet that arrived at the server.</summary>
@@ -82,17 +80,16 @@ public sealed class DnsQuery
             return DnsParseStatus.Drop;
         }
         var opcode = flags >> 11 & 0xF;
-        var header = new DnsQuery
+        var recursionDesired = (flags & DnsWire.RD) != 0;
+        var checkingDisabled = (flags & DnsWire.CD) != 0;
+        DnsParseStatus HeaderOnly(DnsParseStatus status, out DnsQuery header)
         {
-            Id = id,
-            Opcode = opcode,
-            RecursionDesired = (flags & DnsWire.RD) != 0,
-            CheckingDisabled = (flags & DnsWire.CD) != 0,
-        };
-        query = header;
+            header = new DnsQuery { Id = id, Opcode = opcode, RecursionDesired = recursionDesired, CheckingDisabled = checkingDisabled };
+            return status;
+        }
         if (opcode != 0)
         {
-            return DnsParseStatus.NotImp;
+            return HeaderOnly(DnsParseStatus.NotImp, out query);
         }
         var qd = DnsWire.ReadU16(message, 4);
         var an = DnsWire.ReadU16(message, 6);
@@ -100,21 +97,21 @@ public sealed class DnsQuery
         var ar = DnsWire.ReadU16(message, 10);
         if (qd != 1)
         {
-            return DnsParseStatus.FormErr;
+            return HeaderOnly(DnsParseStatus.FormErr, out query);
         }
 
         var at = DnsWire.HeaderSize;
-        var nameWire = new byte[DnsWire.MaxNameLength];
-        var presentation = new StringBuilder(64);
-        if (!ReadName(message, ref at, nameWire, out var nameLength, presentation, out var plain) || at + 4 > message.Length)
+        Span<byte> nameWire = stackalloc byte[DnsWire.MaxNameLength];
+        Span<char> text = stackalloc char[DnsWire.MaxNameLength * 4];
+        if (!ReadName(message, ref at, nameWire, out var nameLength, text, out var textLength, out var plain) || at + 4 > message.Length)
         {
-            return DnsParseStatus.FormErr;
+            return HeaderOnly(DnsParseStatus.FormErr, out query);
         }
         var type = DnsWire.ReadU16(message, at);
         var cls = DnsWire.ReadU16(message, at + 2);
         at += 4;
         var questionWire = new byte[nameLength + 4];
-        nameWire.AsSpan(0, nameLength).CopyTo(questionWire);
+        nameWire[..nameLength].CopyTo(questionWire);
         DnsWire.WriteU16(questionWire, nameLength, type);
         DnsWire.WriteU16(questionWire, nameLength + 2, cls);
 
@@ -123,7 +120,7 @@ public sealed class DnsQuery
         {
             if (!SkipRecord(message, ref at, out _, out _, out _))
             {
-                return DnsParseStatus.FormErr;
+                return HeaderOnly(DnsParseStatus.FormErr, out query);
             }
         }
         var hasEdns = false;
@@ -134,14 +131,14 @@ public sealed class DnsQuery
             var start = at;
             if (!SkipRecord(message, ref at, out var rrType, out var rrClass, out var rrTtl))
             {
-                return DnsParseStatus.FormErr;
+                return HeaderOnly(DnsParseStatus.FormErr, out query);
             }
             if (rrType == DnsType.Opt)
             {
                 // RFC 6891 §6.1.1: one OPT, owned by the root.
                 if (hasEdns || message[start] != 0)
                 {
-                    return DnsParseStatus.FormErr;
+                    return HeaderOnly(DnsParseStatus.FormErr, out query);
                 }
                 hasEdns = true;
                 udpSize = rrClass;
@@ -150,16 +147,16 @@ public sealed class DnsQuery
         }
         if (at != message.Length)
         {
-            return DnsParseStatus.FormErr;
+            return HeaderOnly(DnsParseStatus.FormErr, out query);
         }
 
         query = new DnsQuery
         {
             Id = id,
             Opcode = opcode,
-            RecursionDesired = header.RecursionDesired,
-            CheckingDisabled = header.CheckingDisabled,
-            Name = presentation.ToString(),
+            RecursionDesired = recursionDesired,
+            CheckingDisabled = checkingDisabled,
+            Name = new string(text[..textLength]),
             NameIsPlain = plain,
             QuestionWire = questionWire,
             Type = type,
@@ -177,9 +174,10 @@ public sealed class DnsQuery
     /// form to <paramref name="wire"/> and its lower-case presentation form to <paramref name="text"/>. Pointers
     /// must point backwards, so a loop cannot be built; the expanded name is at most 255 bytes.
     /// </summary>
-    internal static bool ReadName(ReadOnlySpan<byte> message, ref int at, Span<byte> wire, out int wireLength, StringBuilder? text, out bool plain)
+    internal static bool ReadName(ReadOnlySpan<byte> message, ref int at, Span<byte> wire, out int wireLength, Span<char> text, out int textLength, out bool plain)
     {
         wireLength = 0;
+        textLength = 0;
         plain = true;
         var position = at;
         var end = -1;
@@ -224,9 +222,10 @@ public sealed class DnsQuery
                 at = end < 0 ? position + 1 : end;
                 return true;
             }
-            if (text is not null && text.Length > 0)
+            var writeText = !text.IsEmpty;
+            if (writeText && textLength > 0)
             {
-                text.Append('.');
+                text[textLength++] = '.';
             }
             for (var i = 0; i < length; i++)
             {
@@ -239,11 +238,17 @@ public sealed class DnsQuery
                 if (c is <= 0x20 or >= 0x7F or (byte)'.' or (byte)'\\')
                 {
                     plain = false;
-                    text?.Append('\\').Append(((int)c).ToString("D3", System.Globalization.CultureInfo.InvariantCulture));
+                    if (writeText)
+                    {
+                        text[textLength++] = '\\';
+                        text[textLength++] = (char)('0' + c / 100);
+                        text[textLength++] = (char)('0' + c / 10 % 10);
+                        text[textLength++] = (char)('0' + c % 10);
+                    }
                 }
-                else
+                else if (writeText)
                 {
-                    text?.Append((char)c);
+                    text[textLength++] = (char)c;
                 }
             }
             position += 1 + length;
@@ -256,7 +261,7 @@ public sealed class DnsQuery
         cls = 0;
         ttl = 0;
         Span<byte> scratch = stackalloc byte[DnsWire.MaxNameLength];
-        if (!ReadName(message, ref at, scratch, out _, null, out _) || at + 10 > message.Length)
+        if (!ReadName(message, ref at, scratch, out _, [], out _, out _) || at + 10 > message.Length)
         {
             return false;
         }

@@ -80,6 +80,8 @@ public static class DnsResponseWriter
         private byte[] buffer = new byte[capacity];
         private Dictionary<string, int>? names;
         private int length;
+        private int questionAt;
+        private int questionNameLength;
 
         public int Length => length;
 
@@ -130,15 +132,9 @@ public static class DnsResponseWriter
 
         public void Question(byte[] questionWire)
         {
-            var start = length;
+            questionAt = length;
+            questionNameLength = questionWire.Length - 4;
             Bytes(questionWire);
-            // Remember the question name's suffixes so answers point at it (0xC00C for the owner name).
-            var at = start;
-            while (buffer[at] != 0 && at < 0x3FFF)
-            {
-                Remember(SuffixKey(buffer.AsSpan(at, start + questionWire.Length - 4 - at)), at);
-                at += buffer[at] + 1;
-            }
         }
 
         public void Record(DnsRecord record)
@@ -182,6 +178,14 @@ public static class DnsResponseWriter
         /// <summary>Writes a presentation name (labels of at most 63 bytes, checked by the zone) with compression.</summary>
         public void Name(string name)
         {
+            if (names is null && questionAt > 0)
+            {
+                // First name in rdata: remember the question name's suffixes so later names can point into it.
+                for (var at = questionAt; buffer[at] != 0 && at < 0x3FFF; at += buffer[at] + 1)
+                {
+                    Remember(SuffixKey(buffer.AsSpan(at, questionAt + questionNameLength - at)), at);
+                }
+            }
             var labels = name.TrimEnd('.').Split('.', StringSplitOptions.RemoveEmptyEntries);
             for (var i = 0; i < labels.Length; i++)
             {
