@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using Berth.Core;
 using Berth.Linux;
 using Berth.Oci.Runtime;
@@ -104,12 +103,7 @@ public sealed partial class ContainerRuntime
                 LoadCgroup(record).Apply(pid);
             }
             PhaseTimer.Mark("exec: helper in cgroup");
-            var payload = new Spec
-            {
-                Process = options.Process,
-                Linux = new Berth.Oci.Runtime.Linux { Seccomp = seccomp },
-            };
-            Sys.WriteAll(parentWrite, JsonSerializer.SerializeToUtf8Bytes(payload, OciJsonContext.Default.Spec), "exec helper");
+            Sys.WriteAll(parentWrite, SpecWriter.ExecPayload(options.Process, seccomp), "exec helper");
             sync.CloseWrite();
             var message = sync.Receive();
             PhaseTimer.Mark("exec: helper exec'd");
@@ -224,7 +218,7 @@ public static class ExecInit
         try
         {
             PhaseTimer.Mark("exec-init: start");
-            var payload = JsonSerializer.Deserialize(sync.ReadToEnd(), OciJsonContext.Default.Spec)!;
+            var payload = SpecReader.Read(sync.ReadToEnd());
             PhaseTimer.Mark("exec-init: process read");
             Sys.Unshare(NamespaceFlags.Fs);
             Sys.SetNs(mntFd, NamespaceFlags.Mount, "mount namespace of the container");

@@ -47,7 +47,7 @@ public sealed partial class StateDirectory(string root)
     }
 
     public void Save(ContainerRecord record) =>
-        AtomicFile.WriteAllBytes(Path.Combine(PathOf(record.Id), "state.json"), JsonSerializer.SerializeToUtf8Bytes(record, RuntimeJsonContext.Default.ContainerRecord));
+        AtomicFile.WriteAllBytes(Path.Combine(PathOf(record.Id), "state.json"), ContainerRecordJson.Write(record));
 
     public ContainerRecord Load(string id)
     {
@@ -55,8 +55,7 @@ public sealed partial class StateDirectory(string root)
         var path = Path.Combine(PathOf(id), "state.json");
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllBytes(path), RuntimeJsonContext.Default.ContainerRecord)
-                ?? throw new BerthException(ErrorCode.Internal, $"{path} is empty");
+            return ContainerRecordJson.Read(File.ReadAllBytes(path));
         }
         catch (FileNotFoundException)
         {
