@@ -31,7 +31,7 @@ public sealed class ContainerRecord
     /// <summary>The OCI types of the namespaces the container has (new or joined); exec joins the same ones.</summary>
     public List<string> Namespaces { get; set; } = [];
 
-    /// <summary>Set once `start` has run the poststart hooks; `delete` runs poststop for started containers.</summary>
+    /// <summary>Set (and saved) by `start` when there are poststop hooks: `delete` runs them only for started containers.</summary>
     public bool Started { get; set; }
 
     /// <summary>The spec's poststart and poststop hooks as they were at create, so start and delete need not re-read config.json.</summary>
