@@ -88,6 +88,36 @@ internal abstract class CgroupManagerBase : ICgroupManager
         }
     }
 
+    public bool TryJoinCurrentThread()
+    {
+        if (Mode == CgroupMode.Unified)
+        {
+            return false;
+        }
+        foreach (var e in Entries)
+        {
+            if (e.Hierarchy.IsUnified && !string.IsNullOrWhiteSpace(CgroupFs.TryRead(e.Directory + "/cgroup.controllers", out _)))
+            {
+                return false;
+            }
+        }
+        foreach (var e in Entries)
+        {
+            if (e.Hierarchy.IsUnified)
+            {
+                continue;
+            }
+            // "0" is the writing thread itself: a thread moving itself skips the global migration lock (and its RCU wait).
+            var file = e.Directory + "/tasks";
+            var errno = CgroupFs.TryWrite(file, "0");
+            if (errno != 0)
+            {
+                throw new CgroupIOException("write", file, errno, $"moving this thread into cgroup {e.CgroupPath}");
+            }
+        }
+        return true;
+    }
+
     public IReadOnlyList<int> GetPids(bool recursive = true)
     {
         var pids = new List<int>();
