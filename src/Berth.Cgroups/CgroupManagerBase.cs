@@ -166,6 +166,11 @@ internal abstract class CgroupManagerBase : ICgroupManager
         {
             foreach (var pid in GetPids(recursive: true))
             {
+                if (pid == Environment.ProcessId)
+                {
+                    // A thread of ours that spawned into the cgroup (TryJoinCurrentThread) and is still ending.
+                    continue;
+                }
                 if (Libc.Kill(pid, signal) != 0)
                 {
                     var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
