@@ -159,6 +159,19 @@ public class SpecReaderTests
     }
 
     [Fact]
+    public void StateJsonIsWhatTheSerializerWrites()
+    {
+        var full = new State
+        {
+            Id = "c1", Status = "running", Pid = 42, Bundle = "/b", Rootfs = "/b/rootfs", Owner = "",
+            Created = new DateTimeOffset(2026, 11, 23, 7, 44, 7, 123, TimeSpan.Zero), Annotations = new() { ["a"] = "b\"", ["é"] = "<>" },
+        };
+        Assert.Equal(JsonSerializer.Serialize(full, OciJsonContext.Default.State), ContainerRuntime.StateJson(full));
+        var bare = new State { Id = "c2", Status = "creating", Pid = 7, Bundle = "/b" };
+        Assert.Equal(JsonSerializer.Serialize(bare, OciJsonContext.Default.State), ContainerRuntime.StateJson(bare));
+    }
+
+    [Fact]
     public void StateRecordRoundTripsAndReadsWhatTheSerializerWrote()
     {
         var record = new ContainerRecord
