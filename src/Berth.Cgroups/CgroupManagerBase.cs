@@ -148,6 +148,11 @@ internal abstract class CgroupManagerBase : ICgroupManager
 
     public virtual void KillAll(int signal)
     {
+        if (!Exists() || GetPids(recursive: true).All(pid => pid == Environment.ProcessId))
+        {
+            // Nothing to signal (the common case for delete after the program exited): no freeze and thaw.
+            return;
+        }
         // Frozen, no process can fork a child we would miss; thawed after, so SIGKILL/SIGTERM are acted on.
         var froze = false;
         if (CanFreeze && GetFreezerState() == FreezerState.Thawed && Exists())
