@@ -9,9 +9,10 @@ using k8s.Models;
 namespace Berth.Cli.Commands;
 
 /// <summary>
-/// `berth bench-apiserver` (hidden): a KubernetesClient load generator. N clients do creates, updates, gets and
-/// lists for a duration (paced to --write-rate when given); then W watchers each wait for one update and the
-/// delivery latency is measured. With --etcd URL it also times puts/ranges straight against etcd's v3 HTTP
+/// `berth bench-apiserver` (hidden): a KubernetesClient load generator. With --write-rate R, an open loop issues
+/// creates and updates at R writes/s (plus a get and a list per two writes) whatever the latency, timing each from
+/// its due time; without it, N clients run creates, updates, gets and lists back to back. Then W watchers each wait
+/// for one update and the delivery latency is measured. With --etcd URL it also times puts/ranges straight against etcd's v3 HTTP
 /// gateway, the peer the store latency is compared with. Prints one line per figure.
 /// </summary>
 public sealed class BenchApiServerCommand : ICommand
@@ -29,6 +30,7 @@ public sealed class BenchApiServerCommand : ICommand
         var seconds = args.Int("duration", 10);
         var watchers = args.Int("watchers", 1000);
         var writeRate = args.Int("write-rate", 0);
+        var warmup = args.Int("warmup", 5);
         var etcd = args.Option("etcd");
         var label = args.Option("label", "berth");
         var serverPid = args.Int("server-pid", 0);
@@ -52,6 +54,65 @@ public sealed class BenchApiServerCommand : ICommand
         var mutating = new List<double>();
         var reads = new List<double>();
         var lists = new List<double>();
+        var errors = 0L;
+        double elapsed;
+        long ops, writes;
+        var serverCpu = CpuSeconds(serverPid);
+        var ownCpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+        if (writeRate > 0)
+        {
+            // The targets are for a server in its steady state: the first seconds after start-up are spent compiling
+            // (JIT) the request paths, so the same load runs unmeasured first. Its figures are printed apart.
+            if (warmup > 0)
+            {
+                List<double> warmMutating = [], warmReads = [], warmLists = [];
+                var (_, _, _, warmErrors) = await OpenLoopAsync(config, ns, "w", clients, warmup, writeRate, warmMutating, warmReads, warmLists, cancellationToken).ConfigureAwait(false);
+                Print(label, "warmup_s", warmup);
+                Print(label, "warmup_errors", warmErrors);
+                Report(label, "warmup_mutating", warmMutating);
+            }
+            serverCpu = CpuSeconds(serverPid);
+            ownCpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+            (elapsed, ops, writes, errors) = await OpenLoopAsync(config, ns, "m", clients, seconds, writeRate, mutating, reads, lists, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            (elapsed, ops, writes) = await ClosedLoopAsync(config, ns, clients, seconds, mutating, reads, lists, cancellationToken).ConfigureAwait(false);
+        }
+        Print(label, "ops_per_s", ops / elapsed);
+        if (writeRate > 0)
+        {
+            Print(label, "writes_target_per_s", writeRate);
+        }
+        Print(label, "writes_per_s", writes / elapsed);
+        Print(label, "errors", errors);
+        // CPU per request is the figure least disturbed by other work on the machine.
+        Print(label, "server_cpu_ms_per_op", (CpuSeconds(serverPid) - serverCpu) * 1000 / Math.Max(1, ops));
+        Print(label, "generator_cpu_ms_per_op", (Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - ownCpu) * 1000 / Math.Max(1, ops));
+        Report(label, "mutating", mutating);
+        Report(label, "get", reads);
+        Report(label, "list50", lists);
+        Print(label, "loaded_rss_mb", Rss(serverPid));
+
+        if (watchers > 0)
+        {
+            await WatchDeliveryAsync(config, ns, watchers, label, serverPid, cancellationToken).ConfigureAwait(false);
+        }
+        await client.CoreV1.DeleteNamespaceAsync(ns, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (etcd is not null)
+        {
+            await EtcdDirectAsync(etcd, clients, seconds, cancellationToken).ConfigureAwait(false);
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// As fast as possible: each client runs create, update, get, list back to back (a closed loop, so the achieved
+    /// rate is whatever the latency allows; latency is measured per request).
+    /// </summary>
+    private static async Task<(double Elapsed, long Ops, long Writes)> ClosedLoopAsync(KubernetesClientConfiguration config, string ns, int clients, int seconds,
+        List<double> mutating, List<double> reads, List<double> lists, CancellationToken cancellationToken)
+    {
         var ops = 0L;
         var writes = 0L;
         var sw = Stopwatch.StartNew();
@@ -62,11 +123,6 @@ public sealed class BenchApiServerCommand : ICommand
             var i = 0;
             while (sw.Elapsed < end && !cancellationToken.IsCancellationRequested)
             {
-                if (writeRate > 0)
-                {
-                    // Each iteration does two writes; spread the target rate over the clients.
-                    await Task.Delay(TimeSpan.FromSeconds(clients * 2.0 / writeRate), cancellationToken).ConfigureAwait(false);
-                }
                 var name = $"c{id}-{i++}";
                 var t = Stopwatch.GetTimestamp();
                 var cm = await c.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = name }, Data = new Dictionary<string, string> { ["v"] = "0" } }, ns, cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -86,24 +142,102 @@ public sealed class BenchApiServerCommand : ICommand
             }
         }
         await Task.WhenAll(Enumerable.Range(0, clients).Select(Worker)).ConfigureAwait(false);
-        var elapsed = sw.Elapsed.TotalSeconds;
-        Print(label, "ops_per_s", ops / elapsed);
-        Print(label, "writes_per_s", writes / elapsed);
-        Report(label, "mutating", mutating);
-        Report(label, "get", reads);
-        Report(label, "list50", lists);
-        Print(label, "loaded_rss_mb", Rss(serverPid));
+        return (sw.Elapsed.TotalSeconds, ops, writes);
+    }
 
-        if (watchers > 0)
+    /// <summary>
+    /// An open loop at <paramref name="writeRate"/> writes/s: write k is due at start + k/rate whatever the latency of
+    /// the ones before it, alternating a create of a new ConfigMap and an unconditional update of one of a pool made
+    /// beforehand; every second write also brings a get and a list of 50, due at the same time. Latency is measured
+    /// from the due time, so time spent queued behind a slow server counts (no coordinated omission). Requests go
+    /// round-robin over <paramref name="clients"/> clients. The achieved rate is the writes that succeeded over the
+    /// time from the start until the last one finished.
+    /// </summary>
+    private static async Task<(double Elapsed, long Ops, long Writes, long Errors)> OpenLoopAsync(KubernetesClientConfiguration config, string ns, string phase, int clients, int seconds,
+        int writeRate, List<double> mutating, List<double> reads, List<double> lists, CancellationToken cancellationToken)
+    {
+        var pool = Enumerable.Range(0, clients).Select(_ => new Kubernetes(config)).ToArray();
+        try
         {
-            await WatchDeliveryAsync(config, ns, watchers, label, serverPid, cancellationToken).ConfigureAwait(false);
+            // The objects the updates and gets go to, made before the clock starts.
+            var targets = Math.Max(clients * 8, 64);
+            await Task.WhenAll(Enumerable.Range(0, targets).Select(i => pool[i % clients].CoreV1.CreateNamespacedConfigMapAsync(
+                new V1ConfigMap { Metadata = new V1ObjectMeta { Name = $"{phase}u{i}" }, Data = new Dictionary<string, string> { ["v"] = "0" } }, ns, cancellationToken: cancellationToken))).ConfigureAwait(false);
+            var ops = 0L;
+            var writes = 0L;
+            var errors = 0L;
+            var inflight = new List<Task>(seconds * writeRate * 2);
+            // A server that falls far behind would otherwise pile up requests without bound in both processes:
+            // past this many outstanding requests a due write is skipped, and counted as an error.
+            const int MaxOutstanding = 2000;
+            var outstanding = 0;
+            var ticksPerWrite = (double)Stopwatch.Frequency / writeRate;
+            var total = (long)seconds * writeRate;
+            var start = Stopwatch.GetTimestamp();
+
+            async Task Timed(List<double> into, long due, bool write, Func<Task> request)
+            {
+                if (Interlocked.Increment(ref outstanding) > MaxOutstanding)
+                {
+                    Interlocked.Decrement(ref outstanding);
+                    Interlocked.Increment(ref errors);
+                    return;
+                }
+                try
+                {
+                    await request().ConfigureAwait(false);
+                    Add(into, due);
+                    Interlocked.Increment(ref ops);
+                    if (write)
+                    {
+                        Interlocked.Increment(ref writes);
+                    }
+                }
+                catch (Exception e) when (e is HttpRequestException or k8s.Autorest.HttpOperationException or IOException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+                {
+                    Interlocked.Increment(ref errors);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref outstanding);
+                }
+            }
+
+            for (var k = 0L; k < total && !cancellationToken.IsCancellationRequested;)
+            {
+                // Issue everything that is due by now, each stamped with its own due time, then sleep ~1 ms.
+                var now = Stopwatch.GetTimestamp();
+                for (; k < total && start + (long)(k * ticksPerWrite) <= now; k++)
+                {
+                    var due = start + (long)(k * ticksPerWrite);
+                    var c = pool[k % clients];
+                    var n = k / 2;
+                    if (k % 2 == 0)
+                    {
+                        inflight.Add(Timed(mutating, due, true, () => c.CoreV1.CreateNamespacedConfigMapAsync(
+                            new V1ConfigMap { Metadata = new V1ObjectMeta { Name = $"{phase}c{n}" }, Data = new Dictionary<string, string> { ["v"] = "0" } }, ns, cancellationToken: cancellationToken)));
+                        continue;
+                    }
+                    var target = $"{phase}u{n % targets}";
+                    inflight.Add(Timed(mutating, due, true, () => c.CoreV1.ReplaceNamespacedConfigMapAsync(
+                        new V1ConfigMap { Metadata = new V1ObjectMeta { Name = target, NamespaceProperty = ns }, Data = new Dictionary<string, string> { ["v"] = n.ToString(CultureInfo.InvariantCulture) } },
+                        target, ns, cancellationToken: cancellationToken)));
+                    var reader = pool[(k + 1) % clients];
+                    inflight.Add(Timed(reads, due, false, () => reader.CoreV1.ReadNamespacedConfigMapAsync($"{phase}u{(n + 1) % targets}", ns, cancellationToken: cancellationToken)));
+                    inflight.Add(Timed(lists, due, false, () => reader.CoreV1.ListNamespacedConfigMapAsync(ns, limit: 50, cancellationToken: cancellationToken)));
+                }
+                await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+            }
+            await Task.WhenAll(inflight).ConfigureAwait(false);
+            return ((Stopwatch.GetTimestamp() - start) / (double)Stopwatch.Frequency, ops, writes, errors);
         }
-        await client.CoreV1.DeleteNamespaceAsync(ns, cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (etcd is not null)
+        finally
         {
-            await EtcdDirectAsync(etcd, clients, seconds, cancellationToken).ConfigureAwait(false);
+            foreach (var c in pool)
+            {
+                c.Dispose();
+            }
         }
-        return 0;
     }
 
     private static async Task WatchDeliveryAsync(KubernetesClientConfiguration config, string ns, int watchers, string label, int serverPid, CancellationToken ct)
@@ -198,6 +332,18 @@ public sealed class BenchApiServerCommand : ICommand
         {
             list.Add(ms);
         }
+    }
+
+    /// <summary>User + system CPU time of a process, from /proc/PID/stat (clock ticks of 1/100 s).</summary>
+    private static double CpuSeconds(int pid)
+    {
+        if (pid <= 0 || !File.Exists($"/proc/{pid}/stat"))
+        {
+            return double.NaN;
+        }
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
     }
 
     private static double Rss(int pid)
