@@ -98,6 +98,39 @@ public class LifecycleTests
         rt.Cmd("delete", "--force", id).Ok();
     }
 
+    private const string IdentityProbe =
+        "id -u; id -g; id -G; pwd; ulimit -n; ulimit -c; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status";
+
+    /// <summary>
+    /// exec (berth-runtime's direct path: the program spawned from a thread that dropped privileges) gives the program
+    /// the same user, groups, cwd, rlimits, capabilities and no_new_privs as runc's exec does.
+    /// </summary>
+    [Fact]
+    public void ExecDropsPrivilegesAndAppliesLimitsAsRuncDoes()
+    {
+        Privileged.Require();
+        var outputs = new List<string>();
+        foreach (var rt in OciRuntime.Both())
+        {
+            using (rt)
+            {
+                using var bundle = new Bundle(s =>
+                {
+                    s.Process!.Args = ["sleep", "100"];
+                    s.Process.Rlimits = [new Rlimit { Type = "RLIMIT_NOFILE", Soft = 512, Hard = 512 }, new Rlimit { Type = "RLIMIT_CORE", Soft = 0, Hard = 0 }];
+                });
+                var id = Bundle.NewId();
+                rt.Cmd("run", "--detach", "--bundle", bundle.Path, id).Ok();
+                var asRoot = rt.Cmd("exec", id, "sh", "-c", IdentityProbe).Ok().Stdout;
+                var asUser = rt.Cmd("exec", "--user", "1000:1001", "--additional-gids", "5", "--cwd", "/tmp", id, "sh", "-c", IdentityProbe).Ok().Stdout;
+                outputs.Add(rt.Name + ":\n" + asRoot + "--\n" + asUser);
+                rt.Cmd("delete", "--force", id).Ok();
+            }
+        }
+        Assert.Contains("1000\n1001\n1001 5\n/tmp\n512\n0\n", outputs[0], StringComparison.Ordinal);
+        Assert.Equal(outputs[1].Replace("runc:", "berth-runtime:", StringComparison.Ordinal), outputs[0]);
+    }
+
     [Fact]
     public void SignalsReachTheProgramUnderRunAndKill()
     {
