@@ -34,6 +34,24 @@ public sealed class SeccompCliTests(EngineFixture f)
     }
 
     [Fact]
+    public void Exec_processes_run_under_the_containers_profile()
+    {
+        var name = "scx-" + Guid.NewGuid().ToString("N")[..6];
+        f.Run("run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "60").Ok();
+        try
+        {
+            Assert.Equal("2", SeccompMode(f.Run("exec", name, "cat", "/proc/self/status").Ok()));
+            var userns = f.Run("exec", name, "unshare", "-U", "true");
+            Assert.NotEqual(0, userns.ExitCode);
+            Assert.Contains("Operation not permitted", userns.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            f.Run("rm", "-f", name);
+        }
+    }
+
+    [Fact]
     public void Unconfined_and_privileged_run_without_a_filter()
     {
         var unconfined = f.Run([.. Run, "--security-opt", "seccomp=unconfined", "busybox", "cat", "/proc/self/status"]).Ok();
