@@ -67,7 +67,7 @@ internal sealed partial class DockerApiHandler
         Route("POST", "/images/(?<name>.+)/push", PushImageAsync);
         Route("DELETE", "/images/(?<name>.+)", RemoveImageAsync);
         Route("GET", "/networks", ListNetworksAsync);
-        Route("GET", "/volumes", ListVolumesAsync);
+        RouteVolumes();
     }
 
     public ILogger Logger { get; set; } = NullLogger.Instance;
