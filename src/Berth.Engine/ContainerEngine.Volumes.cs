@@ -127,32 +127,43 @@ public sealed partial class ContainerEngine
         {
             foreach (var r in requests)
             {
-                var v = Volumes.Create(r.Name, r.Driver, r.Labels, r.Options, out var isNew);
-                var anonymous = r.Name is null;
-                if (isNew)
+                // Created and recorded under the engine lock: a `volume rm` in between would find no user and delete it.
+                lock (_lock)
                 {
-                    created.Add(v.Name);
-                    PublishVolume("create", v);
+                    var v = Volumes.Create(r.Name, r.Driver, r.Labels, r.Options, out var isNew);
+                    if (isNew)
+                    {
+                        created.Add(v.Name);
+                        PublishVolume("create", v);
+                    }
+                    mounts.Add(new VolumeMountPoint
+                    {
+                        Name = v.Name,
+                        Destination = r.Destination,
+                        Source = Volumes.Mountpoint(v.Name),
+                        Driver = v.Driver,
+                        RW = !r.ReadOnly,
+                        Mode = r.Mode,
+                        CopyData = !r.NoCopy,
+                        Anonymous = r.Name is null,
+                    });
+                    record.Volumes = [.. mounts];
                 }
-                mounts.Add(new VolumeMountPoint
-                {
-                    Name = v.Name,
-                    Destination = r.Destination,
-                    Source = Volumes.Mountpoint(v.Name),
-                    Driver = v.Driver,
-                    RW = !r.ReadOnly,
-                    Mode = r.Mode,
-                    CopyData = !r.NoCopy,
-                    Anonymous = anonymous,
-                });
             }
         }
         catch
         {
+            lock (_lock)
+            {
+                record.Volumes = null;
+            }
             RemoveVolumesQuietly(created);
             throw;
         }
-        record.Volumes = mounts.Count > 0 ? mounts : null;
+        lock (_lock)
+        {
+            record.Volumes = mounts.Count > 0 ? mounts : null;
+        }
         return created;
     }
 
@@ -207,6 +218,19 @@ public sealed partial class ContainerEngine
     /// content into every empty volume that asks for it (not with nocopy), once, as Docker does.
     /// </summary>
     internal async Task PrepareVolumesAsync(Container c, string rootfs, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await PrepareVolumesCoreAsync(c, rootfs, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is BerthException or IOException or UnauthorizedAccessException)
+        {
+            ReleaseVolumes(c);
+            throw e as BerthException ?? new BerthException(ErrorCode.Internal, $"preparing the volumes of {c.Record.Name.TrimStart('/')}: {e.Message}");
+        }
+    }
+
+    private async Task PrepareVolumesCoreAsync(Container c, string rootfs, CancellationToken cancellationToken)
     {
         var changed = false;
         foreach (var m in c.Record.Volumes ?? [])

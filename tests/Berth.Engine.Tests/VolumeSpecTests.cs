@@ -26,7 +26,8 @@ public sealed class VolumeSpecTests
     [Theory]
     [InlineData("a/b:/d", "includes invalid characters for a local volume name")]
     [InlineData("./rel:/d", "If you intended to pass a host directory, use absolute path")]
-    [InlineData("x:/d", "includes invalid characters")] // one character: Docker's pattern needs two
+    [InlineData("x:/d", "create x: volume name is too short, names should be at least two alphanumeric characters")]
+    [InlineData(".ab:/d", "\".ab\" includes invalid characters")]
     [InlineData("data:rel", "must be absolute")]
     [InlineData("data:/", "destination can't be '/'")]
     [InlineData("data:/d:rshared", "invalid mode: rshared")]

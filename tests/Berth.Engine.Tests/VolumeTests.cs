@@ -28,45 +28,42 @@ public sealed class VolumeTests(EngineFixture f)
     }
 
     [Fact]
-    public void Image_content_is_copied_into_a_new_volume_with_owners_modes_and_links_but_not_with_nocopy()
+    public void Image_content_is_copied_into_a_new_volume_once_and_not_with_nocopy()
     {
-        // /etc in busybox has files; prepare a richer tree in a container and commit nothing: use the image's /bin and /etc.
         var vol = Unique("copy");
-        var r = Run("-v", vol + ":/etc", "busybox", "sh", "-c", "cat /etc/passwd | head -1; ls /etc | wc -l").Ok().Stdout.Split('\n');
-        Assert.StartsWith("root:", r[0], StringComparison.Ordinal);
+        var imageEtc = Run("busybox", "sh", "-c", "ls -A /etc; stat -c '%a %u %g' /etc/passwd").Ok().Stdout;
+        var r = Run("-v", vol + ":/etc", "busybox", "sh", "-c", "ls -A /etc; stat -c '%a %u %g' /etc/passwd").Ok().Stdout;
+        Assert.Equal(imageEtc, r); // the same names, and passwd's mode and owner
         var data = Path.Combine(VolumesDir, vol, "_data");
-        Assert.True(File.Exists(Path.Combine(data, "passwd")));
-        Assert.Equal(File.GetUnixFileMode(Path.Combine(data, "passwd")), File.GetUnixFileMode(Path.Combine(f.Root, "data", "volumes", vol, "_data", "passwd")));
+        Assert.StartsWith("root:", File.ReadAllText(Path.Combine(data, "passwd")), StringComparison.Ordinal);
 
-        // A tree with a symlink, an owner and a mode, built in one container's volume-less rootfs and copied up when a
-        // volume is mounted over it on the next start of the same container.
-        var name = Unique("c");
-        var vol2 = Unique("tree");
-        f.Run("create", "--name", name, "--network", "none", "-v", vol2 + ":/srv", "busybox", "ls", "-ln", "/srv").Ok();
-        var srv = Path.Combine(VolumesDir, vol2, "_data");
-        Assert.Empty(Directory.EnumerateFileSystemEntries(srv)); // nothing in the image at /srv: nothing copied yet
-        f.Run("rm", name).Ok();
-
-        var vol3 = Unique("bin");
-        var listing = Run("-v", vol3 + ":/bin", "busybox", "/bin/ls", "-l", "/bin/sh").Ok().Stdout;
-        Assert.Contains("sh", listing, StringComparison.Ordinal);
-        Assert.True(File.Exists(Path.Combine(VolumesDir, vol3, "_data", "busybox")) || Directory.EnumerateFileSystemEntries(Path.Combine(VolumesDir, vol3, "_data")).Any());
+        // An image path that does not exist copies nothing and leaves the volume empty.
+        var none = Unique("none");
+        Run("-v", none + ":/no/such/dir", "busybox", "true").Ok();
+        Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(VolumesDir, none, "_data")));
 
         // nocopy: the volume stays empty.
         var empty = Unique("nocopy");
         Assert.Equal("0\n", Run("-v", empty + ":/etc:nocopy", "busybox", "sh", "-c", "ls -A /etc | wc -l").Ok().Stdout);
-        Assert.Equal("0\n", Run("--mount", $"type=volume,source={Unique("nc")},target=/etc,volume-nocopy", "busybox", "sh", "-c", "ls -A /etc | wc -l").Ok().Stdout);
+        var nc = Unique("nc");
+        Assert.Equal("0\n", Run("--mount", $"type=volume,source={nc},target=/etc,volume-nocopy", "busybox", "sh", "-c", "ls -A /etc | wc -l").Ok().Stdout);
 
-        // A volume that already has data is not overwritten by the image's content.
+        // A volume that already has data is not overwritten by the image's content, and an emptied one is not refilled.
         Assert.Equal("mine\n", Run("-v", vol + ":/etc", "busybox", "sh", "-c", "rm -rf /etc/* && echo mine > /etc/only && cat /etc/only").Ok().Stdout);
         Assert.Equal("only\n", Run("-v", vol + ":/etc", "busybox", "ls", "/etc").Ok().Stdout);
-        f.Run("volume", "rm", vol, vol2, vol3, empty).Ok();
+        var name = Unique("once");
+        f.Run("create", "--name", name, "--network", "none", "-v", "/etc", "busybox", "sh", "-c", "ls -A /etc | wc -l; rm -rf /etc/*").Ok();
+        var first = f.Run("start", "-a", name).Ok().Stdout.Trim();
+        Assert.NotEqual("0", first);
+        Assert.Equal("0", f.Run("start", "-a", name).Ok().Stdout.Trim());
+        f.Run("rm", "-v", name).Ok();
+        f.Run("volume", "rm", vol, none, empty, nc).Ok();
     }
 
     [Fact]
-    public void Copy_up_preserves_symlinks_owners_modes_and_xattrs()
+    public void Copy_up_preserves_symlinks_owners_and_modes()
     {
-        // Build an image whose /app holds a symlink, a file owned by 1000:1000 with mode 0640, and an xattr'd file.
+        // An image whose /app holds a symlink, a file owned by 1000:1000 with mode 0640, and a directory owned 7:7 with mode 0750.
         using var ctx = new TempDirectory("vctx");
         File.WriteAllText(ctx.Combine("Dockerfile"), "FROM busybox\nRUN mkdir -p /app/sub && echo hi > /app/f && chown 1000:1000 /app/f && chmod 0640 /app/f && ln -s f /app/link && chmod 0750 /app && chown 7:7 /app && touch /app/sub/x\n");
         var tag = Unique("volimg");
@@ -127,7 +124,7 @@ public sealed class VolumeTests(EngineFixture f)
         var name = Unique("rmv");
         var vol = Unique("named");
         f.Run("create", "--name", name, "--network", "none", "-v", vol + ":/n", "-v", "/a", "--mount", "type=volume,target=/b", "busybox", "true").Ok();
-        var anon = f.Run("inspect", "-f", "{{range .Mounts}}{{if ne .Destination \"/n\"}}{{.Name}} {{end}}{{end}}", name).Ok().Stdout.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var anon = f.Run("inspect", "-f", "{{range .Mounts}}{{if ne .Destination \"/n\"}}{{.Name}} {{end}}{{end}}", name).Ok().Stdout.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, anon.Length);
         var inUse = f.Run("volume", "rm", vol);
         Assert.Equal(1, inUse.ExitCode);
@@ -198,7 +195,7 @@ public sealed class VolumeTests(EngineFixture f)
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains("no such volume", missing.Stderr, StringComparison.Ordinal);
         Assert.Equal(0, f.Run("volume", "rm", "-f", "nosuchvolume").ExitCode);
-        Assert.Contains("No such volume: nosuchvolume", f.Run("volume", "inspect", "nosuchvolume").Stderr, StringComparison.Ordinal);
+        Assert.Contains("get nosuchvolume: no such volume", f.Run("volume", "inspect", "nosuchvolume").Stderr, StringComparison.Ordinal);
         var badMount = f.Run("run", "--rm", "--network", "none", "-v", "a/b:/x", "busybox", "true");
         Assert.Equal(125, badMount.ExitCode);
         Assert.Contains("includes invalid characters", badMount.Stderr, StringComparison.Ordinal);

@@ -89,7 +89,7 @@ internal sealed partial class DockerApiHandler
     {
         "true" or "1" => true,
         "false" or "0" => false,
-        _ => throw BerthException.InvalidArgument($"invalid filter '{name}={value}': use true or false"),
+        _ => throw BerthException.InvalidArgument($"Invalid filter '{name}=[{value}]'"),
     };
 
     private async Task ListVolumesAsync(HttpContext context, Match _)
@@ -97,7 +97,7 @@ internal sealed partial class DockerApiHandler
         var filters = Filters(Query(context, "filters"));
         foreach (var key in filters.Keys.Where(k => k is not ("name" or "label" or "dangling" or "driver")))
         {
-            throw BerthException.InvalidArgument($"invalid filter '{key}'");
+            throw BerthException.InvalidArgument($"Invalid filter '{key}'");
         }
         bool? dangling = filters.TryGetValue("dangling", out var d) && d.Count > 0 ? ParseBoolFilter("dangling", d[^1]) : null;
         var list = new JsonArray();
@@ -153,7 +153,7 @@ internal sealed partial class DockerApiHandler
         var filters = Filters(Query(context, "filters"));
         foreach (var key in filters.Keys.Where(k => k is not ("label" or "label!" or "all")))
         {
-            throw BerthException.InvalidArgument($"invalid filter '{key}'");
+            throw BerthException.InvalidArgument($"Invalid filter '{key}'");
         }
         var all = filters.TryGetValue("all", out var a) && a.Count > 0 && ParseBoolFilter("all", a[^1]);
         var with = filters.GetValueOrDefault("label") ?? [];

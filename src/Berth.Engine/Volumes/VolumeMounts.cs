@@ -112,7 +112,8 @@ public static class VolumeSpec
         {
             throw BerthException.Unsupported($"volume subpath '{o.Subpath}' at {target}; mount the whole volume");
         }
-        return new VolumeRequest(name, target, m.ReadOnly, o?.NoCopy == true, "", o?.Labels, driver, options);
+        // dockerd shows Mode "z" for every --mount volume, named or anonymous.
+        return new VolumeRequest(name, target, m.ReadOnly, o?.NoCopy == true, "z", o?.Labels, driver, options);
     }
 
     public static void ValidateDestination(string destination, string spec)

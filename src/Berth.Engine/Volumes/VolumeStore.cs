@@ -99,6 +99,10 @@ public sealed partial class VolumeStore
     /// <summary>Docker's rule for local volume names; the message is dockerd's.</summary>
     public static void ValidateName(string name)
     {
+        if (name.Length == 1 && char.IsAsciiLetterOrDigit(name[0]))
+        {
+            throw BerthException.InvalidArgument($"create {name}: volume name is too short, names should be at least two alphanumeric characters");
+        }
         if (!NamePattern().IsMatch(name))
         {
             throw BerthException.InvalidArgument($"create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path");
@@ -188,8 +192,9 @@ public sealed partial class VolumeStore
                 Name = name,
                 Driver = driver,
                 CreatedAt = _time.GetUtcNow(),
-                Labels = labels is null ? null : new Dictionary<string, string>(labels, StringComparer.Ordinal),
-                Options = options is null ? null : new Dictionary<string, string>(options, StringComparer.Ordinal),
+                // dockerd reports no labels or options as null, also when the request sent empty maps.
+                Labels = labels is not { Count: > 0 } ? null : new Dictionary<string, string>(labels, StringComparer.Ordinal),
+                Options = options is not { Count: > 0 } ? null : new Dictionary<string, string>(options, StringComparer.Ordinal),
             };
             if (anonymous)
             {

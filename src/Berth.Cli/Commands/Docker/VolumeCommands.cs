@@ -74,7 +74,7 @@ public static class VolumeCommands
                 }
                 catch (DockerApiException e) when (e.Status == System.Net.HttpStatusCode.NotFound)
                 {
-                    cli.Err.WriteLine($"berth: Error: No such volume: {name}");
+                    cli.Err.WriteLine("berth: " + e.Message);
                     failed = true;
                 }
             }
