@@ -73,15 +73,18 @@ public sealed class VolumeCommandsTests(EngineFixture engine)
         engine.Berth("volume", "rm", vol).Ok();
     }
 
+    private string VolumeOf(string container) =>
+        JsonDocument.Parse(engine.Berth("inspect", "-f", "{{json .Mounts}}", container).Ok().Stdout).RootElement[0].GetProperty("Name").GetString()!;
+
     [Fact]
     public void Prune_removes_unused_anonymous_volumes_and_keeps_used_ones()
     {
         var holder = Unique("holder");
         engine.Berth("create", "--name", holder, "--network", "none", "-v", "/held", "busybox", "true").Ok();
-        var held = engine.Berth("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", holder).Ok().Stdout.Trim();
+        var held = VolumeOf(holder);
         var gone = Unique("gone");
         engine.Berth("create", "--name", gone, "--network", "none", "-v", "/free", "busybox", "true").Ok();
-        var free = engine.Berth("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", gone).Ok().Stdout.Trim();
+        var free = VolumeOf(gone);
         engine.Berth("rm", gone).Ok();
         Assert.Matches("^[0-9a-f]{64}$", free);
 
