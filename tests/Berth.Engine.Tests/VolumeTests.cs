@@ -225,6 +225,16 @@ public sealed class VolumeTests(EngineFixture f)
         Assert.Equal("from host\n", Run("-v", bindVol + ":/h", "busybox", "cat", "/h/hostfile").Ok().Stdout);
         f.Run("volume", "rm", vol, bindVol).Ok();
         Assert.True(File.Exists(host.Combine("hostfile")), "removing a bind volume must not delete the host directory's content");
+
+        // A device that is not there: the start fails with exit 125 and a clear line, nothing stays mounted or created.
+        var broken = Unique("broken");
+        f.Run("volume", "create", "-o", "type=none", "-o", "device=" + host.Combine("missing"), "-o", "o=bind", broken).Ok();
+        var failed = Run("-v", broken + ":/x", "busybox", "true");
+        Assert.Equal(125, failed.ExitCode);
+        Assert.Contains($"the device {host.Combine("missing")} of volume {broken} does not exist", failed.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(VolumesDir, StringComparison.Ordinal));
+        Assert.False(Directory.Exists(host.Combine("missing")));
+        f.Run("volume", "rm", broken).Ok();
     }
 
     [Fact]

@@ -97,7 +97,7 @@ public static class VolumeSpec
         {
             if (name.StartsWith('/'))
             {
-                throw BerthException.InvalidArgument($"invalid mount config for type \"volume\": invalid mount path: '{name}' mount path must be absolute for binds, a name for volumes; use type=bind for a host directory");
+                throw BerthException.InvalidArgument($"invalid mount config for type \"volume\": the source '{name}' is a path, a volume source is a name; use type=bind for a host directory");
             }
             VolumeStore.ValidateName(name);
         }

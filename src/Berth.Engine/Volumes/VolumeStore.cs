@@ -300,7 +300,7 @@ public sealed partial class VolumeStore
         {
             if (!Directory.Exists(device) && !File.Exists(device))
             {
-                throw BerthException.InvalidArgument($"error while mounting volume '{target}': failed to mount local volume: mount {device}:{target}, flags: 0x{(ulong)flags:x}: no such file or directory");
+                throw BerthException.InvalidArgument($"error while mounting volume '{target}': failed to mount local volume: the device {device} of volume {v.Name} does not exist on the host; create it or recreate the volume with another device");
             }
             type = "none";
         }
