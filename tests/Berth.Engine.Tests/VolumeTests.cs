@@ -186,6 +186,11 @@ public sealed class VolumeTests(EngineFixture f)
         Assert.Equal("", f.Run("volume", "ls", "-q", "--filter", "label=team=b").Ok().Stdout);
         Assert.Contains(vol, f.Run("volume", "ls", "-q", "--filter", "driver=local").Ok().Stdout, StringComparison.Ordinal);
 
+        var unnamed = f.Run("volume", "create").Ok().Stdout.Trim();
+        Assert.Matches("^[0-9a-f]{64}$", unnamed);
+        Assert.Equal("null", f.Run("volume", "inspect", "-f", "{{json .Labels}}", unnamed).Ok().Stdout.Trim()); // not anonymous
+        f.Run("volume", "rm", unnamed).Ok();
+
         var bad = f.Run("volume", "create", "bad/name");
         Assert.Equal(1, bad.ExitCode);
         Assert.Contains("\"bad/name\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed", bad.Stderr, StringComparison.Ordinal);
@@ -202,6 +207,13 @@ public sealed class VolumeTests(EngineFixture f)
         var dup = f.Run("run", "--rm", "--network", "none", "-v", "dupa:/x", "-v", "dupb:/x", "busybox", "true");
         Assert.Contains("Duplicate mount point: /x", dup.Stderr, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(VolumesDir, "dupa")), "a refused create must not leave volumes");
+        // The second volume fails (no such driver) after the first was made: the create takes the first back.
+        var fresh = Unique("fresh");
+        var plugin = f.Run("run", "--rm", "--network", "none", "-v", fresh + ":/a", "--mount", $"type=volume,source={Unique("f2")},target=/b,volume-driver=nfs", "busybox", "true");
+        Assert.Equal(125, plugin.ExitCode);
+        Assert.Contains("plugin \"nfs\" not found", plugin.Stderr, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(VolumesDir, fresh)), "a failed create must take back the volumes it made");
+        Assert.Equal("", f.Run("volume", "ls", "-q", "--filter", "name=" + fresh).Ok().Stdout);
         Assert.DoesNotContain(Directory.EnumerateDirectories(VolumesDir), d => Path.GetFileName(d).StartsWith(".tmp-", StringComparison.Ordinal));
         f.Run("volume", "rm", vol).Ok();
     }

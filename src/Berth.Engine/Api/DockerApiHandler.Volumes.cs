@@ -131,7 +131,10 @@ internal sealed partial class DockerApiHandler
         {
             throw BerthException.Unsupported("cluster volumes (swarm); create a local volume");
         }
-        var v = _engine.CreateVolume(request.Name, request.Driver, request.Labels ?? [], request.DriverOpts ?? []);
+        // `docker volume create` without a name gets a random one but is not anonymous (dockerd labels only the volumes
+        // containers create), so the default prune keeps it.
+        var name = string.IsNullOrEmpty(request.Name) ? VolumeStore.NewAnonymousName() : request.Name;
+        var v = _engine.CreateVolume(name, request.Driver, request.Labels ?? [], request.DriverOpts ?? []);
         await WriteJsonAsync(context, VolumeJson(v), 201).ConfigureAwait(false);
     }
 

@@ -178,7 +178,7 @@ public sealed partial class VolumeStore
         driver = string.IsNullOrEmpty(driver) ? LocalDriver : driver;
         if (driver != LocalDriver)
         {
-            throw BerthException.NotFound($"create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found; Berth has the local driver only");
+            throw BerthException.InvalidArgument($"create {name}: error looking up volume plugin {driver}: plugin \"{driver}\" not found; Berth has the local driver only");
         }
         ValidateOptions(name, options);
         lock (_lock)
