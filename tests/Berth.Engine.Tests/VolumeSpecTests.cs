@@ -152,3 +152,51 @@ public sealed class VolumeSpecTests
         Assert.Equal(("get data: no such volume", ErrorCode.NotFound), (missing.Message, missing.Code));
     }
 }
+
+/// <summary>Copy-up on real files (root: owners, xattrs, devices): what the volume gets from the image's directory.</summary>
+[Trait(Traits.Category, Traits.Privileged)]
+public sealed class VolumeCopierTests
+{
+    [Fact]
+    public async Task Copy_up_keeps_owners_modes_links_hard_links_fifos_and_xattrs_and_skips_non_empty_volumes()
+    {
+        Privileged.Require();
+        using var dir = new TempDirectory("vcopy");
+        var root = dir.Combine("rootfs");
+        var src = Path.Combine(root, "srv", "app");
+        Directory.CreateDirectory(Path.Combine(src, "sub"));
+        File.WriteAllText(Path.Combine(src, "f"), "data");
+        File.SetUnixFileMode(Path.Combine(src, "f"), (UnixFileMode)0x1a0); // 0640
+        Cli.Run("chown", ["1000:1001", Path.Combine(src, "f")]).Ok();
+        Cli.Run("setfattr", ["-n", "trusted.berth", "-v", "kept", Path.Combine(src, "f")]).Ok();
+        File.CreateSymbolicLink(Path.Combine(src, "link"), "f");
+        Cli.Run("ln", [Path.Combine(src, "f"), Path.Combine(src, "sub", "hard")]).Ok();
+        Cli.Run("mkfifo", [Path.Combine(src, "fifo")]).Ok();
+        File.SetUnixFileMode(src, (UnixFileMode)0x1e8); // 0750
+        Cli.Run("chown", ["7:8", src]).Ok();
+        // /srv/via -> /srv/app (absolute): the destination is resolved inside the rootfs, not on the host.
+        File.CreateSymbolicLink(Path.Combine(root, "srv", "via"), "/srv/app");
+
+        var volume = dir.Combine("vol", "_data");
+        Directory.CreateDirectory(volume);
+        Assert.True(await VolumeCopier.CopyUpAsync(root, "/srv/via", volume, CancellationToken.None));
+
+        Assert.Equal("data", File.ReadAllText(Path.Combine(volume, "f")));
+        Assert.Equal((UnixFileMode)0x1a0, File.GetUnixFileMode(Path.Combine(volume, "f")));
+        Assert.Equal("1000 1001\n", Cli.Run("stat", ["-c", "%u %g", Path.Combine(volume, "f")]).Ok().Stdout);
+        Assert.Contains("kept", Cli.Run("getfattr", ["-n", "trusted.berth", "--only-values", Path.Combine(volume, "f")]).Ok().Stdout, StringComparison.Ordinal);
+        Assert.Equal("f", new FileInfo(Path.Combine(volume, "link")).LinkTarget);
+        Assert.Equal(Cli.Run("stat", ["-c", "%i", Path.Combine(volume, "f")]).Ok().Stdout, Cli.Run("stat", ["-c", "%i", Path.Combine(volume, "sub", "hard")]).Ok().Stdout);
+        Assert.Equal("fifo\n", Cli.Run("stat", ["-c", "%F", Path.Combine(volume, "fifo")]).Ok().Stdout);
+        Assert.Equal("750 7 8\n", Cli.Run("stat", ["-c", "%a %u %g", volume]).Ok().Stdout);
+
+        // Not again into a volume that has content; not from a path the image does not have.
+        File.Delete(Path.Combine(volume, "f"));
+        Assert.False(await VolumeCopier.CopyUpAsync(root, "/srv/via", volume, CancellationToken.None));
+        Assert.False(File.Exists(Path.Combine(volume, "f")));
+        var other = dir.Combine("other");
+        Directory.CreateDirectory(other);
+        Assert.False(await VolumeCopier.CopyUpAsync(root, "/no/such", other, CancellationToken.None));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(other));
+    }
+}
