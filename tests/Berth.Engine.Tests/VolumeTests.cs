@@ -274,6 +274,12 @@ public sealed class VolumeTests(EngineFixture f)
         Assert.Contains(named, all, StringComparison.Ordinal);
         Assert.DoesNotContain(used, all, StringComparison.Ordinal);
         Assert.False(Directory.Exists(Path.Combine(VolumesDir, named)));
+        // A client on API 1.41 gets the old prune: every unused volume, named ones too.
+        var old = Unique("oldapi");
+        f.Run("volume", "create", old).Ok();
+        var oldPrune = Cli.Run(EngineFixture.Docker, ["-H", "unix://" + f.Socket, "volume", "prune", "-f"], env: new Dictionary<string, string> { ["DOCKER_API_VERSION"] = "1.41" }).Ok().Stdout;
+        Assert.Contains(old, oldPrune, StringComparison.Ordinal);
+        Assert.DoesNotContain(used, oldPrune, StringComparison.Ordinal);
         // system df counts the volumes.
         Assert.Contains("Local Volumes", f.Run("system", "df").Ok().Stdout, StringComparison.Ordinal);
         f.Run("rm", "-v", holder).Ok();

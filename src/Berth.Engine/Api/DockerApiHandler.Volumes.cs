@@ -33,6 +33,9 @@ public sealed class VolumeCreateRequest
 
 internal sealed partial class DockerApiHandler
 {
+    /// <summary>The request's API version as major*1000+minor (absent: unversioned, i.e. the newest).</summary>
+    private const string ApiVersionKey = "berth.api-version";
+
     private void RouteVolumes()
     {
         Route("GET", "/volumes", ListVolumesAsync);
@@ -159,6 +162,15 @@ internal sealed partial class DockerApiHandler
             throw BerthException.InvalidArgument($"Invalid filter '{key}'");
         }
         var all = filters.TryGetValue("all", out var a) && a.Count > 0 && ParseBoolFilter("all", a[^1]);
+        // Before API 1.42 prune removed every unused volume; dockerd keeps that for old clients, and so does Berth.
+        if (context.Items.TryGetValue(ApiVersionKey, out var version) && version is int n && n < 1042)
+        {
+            if (filters.ContainsKey("all"))
+            {
+                throw BerthException.InvalidArgument("Invalid filter 'all'");
+            }
+            all = true;
+        }
         var with = filters.GetValueOrDefault("label") ?? [];
         var without = filters.GetValueOrDefault("label!") ?? [];
         var (deleted, reclaimed) = _engine.PruneVolumes(all, v => LabelsMatch(v.Labels, with) && !without.Any(w => LabelsMatch(v.Labels, [w])));

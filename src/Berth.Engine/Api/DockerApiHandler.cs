@@ -93,6 +93,7 @@ internal sealed partial class DockerApiHandler
                     throw BerthException.InvalidArgument($"client version {v.Groups[1].Value}.{v.Groups[2].Value} is too old. Minimum supported API version is {DockerApiServer.MinApiVersion}, please upgrade your client to a newer version");
                 }
                 path = v.Groups[3].Value;
+                context.Items[ApiVersionKey] = requested;
             }
             var method = context.Request.Method;
             var pathMatched = false;
