@@ -11,7 +11,10 @@ public sealed partial class ContainerEngine
     private readonly Dictionary<string, ExecInstance> _execs = new(StringComparer.Ordinal);
 
     /// <summary>docker rm: refused while running unless forced (then SIGKILL); removes the snapshots, record and logs.</summary>
-    public async Task RemoveAsync(Container c, bool force, CancellationToken cancellationToken)
+    public Task RemoveAsync(Container c, bool force, CancellationToken cancellationToken) => RemoveAsync(c, force, removeVolumes: false, cancellationToken);
+
+    /// <summary>docker rm [-v]: with <paramref name="removeVolumes"/> (and always for --rm containers, as dockerd) the container's anonymous volumes go too.</summary>
+    public async Task RemoveAsync(Container c, bool force, bool removeVolumes, CancellationToken cancellationToken)
     {
         using (await c.LockAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -32,6 +35,10 @@ public sealed partial class ContainerEngine
             Forget(c);
             await Images.RemoveContainerAsync(c.Id, CancellationToken.None).ConfigureAwait(false);
             TryDeleteDirectory(Path.Combine(Options.ContainersDirectory, c.Id));
+            if (removeVolumes || c.Record.HostConfig.AutoRemove)
+            {
+                RemoveAnonymousVolumes(c.Record);
+            }
             lock (_execs)
             {
                 foreach (var e in _execs.Where(e => e.Value.Container == c).Select(e => e.Key).ToList())

@@ -165,8 +165,10 @@ public sealed partial class ContainerEngine : IAsyncDisposable
             record.Name = "/" + ReserveName(name, id);
             _containers[id] = container;
         }
+        List<string> newVolumes = [];
         try
         {
+            newVolumes = CreateContainerVolumes(record, image.Config.Config?.Volumes?.Keys);
             Directory.CreateDirectory(Path.Combine(Options.ContainersDirectory, id));
             var hostNetwork = hostConfig.NetworkMode == "host";
             var init = new InitFiles(SpecGenerator.Hostname(record, hostNetwork), HostsFile(record, hostNetwork), ResolvConf(hostConfig));
@@ -181,6 +183,7 @@ public sealed partial class ContainerEngine : IAsyncDisposable
             }
             await Images.RemoveContainerAsync(id, CancellationToken.None).ConfigureAwait(false);
             TryDeleteDirectory(Path.Combine(Options.ContainersDirectory, id));
+            RemoveVolumesQuietly(newVolumes);
             throw;
         }
         container.Publish("create");

@@ -70,7 +70,7 @@ public sealed class LiveRestoreTests
         }
     }
 
-    private static Process StartDaemon(string root, string socket)
+    internal static Process StartDaemon(string root, string socket)
     {
         var psi = new ProcessStartInfo(Repo.Executable("berth"))
         {

@@ -134,16 +134,16 @@ public sealed class SpecAndMergeTests
         {
             Memory = 1024,
             CapAdd = ["NOPE"],
-            Binds = ["relative:/x:ro"],
+            Binds = ["rel/ative:/x:ro"],
             RestartPolicy = new RestartPolicy { Name = "sometimes" },
         })));
         Assert.Equal(ErrorCode.InvalidArgument, e.Code);
         Assert.Contains("minimum allowed memory", e.Message, StringComparison.Ordinal);
         Assert.Contains("unknown capability", e.Message, StringComparison.Ordinal);
-        Assert.Contains("named volume", e.Message, StringComparison.Ordinal);
+        Assert.Contains("includes invalid characters for a local volume name", e.Message, StringComparison.Ordinal);
         Assert.Contains("invalid restart policy", e.Message, StringComparison.Ordinal);
         Assert.Throws<BerthException>(() => SpecGenerator.ParseBind("/a:/b:rx"));
-        Assert.Throws<BerthException>(() => SpecGenerator.ConvertMount(new MountSpec { Type = "volume", Target = "/v" }));
+        Assert.Throws<BerthException>(() => SpecGenerator.ConvertMount(new MountSpec { Type = "volume", Target = "v" }));
     }
 
     [Fact]

@@ -135,7 +135,7 @@ internal sealed partial class DockerApiHandler
         {
             throw BerthException.Unsupported("container links");
         }
-        await _engine.RemoveAsync(c, QueryBool(context, "force"), context.RequestAborted).ConfigureAwait(false);
+        await _engine.RemoveAsync(c, QueryBool(context, "force"), QueryBool(context, "v"), context.RequestAborted).ConfigureAwait(false);
         await NoContentAsync(context).ConfigureAwait(false);
     }
 

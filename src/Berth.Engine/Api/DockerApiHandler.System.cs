@@ -213,7 +213,7 @@ internal sealed partial class DockerApiHandler
             ["LayersSize"] = layers,
             ["Images"] = images,
             ["Containers"] = containers,
-            ["Volumes"] = new JsonArray(),
+            ["Volumes"] = VolumesWithUsage(),
             ["BuildCache"] = new JsonArray(),
         };
         await WriteJsonAsync(context, o).ConfigureAwait(false);
@@ -239,7 +239,4 @@ internal sealed partial class DockerApiHandler
         };
         return WriteJsonAsync(context, new JsonArray(Net("host", "host"), Net("none", "null")));
     }
-
-    private static Task ListVolumesAsync(HttpContext context, Match _) =>
-        WriteJsonAsync(context, new JsonObject { ["Volumes"] = new JsonArray(), ["Warnings"] = new JsonArray() });
 }

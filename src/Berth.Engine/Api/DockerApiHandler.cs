@@ -67,7 +67,7 @@ internal sealed partial class DockerApiHandler
         Route("POST", "/images/(?<name>.+)/push", PushImageAsync);
         Route("DELETE", "/images/(?<name>.+)", RemoveImageAsync);
         Route("GET", "/networks", ListNetworksAsync);
-        Route("GET", "/volumes", ListVolumesAsync);
+        RouteVolumes();
     }
 
     public ILogger Logger { get; set; } = NullLogger.Instance;
@@ -93,6 +93,7 @@ internal sealed partial class DockerApiHandler
                     throw BerthException.InvalidArgument($"client version {v.Groups[1].Value}.{v.Groups[2].Value} is too old. Minimum supported API version is {DockerApiServer.MinApiVersion}, please upgrade your client to a newer version");
                 }
                 path = v.Groups[3].Value;
+                context.Items[ApiVersionKey] = requested;
             }
             var method = context.Request.Method;
             var pathMatched = false;

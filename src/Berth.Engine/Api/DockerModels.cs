@@ -99,6 +99,7 @@ public sealed class MountSpec
     public bool ReadOnly { get; set; }
     public TmpfsOptions? TmpfsOptions { get; set; }
     public BindOptions? BindOptions { get; set; }
+    public VolumeOptions? VolumeOptions { get; set; }
 }
 
 public sealed class TmpfsOptions
@@ -185,6 +186,7 @@ public sealed class UpdateRequest
 [JsonSerializable(typeof(ExecStartRequest))]
 [JsonSerializable(typeof(IdResponse))]
 [JsonSerializable(typeof(UpdateRequest))]
+[JsonSerializable(typeof(VolumeCreateRequest))]
 [JsonSerializable(typeof(JsonNode))]
 [JsonSerializable(typeof(JsonObject))]
 [JsonSerializable(typeof(JsonArray))]

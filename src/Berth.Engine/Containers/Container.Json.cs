@@ -104,11 +104,23 @@ public sealed partial class Container
         foreach (var b in Record.HostConfig.Binds ?? [])
         {
             var m = SpecGenerator.ParseBind(b);
+            if (m.Type == "volume")
+            {
+                continue;
+            }
             a.Add(new JsonObject { ["Type"] = "bind", ["Source"] = m.Source, ["Destination"] = m.Destination, ["Mode"] = b.Split(':').Length > 2 ? b.Split(':')[2] : "", ["RW"] = m.Options?.Contains("ro") != true, ["Propagation"] = "rprivate" });
         }
         foreach (var m in Record.HostConfig.Mounts ?? [])
         {
+            if (m.Type == "volume")
+            {
+                continue;
+            }
             a.Add(new JsonObject { ["Type"] = m.Type, ["Source"] = m.Source ?? "", ["Destination"] = m.Target, ["Mode"] = "", ["RW"] = !m.ReadOnly, ["Propagation"] = m.Type == "bind" ? "rprivate" : "" });
+        }
+        foreach (var v in Record.Volumes ?? [])
+        {
+            a.Add(new JsonObject { ["Type"] = "volume", ["Name"] = v.Name, ["Source"] = v.Source, ["Destination"] = v.Destination, ["Driver"] = v.Driver, ["Mode"] = v.Mode, ["RW"] = v.RW, ["Propagation"] = "" });
         }
         return a;
     }

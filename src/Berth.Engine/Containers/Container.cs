@@ -208,6 +208,7 @@ public sealed partial class Container
         try
         {
             await MountRootfsAsync(cancellationToken).ConfigureAwait(false);
+            await _engine.PrepareVolumesAsync(this, RootfsDir, cancellationToken).ConfigureAwait(false);
             var hostNetwork = Record.HostConfig.NetworkMode == "host";
             var spec = SpecGenerator.Generate(Record, RootfsDir, o.InitPath, hostNetwork);
             AtomicFile.WriteAllBytes(Path.Combine(BundleDir, "config.json"), JsonSerializer.SerializeToUtf8Bytes(spec, Berth.Oci.Runtime.OciJsonContext.Default.Spec));
@@ -411,6 +412,7 @@ public sealed partial class Container
             await ForceDeleteAsync().ConfigureAwait(false);
         }
         UnmountRootfs();
+        _engine.ReleaseVolumes(this);
     }
 
     /// <summary>When the shim is gone: `runtime delete --force` ourselves, and the shim's state dir.</summary>

@@ -41,6 +41,9 @@ public sealed class ContainerRecord
 
     public HostConfig HostConfig { get; set; } = new();
 
+    /// <summary>The volumes mounted into the container, resolved at create (Docker's MountPoints of type volume).</summary>
+    public List<Berth.Engine.Volumes.VolumeMountPoint>? Volumes { get; set; }
+
     public ContainerState State { get; set; } = new();
 
     public int RestartCount { get; set; }

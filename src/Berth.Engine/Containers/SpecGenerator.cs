@@ -120,6 +120,10 @@ public static class SpecGenerator
         foreach (var bind in h.Binds ?? [])
         {
             var m = ParseBind(bind);
+            if (m.Type == "volume")
+            {
+                continue; // from c.Volumes below
+            }
             if (!Directory.Exists(m.Source) && !File.Exists(m.Source))
             {
                 Directory.CreateDirectory(m.Source!);
@@ -129,6 +133,10 @@ public static class SpecGenerator
         foreach (var requested in h.Mounts ?? [])
         {
             var m = ConvertMount(requested);
+            if (m.Type == "volume")
+            {
+                continue;
+            }
             if (m.Type == "bind" && !Directory.Exists(m.Source) && !File.Exists(m.Source))
             {
                 throw BerthException.InvalidArgument($"invalid mount config for type \"bind\": bind source path does not exist: {m.Source}");
@@ -141,8 +149,14 @@ public static class SpecGenerator
             options.AddRange(opts.Split(',', StringSplitOptions.RemoveEmptyEntries));
             mounts.Add(new Mount { Destination = dst, Type = "tmpfs", Source = "tmpfs", Options = options });
         }
+        foreach (var v in c.Volumes ?? [])
+        {
+            mounts.Add(new Mount { Destination = v.Destination, Type = "bind", Source = v.Source, Options = ["rbind", v.RW ? "rw" : "ro"] });
+        }
         // A later mount at the same destination replaces an earlier one (a user /dev/shm replaces the default).
         mounts = mounts.GroupBy(m => m.Destination.TrimEnd('/')).Select(g => g.Last()).ToList();
+        // Parents before children (a volume at /data and a bind at /data/sub), as dockerd sorts them; stable otherwise.
+        mounts = mounts.OrderBy(m => m.Destination.Split('/', StringSplitOptions.RemoveEmptyEntries).Length).ToList();
         var env = new List<string>(cfg.Env ?? []);
         if (!env.Any(e => e.StartsWith("PATH=", StringComparison.Ordinal)))
         {
@@ -309,17 +323,21 @@ public static class SpecGenerator
         return all.Where((_, i) => i <= last && (mask & (1UL << i)) != 0).ToList();
     }
 
-    /// <summary>"/host:/ctr[:ro|rw,...]"; a source that is not an absolute path is a named volume, not supported yet.</summary>
+    /// <summary>
+    /// "/host:/ctr[:ro|rw,...]"; a source that is not an absolute path is a named volume (Type "volume", Source the
+    /// name), mounted from the container's resolved <see cref="ContainerRecord.Volumes"/>.
+    /// </summary>
     public static Mount ParseBind(string bind)
     {
         var parts = bind.Split(':');
         if (parts.Length is < 2 or > 3 || parts[0].Length == 0 || parts[1].Length == 0)
         {
-            throw BerthException.InvalidArgument($"invalid volume specification: '{bind}'; use /host/path:/container/path[:ro]");
+            throw BerthException.InvalidArgument($"invalid volume specification: '{bind}'; use /host/path:/container/path[:ro] or name:/container/path[:ro]");
         }
         if (!parts[0].StartsWith('/'))
         {
-            throw BerthException.Unsupported($"named volume '{parts[0]}' in '{bind}'; bind-mount a host directory: /host/path:{parts[1]}");
+            var v = Berth.Engine.Volumes.VolumeSpec.ParseBind(bind)!;
+            return new Mount { Destination = v.Destination, Type = "volume", Source = v.Name, Options = [v.ReadOnly ? "ro" : "rw"] };
         }
         if (!parts[1].StartsWith('/'))
         {
@@ -380,9 +398,10 @@ public static class SpecGenerator
                 }
                 return new Mount { Destination = m.Target, Type = "tmpfs", Source = "tmpfs", Options = to };
             case "volume":
-                throw BerthException.Unsupported($"volume mounts ({m.Source ?? "anonymous"} at {m.Target}) yet; use type=bind with a host directory");
+                var v = Berth.Engine.Volumes.VolumeSpec.FromMount(m);
+                return new Mount { Destination = v.Destination, Type = "volume", Source = v.Name ?? "", Options = [v.ReadOnly ? "ro" : "rw"] };
             default:
-                throw BerthException.Unsupported($"mount type '{m.Type}'; use bind or tmpfs");
+                throw BerthException.Unsupported($"mount type '{m.Type}'; use bind, volume or tmpfs");
         }
     }
 

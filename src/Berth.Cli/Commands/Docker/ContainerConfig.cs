@@ -431,7 +431,21 @@ public static class ContainerConfig
                     m["BindOptions"] = new JsonObject { ["Propagation"] = value };
                     break;
                 case "volume-nocopy":
-                    m["VolumeOptions"] = new JsonObject { ["NoCopy"] = value is null or "true" or "1" };
+                    VolumeOptions(m)["NoCopy"] = value is null or "true" or "1";
+                    break;
+                case "volume-label" or "volume-opt" when value is null || value.IndexOf('=', StringComparison.Ordinal) <= 0:
+                    throw new UsageException($"invalid argument \"{spec}\" for \"--mount\" flag: invalid {key} '{value}': use key=value");
+                case "volume-label":
+                    (VolumeOptions(m)["Labels"] as JsonObject ?? (JsonObject)(VolumeOptions(m)["Labels"] = new JsonObject()))[value[..value.IndexOf('=', StringComparison.Ordinal)]] = value[(value.IndexOf('=', StringComparison.Ordinal) + 1)..];
+                    break;
+                case "volume-driver":
+                    DriverConfig(m)["Name"] = value;
+                    break;
+                case "volume-opt":
+                    (DriverConfig(m)["Options"] as JsonObject ?? (JsonObject)(DriverConfig(m)["Options"] = new JsonObject()))[value[..value.IndexOf('=', StringComparison.Ordinal)]] = value[(value.IndexOf('=', StringComparison.Ordinal) + 1)..];
+                    break;
+                case "volume-subpath":
+                    VolumeOptions(m)["Subpath"] = value;
                     break;
                 default:
                     throw new UsageException($"invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{key}' in '{field}'");
@@ -447,6 +461,10 @@ public static class ContainerConfig
         }
         return m;
     }
+
+    private static JsonObject VolumeOptions(JsonObject m) => m["VolumeOptions"] as JsonObject ?? (JsonObject)(m["VolumeOptions"] = new JsonObject());
+
+    private static JsonObject DriverConfig(JsonObject m) => VolumeOptions(m)["DriverConfig"] as JsonObject ?? (JsonObject)(VolumeOptions(m)["DriverConfig"] = new JsonObject());
 
     /// <summary>-p [ip:][hostPort:]containerPort[/proto].</summary>
     public static (string Port, string HostIp, string HostPort) Publish(string spec)

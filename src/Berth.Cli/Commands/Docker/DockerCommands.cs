@@ -41,6 +41,10 @@ public static class DockerCommands
             ("push", ImageCommands.Push), ("prune", ImageCommands.Prune),
             ("inspect", ContainerCommands.Inspect with { Run = (cli, f, ct) => ContainerCommands.InspectAsync(cli, f, "image", ct) }),
         ]),
+        ("volume", "Manage volumes", [
+            ("create", VolumeCommands.Create), ("ls", VolumeCommands.Ls), ("list", VolumeCommands.Ls), ("inspect", VolumeCommands.Inspect),
+            ("rm", VolumeCommands.Rm), ("remove", VolumeCommands.Rm), ("prune", VolumeCommands.Prune),
+        ]),
         ("system", "Manage the engine (df, prune, info)", [
             ("df", SystemCommands.Df), ("prune", SystemCommands.Prune), ("info", SystemCommands.Info),
         ]),
