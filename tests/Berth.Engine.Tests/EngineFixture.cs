@@ -33,10 +33,13 @@ public sealed class EngineFixture : IAsyncLifetime
         Server = await DockerApiServer.StartAsync(Engine, _dir.Combine("berth.sock"));
     }
 
-    internal static async Task<ContainerEngine> StartEngineAsync(string root, bool withImage = true)
+    internal static async Task<ContainerEngine> StartEngineAsync(string root, bool withImage = true, string? cniPluginDirectory = null, string? bridge = null)
     {
         var options = new EngineOptions
         {
+            // A bridge of its own: other daemons (and other test runs) may be up on this host at the same time.
+            DefaultBridge = bridge ?? "bt" + Guid.NewGuid().ToString("N")[..8],
+            CniPluginDirectory = cniPluginDirectory,
             DataRoot = Path.Combine(root, "data"),
             ExecRoot = Path.Combine(root, "exec"),
             SocketPath = Path.Combine(root, "berth.sock"),
