@@ -41,6 +41,7 @@ public static class DockerCommands
             ("push", ImageCommands.Push), ("prune", ImageCommands.Prune),
             ("inspect", ContainerCommands.Inspect with { Run = (cli, f, ct) => ContainerCommands.InspectAsync(cli, f, "image", ct) }),
         ]),
+        ("network", "Manage networks", NetworkCommands.Subs),
         ("system", "Manage the engine (df, prune, info)", [
             ("df", SystemCommands.Df), ("prune", SystemCommands.Prune), ("info", SystemCommands.Info),
         ]),
