@@ -372,6 +372,7 @@ public sealed partial class ContainerEngine : IAsyncDisposable
         {
             await c.DetachAsync().ConfigureAwait(false);
         }
+        await Networks.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
     }
 }

@@ -77,22 +77,30 @@ public abstract class NetworkScenarios
         var b = Unique("b");
         try
         {
-            F.Run("run", "-d", "--name", a, "--network", net, "busybox", "sh", "-c", "mkdir /www; echo from-a > /www/index.html; httpd -p 80 -h /www; exec nc -l -p 7000").Ok();
+            F.Run("run", "-d", "--name", a, "--network", net, "--network-alias", "web-alias", "busybox", "sh", "-c", "mkdir /www; echo from-a > /www/index.html; httpd -p 80 -h /www; exec nc -l -p 7000").Ok();
             F.Run("run", "-d", "--name", b, "--network", net, "busybox", "sleep", "300").Ok();
             var ipA = F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", a).Ok().Stdout.Trim();
+            var idA = F.Run("inspect", "-f", "{{.Id}}", a).Ok().Stdout.Trim();
             Assert.True(IPAddress.TryParse(ipA, out _), ipA);
             Assert.Equal(0, F.Run("exec", b, "ping", "-c", "1", "-W", "3", ipA).ExitCode);
             DockerCliTests.WaitFor(() => F.Run("exec", b, "wget", "-qO-", $"http://{ipA}/").Stdout == "from-a\n");
-            F.Run("exec", b, "sh", "-c", $"echo over-nc | nc -w 2 {ipA} 7000").Ok();
-            DockerCliTests.WaitFor(() => F.Run("logs", a).Stdout.Contains("over-nc", StringComparison.Ordinal));
+            // By name, network alias and short id, through the embedded DNS server on 127.0.0.11.
+            Assert.Contains("nameserver 127.0.0.11", F.Run("exec", b, "cat", "/etc/resolv.conf").Ok().Stdout, StringComparison.Ordinal);
+            Assert.Equal(0, F.Run("exec", b, "ping", "-c", "1", "-W", "3", a).ExitCode);
+            Assert.Equal("from-a\n", F.Run("exec", b, "wget", "-qO-", $"http://{a}/").Ok().Stdout);
+            Assert.Equal("from-a\n", F.Run("exec", b, "wget", "-qO-", "http://web-alias/").Ok().Stdout);
+            Assert.Equal("from-a\n", F.Run("exec", b, "wget", "-qO-", $"http://{idA[..12]}/").Ok().Stdout);
+            Assert.Contains(ipA, F.Run("exec", b, "nslookup", a).Stdout, StringComparison.Ordinal);
             // The network shows both endpoints; it cannot go while they are attached.
             var inspect = JsonDocument.Parse(F.Run("network", "inspect", net).Ok().Stdout).RootElement[0];
             Assert.Equal(2, inspect.GetProperty("Containers").EnumerateObject().Count());
             var rm = F.Run("network", "rm", net);
             Assert.NotEqual(0, rm.ExitCode);
             Assert.Contains("has active endpoints", rm.Stderr, StringComparison.Ordinal);
-            // /etc/hosts names the container; egress to the host's address works through the gateway.
             Assert.Contains(ipA, F.Run("exec", a, "cat", "/etc/hosts").Ok().Stdout, StringComparison.Ordinal);
+            // nc across the bridge (a's main process ends with it).
+            F.Run("exec", b, "sh", "-c", $"echo over-nc | nc {a} 7000").Ok();
+            DockerCliTests.WaitFor(() => F.Run("logs", a).Stdout.Contains("over-nc", StringComparison.Ordinal));
         }
         finally
         {

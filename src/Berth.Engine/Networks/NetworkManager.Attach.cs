@@ -16,10 +16,10 @@ namespace Berth.Engine.Networks;
 public sealed partial class NetworkManager
 {
     /// <summary>
-    /// HOOK(dns): true once the embedded DNS server answers on 127.0.0.11 inside containers on user-defined
-    /// networks. Until then such containers get the host's resolvers, like those on the default bridge.
+    /// Containers on user-defined networks get "nameserver 127.0.0.11" (the embedded DNS server, NetworkManager.Dns);
+    /// false gives them the host's resolvers instead, like containers on the default bridge.
     /// </summary>
-    public bool EmbeddedDnsAvailable { get; set; }
+    public bool EmbeddedDnsAvailable { get; set; } = true;
 
     private string StatePath(string containerId) => Path.Combine(_engine.Options.ContainersDirectory, containerId, "network.json");
 
@@ -208,6 +208,10 @@ public sealed partial class NetworkManager
             }
             WriteFiles(c, st);
             SaveState(c.Id, st);
+            if (EmbeddedDnsAvailable)
+            {
+                await AttachDnsAsync(c, st, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch
         {
@@ -325,6 +329,7 @@ public sealed partial class NetworkManager
 
     private async Task TeardownLockedAsync(Container c, ContainerNetworkState st)
     {
+        await DetachDnsAsync(c).ConfigureAwait(false);
         if (st.SandboxKey is null && st.Endpoints.Values.All(e => e.IfName is null) && st.Ports.Count == 0)
         {
             return;
@@ -606,6 +611,17 @@ public sealed partial class NetworkManager
                     throw;
                 }
                 WriteFiles(c, st);
+                if (EmbeddedDnsAvailable && HasDns(ep))
+                {
+                    if (Dns.Attached.Contains(c.Id))
+                    {
+                        Publish(c, ep);
+                    }
+                    else
+                    {
+                        await AttachDnsAsync(c, st, cancellationToken).ConfigureAwait(false);
+                    }
+                }
             }
             SaveState(c.Id, st);
         }
@@ -627,6 +643,7 @@ public sealed partial class NetworkManager
             {
                 throw new BerthException(ErrorCode.PermissionDenied, $"container {c.Id} is not connected to network {n.Name}");
             }
+            Zone.RemoveEndpoint(n.Id, c.Id);
             if (ep.IfName is not null)
             {
                 await DelEndpointAsync(c.Id, st, ep).ConfigureAwait(false);

@@ -37,6 +37,7 @@ public sealed partial class NetworkManager
                 Log.ContainerWarning(Logger, entry.ContainerId, "stale CNI attachment: " + e.Message);
             }
         }
+        await RestoreDnsAsync().ConfigureAwait(false);
         if (System.IO.Directory.Exists(NetnsDirectory))
         {
             foreach (var file in System.IO.Directory.EnumerateFiles(NetnsDirectory))
