@@ -128,3 +128,76 @@ if [ "$SECONDS_TPUT" != 0 ]; then
   awk -v b="$(cat "$work/tput-berth")" -v r="$(cat "$work/tput-ref")" -v pb="$(cat "$work/ptput-berth")" -v pr="$(cat "$work/ptput-ref")" \
     'BEGIN {printf "ratio berth/reference throughput: netns->netns %.2fx, host->published port %.2fx\n", b/r, pb/pr}'
 fi
+
+# ---- Engines: berth daemon vs Debian's dockerd, each on its own socket, roots and bridge, in the same run ----
+# Container -> container across the bridge (iperf3, busybox ping) and host -> published port (iperf3 through
+# each engine's DNAT to the host's address), ROUNDS interleaved rounds, medians and ratios. ENGINES=0 skips.
+if [ "${ENGINES:-1}" != 0 ]; then
+  ROUNDS=${ROUNDS:-3}
+  BERTH=${BERTH:-$PWD/out/berth}
+  command -v dockerd >/dev/null || { echo "engine comparison needs dockerd (docker.io)"; exit 1; }
+  eroot=$(mktemp -d /tmp/bnE-XXXXXX)   # short: shim sockets live below it
+  ebr="bbe$tag"; dbr="bde$tag"
+  tables_existed=$(for t in nat filter; do nft list table ip $t >/dev/null 2>&1 && echo $t; done; true)
+  engines_cleanup() {
+    for s in "$eroot/b.sock" "$eroot/d.sock"; do
+      [ -S "$s" ] && docker -H "unix://$s" rm -f $(docker -H "unix://$s" ps -aq) >/dev/null 2>&1 || true
+    done
+    [ -n "${bpid:-}" ] && kill "$bpid" 2>/dev/null && wait "$bpid" 2>/dev/null
+    [ -n "${dpid:-}" ] && kill "$dpid" 2>/dev/null && wait "$dpid" 2>/dev/null
+    ip link delete "$ebr" 2>/dev/null || true; ip link delete "$dbr" 2>/dev/null || true
+    # dockerd with iptables adds DOCKER* chains (and base chains) to iptables-nft's ip nat/filter tables: a table
+    # this run made that holds only those goes; in a table that was there before, only the DOCKER* chains and the
+    # rules jumping to them go.
+    for t in nat filter; do
+      nft list table ip $t >/dev/null 2>&1 || continue
+      if ! grep -qx "$t" <<<"$tables_existed"; then
+        if ! nft list table ip $t | awk '/^[[:space:]]*chain /{print $2}' | grep -vqE '^(DOCKER.*|PREROUTING|INPUT|OUTPUT|POSTROUTING|FORWARD)$'; then
+          nft delete table ip $t; continue
+        fi
+      fi
+      nft -a list table ip $t | awk '/^[[:space:]]*chain /{c=$2} /(jump|goto) DOCKER/ {print c, $NF}' | while read -r c h; do nft delete rule ip $t "$c" handle "$h" 2>/dev/null || true; done
+      for ch in $(nft list table ip $t | awk '/^[[:space:]]*chain DOCKER/{print $2}'); do nft flush chain ip $t "$ch"; done
+      for ch in $(nft list table ip $t | awk '/^[[:space:]]*chain DOCKER/{print $2}'); do nft delete chain ip $t "$ch" 2>/dev/null || true; done
+    done
+    grep -qs "$eroot" /proc/mounts && grep "$eroot" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+    rm -rf "$eroot"
+  }
+  trap 'engines_cleanup; cleanup' EXIT
+  echo "== Engines: berth daemon vs dockerd $(dockerd --version | awk '{print $3}' | tr -d ,), container networking (iperf3 ${T:-3}s, $ROUNDS rounds)"
+  "$BERTH" images-dev busybox --root "$eroot/bdata" >/dev/null
+  "$BERTH" daemon -H "unix://$eroot/b.sock" --data-root "$eroot/bdata" --exec-root "$eroot/bexec" --bridge "$ebr" >"$eroot/b.log" 2>&1 & bpid=$!
+  ip link add "$dbr" type bridge && ip addr add 10.216.$((RANDOM % 250)).1/24 dev "$dbr" && ip link set "$dbr" up
+  dockerd -H "unix://$eroot/d.sock" --data-root "$eroot/ddata" --exec-root "$eroot/dexec" --pidfile "$eroot/d.pid" \
+    --bridge "$dbr" --log-level=error >"$eroot/d.log" 2>&1 & dpid=$!
+  for s in b d; do for _ in $(seq 1 150); do docker -H "unix://$eroot/$s.sock" version >/dev/null 2>&1 && break; sleep 0.2; done; done
+  docker -H "unix://$eroot/b.sock" save busybox:latest | docker -H "unix://$eroot/d.sock" load >/dev/null
+  hostip=$(ip -4 -o addr show scope global | grep -vE "$ebr|$dbr|br-|bb[br]$tag" | awk '{print $4}' | cut -d/ -f1 | head -1)
+  # iperf3 is the host's binary, bind-mounted with its libraries into the busybox image (no registry here).
+  IPERF="-v /usr/bin/iperf3:/usr/bin/iperf3:ro -v /usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro -v /lib64:/lib64:ro"
+  T=${T:-3}
+  xfer() { # engine-socket -> "c2c_bits_per_s rtt_ms host_bits_per_s"
+    local D="docker -H unix://$1" port=$((30000 + RANDOM % 20000))
+    $D run -d --name srv $IPERF -p "$port:5201" busybox iperf3 -s -p 5201 >/dev/null
+    local ip; ip=$($D inspect -f '{{.NetworkSettings.IPAddress}}' srv); sleep 0.5
+    local c2c rtt host
+    c2c=$($D run --rm $IPERF busybox iperf3 -c "$ip" -p 5201 -t "$T" -J | jq '.end.sum_received.bits_per_second')
+    rtt=$($D run --rm busybox ping -c 10 -i 0.2 "$ip" | awk -F/ '/min\/avg/{print $4}')
+    host=$(iperf3 -c "$hostip" -p "$port" -t "$T" -J | jq '.end.sum_received.bits_per_second')
+    $D rm -f srv >/dev/null
+    echo "$c2c $rtt $host"
+  }
+  : > "$eroot/berth.txt"; : > "$eroot/docker.txt"
+  for r in $(seq 1 "$ROUNDS"); do
+    xfer "$eroot/b.sock" >> "$eroot/berth.txt"
+    xfer "$eroot/d.sock" >> "$eroot/docker.txt"
+  done
+  med() { sort -g -k"$2" "$1" | awk -v c="$2" '{v[NR]=$c} END {print v[int((NR+1)/2)]}'; }
+  for e in berth docker; do
+    awk -v e="$e" -v c="$(med "$eroot/$e.txt" 1)" -v r="$(med "$eroot/$e.txt" 2)" -v h="$(med "$eroot/$e.txt" 3)" \
+      'BEGIN {printf "%-7s container->container %7.2f Gbit/s   ping rtt %6.3f ms   host->published port %7.2f Gbit/s\n", e, c/1e9, r, h/1e9}'
+  done
+  awk -v bc="$(med "$eroot/berth.txt" 1)" -v dc="$(med "$eroot/docker.txt" 1)" -v br="$(med "$eroot/berth.txt" 2)" -v dr="$(med "$eroot/docker.txt" 2)" \
+      -v bh="$(med "$eroot/berth.txt" 3)" -v dh="$(med "$eroot/docker.txt" 3)" \
+    'BEGIN {printf "ratio berth/docker: container->container throughput %.2fx, rtt %.2fx (<1: lower), host->published port throughput %.2fx\n", bc/dc, br/dr, bh/dh}'
+fi

@@ -29,7 +29,10 @@ public sealed partial class ContainerEngine : IAsyncDisposable
         Logger = logger;
         Time = options.TimeProvider;
         Events = new EventHub(Time);
+        Networks = new Networks.NetworkManager(this);
     }
+
+    public Networks.NetworkManager Networks { get; }
 
     public EngineOptions Options { get; }
 
@@ -56,6 +59,7 @@ public sealed partial class ContainerEngine : IAsyncDisposable
         var content = new LocalContentStore(Path.Combine(options.DataRoot, "content"));
         var images = new ImageStore(content, new OverlaySnapshotter(Path.Combine(options.DataRoot, "overlay")), Path.Combine(options.DataRoot, "images"), options.TimeProvider);
         var engine = new ContainerEngine(options, images, logger) { StartedAt = options.TimeProvider.GetUtcNow() };
+        engine.Networks.Load();
         foreach (var dir in Directory.EnumerateDirectories(options.ContainersDirectory))
         {
             var path = Path.Combine(dir, "config.v2.json");
@@ -77,6 +81,7 @@ public sealed partial class ContainerEngine : IAsyncDisposable
             }
         }
         await engine.RestoreAsync(cancellationToken).ConfigureAwait(false);
+        await engine.Networks.ReconcileAsync().ConfigureAwait(false);
         return engine;
     }
 
@@ -129,7 +134,7 @@ public sealed partial class ContainerEngine : IAsyncDisposable
             throw BerthException.InvalidArgument("no image given: Config.Image is required");
         }
         var hostConfig = request.HostConfig ?? new HostConfig();
-        hostConfig.NetworkMode = NetworkMode(hostConfig.NetworkMode, warnings);
+        var network = Networks.ResolveForCreate(request, hostConfig);
         ImageDetails image;
         try
         {
@@ -170,8 +175,9 @@ public sealed partial class ContainerEngine : IAsyncDisposable
         {
             newVolumes = CreateContainerVolumes(record, image.Config.Config?.Volumes?.Keys);
             Directory.CreateDirectory(Path.Combine(Options.ContainersDirectory, id));
+            Networks.SaveCreated(id, network);
             var hostNetwork = hostConfig.NetworkMode == "host";
-            var init = new InitFiles(SpecGenerator.Hostname(record, hostNetwork), HostsFile(record, hostNetwork), ResolvConf(hostConfig));
+            var init = new InitFiles(SpecGenerator.Hostname(record, hostNetwork), HostsFile(record, hostNetwork, Networks.HostGateway()), ResolvConf(hostConfig));
             await Images.PrepareContainerAsync(id, image.Id.ToString(), init, null, cancellationToken).ConfigureAwait(false);
             container.Save();
         }
@@ -188,26 +194,6 @@ public sealed partial class ContainerEngine : IAsyncDisposable
         }
         container.Publish("create");
         return (container, warnings);
-    }
-
-    /// <summary>
-    /// none and host are served. The docker CLI sends "default" when no --network is given: that runs with no network
-    /// (like --network none) plus a warning, so plain `docker run` works; an explicit bridge is refused clearly.
-    /// </summary>
-    internal static string NetworkMode(string? mode, List<string> warnings)
-    {
-        switch (mode)
-        {
-            case "none" or "host":
-                return mode;
-            case null or "" or "default":
-                warnings.Add("bridge networking is not supported yet: this container runs with --network none; pass --network none or --network host to silence this");
-                return "none";
-            case "bridge":
-                throw new BerthException(ErrorCode.Unsupported, "not supported yet: bridge networking; use --network none or --network host");
-            default:
-                throw new BerthException(ErrorCode.Unsupported, $"not supported yet: network '{mode}'; use --network none or --network host");
-        }
     }
 
     private string ReserveName(string? requested, string id)
@@ -297,7 +283,7 @@ public sealed partial class ContainerEngine : IAsyncDisposable
         }
     }
 
-    private static string HostsFile(ContainerRecord c, bool hostNetwork)
+    private static string HostsFile(ContainerRecord c, bool hostNetwork, string? gateway)
     {
         var sb = new System.Text.StringBuilder();
         if (hostNetwork && File.Exists("/etc/hosts"))
@@ -327,7 +313,8 @@ public sealed partial class ContainerEngine : IAsyncDisposable
             var ip = extra[(sep + 1)..];
             if (ip == "host-gateway")
             {
-                throw BerthException.Unsupported("host-gateway in --add-host needs a bridge network");
+                // The bridge networks' /etc/hosts (Networks) resolves it to the default bridge's gateway.
+                ip = gateway ?? throw BerthException.Unsupported("host-gateway in --add-host needs the default bridge network (the daemon runs with --bridge none)");
             }
             if (!System.Net.IPAddress.TryParse(ip.Trim('[', ']'), out _))
             {
@@ -388,6 +375,7 @@ public sealed partial class ContainerEngine : IAsyncDisposable
         {
             await c.DetachAsync().ConfigureAwait(false);
         }
+        await Networks.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
     }
 }

@@ -27,6 +27,12 @@ public sealed class EngineOptions
 
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
+    /// <summary>CNI plugins (bridge, host-local, portmap): Berth's in cni/ next to the runtime by default, or e.g. /usr/lib/cni.</summary>
+    public string? CniPluginDirectory { get; init; }
+
+    /// <summary>The default bridge network's device (Docker's docker0); "none" means no default bridge network.</summary>
+    public string DefaultBridge { get; init; } = "berth0";
+
     public string ContainersDirectory => Path.Combine(DataRoot, "containers");
 
     /// <summary>

@@ -20,6 +20,9 @@ public sealed record BridgeNetworkOptions
 
     public bool IpMasq { get; init; } = true;
 
+    /// <summary>False for an internal network: the bridge holds the gateway address but containers get no default route.</summary>
+    public bool DefaultGateway { get; init; } = true;
+
     public int Mtu { get; init; }
 
     public bool PortMappings { get; init; } = true;
@@ -70,7 +73,7 @@ public static class BridgeNetwork
             ["type"] = "bridge",
             ["bridge"] = o.Bridge,
             ["isGateway"] = true,
-            ["isDefaultGateway"] = true,
+            ["isDefaultGateway"] = o.DefaultGateway,
             ["ipMasq"] = o.IpMasq,
             ["hairpinMode"] = true,
             ["ipam"] = ipam,

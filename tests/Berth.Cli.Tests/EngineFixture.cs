@@ -32,7 +32,8 @@ public sealed class EngineFixture : IDisposable
             var dir = Path.GetDirectoryName(daemon)!;
             psi = new ProcessStartInfo(daemon)
             {
-                ArgumentList = { "daemon", "-H", "unix://" + Socket, "--data-root", Path.Combine(_root, "data"), "--exec-root", Path.Combine(_root, "exec") },
+                // --bridge none: no default bridge network, like dockerd's --bridge=none below, so both engines run the same tests alike.
+                ArgumentList = { "daemon", "-H", "unix://" + Socket, "--data-root", Path.Combine(_root, "data"), "--exec-root", Path.Combine(_root, "exec"), "--bridge", "none" },
             };
             // out/berth is a link into out/.publish: name the runtime and shim that make put beside it.
             foreach (var (flag, exe) in new[] { ("--runtime", "berth-runtime"), ("--shim", "berth-shim") })

@@ -40,15 +40,12 @@ public sealed class DockerCliTests(EngineFixture f)
     }
 
     [Fact]
-    public void Run_without_network_flag_runs_with_no_network_and_says_so_bridge_is_refused()
+    public void Run_without_network_flag_gets_the_default_bridge()
     {
         var r = f.Run("run", "--rm", "busybox", "cat", "/proc/net/dev");
         Assert.Equal(0, r.ExitCode);
-        Assert.Contains("bridge networking is not supported yet", r.Stderr, StringComparison.Ordinal);
-        Assert.DoesNotContain("eth0", r.Stdout, StringComparison.Ordinal);
-        var bridge = f.Run("run", "--rm", "--network", "bridge", "busybox", "true");
-        Assert.Equal(125, bridge.ExitCode);
-        Assert.Contains("not supported yet: bridge networking; use --network none or --network host", bridge.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("not supported", r.Stderr, StringComparison.Ordinal);
+        Assert.Contains("eth0", r.Stdout, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -10,9 +10,13 @@ namespace Berth.Engine.Tests;
 /// A daemon (engine + Docker API) in this process on a temp data root, exec root and socket, with the busybox
 /// image built from the host's busybox-static. Tests drive it with the real docker CLI.
 /// </summary>
-public sealed class EngineFixture : IAsyncLifetime
+public class EngineFixture : IAsyncLifetime
 {
     private TempDirectory? _dir;
+    private HostNetworkState? _hostState;
+
+    /// <summary>The CNI plugins the engine runs: null for Berth's (out/cni), /usr/lib/cni for the reference plugins.</summary>
+    protected virtual string? CniPluginDirectory => null;
 
     public ContainerEngine Engine { get; private set; } = null!;
 
@@ -29,14 +33,18 @@ public sealed class EngineFixture : IAsyncLifetime
         Privileged.Require();
         // Short: the shim's socket lives below the exec root and unix socket paths are limited.
         _dir = new TempDirectory("be");
-        Engine = await StartEngineAsync(_dir.Path);
+        _hostState = HostNetworkState.Record();
+        Engine = await StartEngineAsync(_dir.Path, cniPluginDirectory: CniPluginDirectory);
         Server = await DockerApiServer.StartAsync(Engine, _dir.Combine("berth.sock"));
     }
 
-    internal static async Task<ContainerEngine> StartEngineAsync(string root, bool withImage = true)
+    internal static async Task<ContainerEngine> StartEngineAsync(string root, bool withImage = true, string? cniPluginDirectory = null, string? bridge = null)
     {
         var options = new EngineOptions
         {
+            // A bridge of its own: other daemons (and other test runs) may be up on this host at the same time.
+            DefaultBridge = bridge ?? "bt" + Guid.NewGuid().ToString("N")[..8],
+            CniPluginDirectory = cniPluginDirectory,
             DataRoot = Path.Combine(root, "data"),
             ExecRoot = Path.Combine(root, "exec"),
             SocketPath = Path.Combine(root, "berth.sock"),
@@ -73,9 +81,63 @@ public sealed class EngineFixture : IAsyncLifetime
                 }
             }
             await Server.DisposeAsync();
+            var bridges = Engine.Networks.List().Where(n => n.Bridge is not null).Select(n => n.Bridge!).ToList();
             await Engine.DisposeAsync();
+            _hostState?.Restore(bridges);
         }
         _dir?.Dispose();
+    }
+}
+
+/// <summary>The same engine with Debian's reference CNI plugins (containernetworking-plugins) in place of Berth's.</summary>
+public sealed class ReferencePluginsEngineFixture : EngineFixture
+{
+    protected override string? CniPluginDirectory => "/usr/lib/cni";
+}
+
+[CollectionDefinition(Name)]
+public sealed class ReferencePluginsCollection : ICollectionFixture<ReferencePluginsEngineFixture>
+{
+    public const string Name = "engine-reference-cni";
+}
+
+/// <summary>
+/// What engine tests change on the host's networking, put back afterwards: ip_forward (the bridge plugins turn it
+/// on), the bridges of the test daemons' networks, and the "ip nat" table iptables-nft makes for the reference
+/// plugins when it did not exist before and holds nothing but their CNI-* chains.
+/// </summary>
+public sealed class HostNetworkState
+{
+    private string _forward = "0";
+    private bool _natExisted;
+
+    public static HostNetworkState Record() => new()
+    {
+        _forward = File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim(),
+        _natExisted = Cli.Run("nft", ["list", "table", "ip", "nat"]).ExitCode == 0,
+    };
+
+    public void Restore(IEnumerable<string> bridges)
+    {
+        foreach (var b in bridges)
+        {
+            Cli.Run("ip", ["link", "delete", b]);
+        }
+        if (!_natExisted)
+        {
+            var r = Cli.Run("nft", ["list", "table", "ip", "nat"]);
+            if (r.ExitCode == 0)
+            {
+                var chains = System.Text.RegularExpressions.Regex.Matches(r.Stdout, @"chain (\S+) \{").Select(m => m.Groups[1].Value);
+                var jumps = System.Text.RegularExpressions.Regex.Matches(r.Stdout, @"(?:jump|goto) (\S+)").Select(m => m.Groups[1].Value);
+                string[] bases = ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"];
+                if (chains.All(c => c.StartsWith("CNI-", StringComparison.Ordinal) || bases.Contains(c)) && jumps.All(j => j.StartsWith("CNI-", StringComparison.Ordinal)))
+                {
+                    Cli.Run("nft", ["delete", "table", "ip", "nat"]);
+                }
+            }
+        }
+        File.WriteAllText("/proc/sys/net/ipv4/ip_forward", _forward);
     }
 }
 

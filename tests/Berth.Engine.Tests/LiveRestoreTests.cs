@@ -12,9 +12,11 @@ public sealed class LiveRestoreTests
     {
         Privileged.Require();
         using var dir = new TempDirectory("lr");
-        await using (await EngineFixture.StartEngineAsync(dir.Path))
+        string bridge;
+        await using (var seed = await EngineFixture.StartEngineAsync(dir.Path))
         {
             // Seeds the busybox image into the data root; the daemon below is a separate process.
+            bridge = seed.Networks.Get("bridge").Bridge!;
         }
         var socket = dir.Combine("s.sock");
         var daemon = StartDaemon(dir.Path, socket);
@@ -67,10 +69,11 @@ public sealed class LiveRestoreTests
                 await daemon.WaitForExitAsync();
             }
             daemon.Dispose();
+            Cli.Run("ip", ["link", "delete", bridge]);
         }
     }
 
-    internal static Process StartDaemon(string root, string socket)
+    internal static Process StartDaemon(string root, string socket, params string[] extra)
     {
         var psi = new ProcessStartInfo(Repo.Executable("berth"))
         {
@@ -82,6 +85,10 @@ public sealed class LiveRestoreTests
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (var a in extra)
+        {
+            psi.ArgumentList.Add(a);
+        }
         var p = Process.Start(psi)!;
         p.OutputDataReceived += (_, _) => { };
         p.ErrorDataReceived += (_, _) => { };

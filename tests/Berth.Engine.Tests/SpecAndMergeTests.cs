@@ -147,14 +147,20 @@ public sealed class SpecAndMergeTests
     }
 
     [Fact]
-    public void Network_modes()
+    public void Published_port_specs()
     {
-        var warnings = new List<string>();
-        Assert.Equal("none", ContainerEngine.NetworkMode("default", warnings));
-        Assert.Single(warnings);
-        Assert.Equal("host", ContainerEngine.NetworkMode("host", warnings));
-        var e = Assert.Throws<BerthException>(() => ContainerEngine.NetworkMode("bridge", warnings));
-        Assert.Equal("not supported yet: bridge networking; use --network none or --network host", e.Message);
+        var bindings = System.Text.Json.Nodes.JsonNode.Parse(
+            """{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":""}],"90":[{"HostIp":"0.0.0.0","HostPort":"9000-9005"}]}""")!.AsObject();
+        var h = new HostConfig { PortBindings = bindings, PublishAllPorts = true };
+        var config = new ContainerCreateRequest { ExposedPorts = new() { ["80/tcp"] = [], ["443/tcp"] = [] } };
+        var r = Berth.Engine.Networks.PublishedPorts.Requests(h, config);
+        Assert.Equal(
+            ["80/tcp :8080-8080", "53/udp 127.0.0.1:0-0", "90/tcp :9000-9005", "443/tcp :0-0"],
+            r.Select(x => $"{x.Key} {x.HostIp}:{x.HostPortStart}-{x.HostPortEnd}").ToArray());
+        Assert.Equal("invalid containerPort: 8o", Assert.Throws<BerthException>(() => Berth.Engine.Networks.PublishedPorts.ParseKey("8o/tcp")).Message);
+        Assert.Equal("invalid proto: icmp", Assert.Throws<BerthException>(() => Berth.Engine.Networks.PublishedPorts.ParseKey("80/icmp")).Message);
+        var bad = new HostConfig { PortBindings = System.Text.Json.Nodes.JsonNode.Parse("""{"80/tcp":[{"HostPort":"99999"}]}""")!.AsObject() };
+        Assert.Equal("invalid hostPort: 99999", Assert.Throws<BerthException>(() => Berth.Engine.Networks.PublishedPorts.Requests(bad, config)).Message);
     }
 
     [Theory]

@@ -21,6 +21,9 @@ public sealed class DaemonCommand : ICommand
           --runtime PATH|NAME       OCI runtime: berth-runtime (default), runc or crun
           --shim PATH               berth-shim (default: next to berth, else on PATH)
           --init-path PATH          berth-init for --init (default: next to berth, else on PATH)
+          --cni-bin-dir DIR         CNI plugins for bridge networks (default: Berth's, cni/ next to berth;
+                                    /usr/lib/cni for the reference plugins)
+          --bridge NAME             the default bridge network's device (default berth0; none: no default bridge)
           --debug                   log requests and show stack traces
 
         Then: docker -H unix:///run/berth/berth.sock run --rm busybox echo hi
@@ -59,6 +62,13 @@ public sealed class DaemonCommand : ICommand
         var shim = Locate(args.Option("shim", "berth-shim"), "--shim");
         var initOption = args.Option("init-path");
         var init = initOption is not null ? Locate(initOption, "--init-path") : TryLocate("berth-init");
+        var cniBinDir = args.Option("cni-bin-dir");
+        if (cniBinDir is not null && !Directory.Exists(cniBinDir))
+        {
+            throw BerthException.NotFound($"--cni-bin-dir {cniBinDir}: no such directory; give the directory holding bridge, host-local and portmap");
+        }
+        cniBinDir = cniBinDir is null ? Path.GetDirectoryName(runtime) is { } rd && Directory.Exists(Path.Combine(rd, "cni")) ? Path.Combine(rd, "cni") : null : Path.GetFullPath(cniBinDir);
+        var bridge = args.Option("bridge", "berth0");
         var debug = args.Debug;
         args.EnsureAllUsed();
         using var loggerFactory = LoggerFactory.Create(b =>
@@ -66,7 +76,7 @@ public sealed class DaemonCommand : ICommand
             b.AddSimpleConsole(o => o.SingleLine = true);
             b.SetMinimumLevel(debug ? LogLevel.Information : LogLevel.Warning);
         });
-        var options = new EngineOptions { SocketPath = socket, DataRoot = dataRoot, ExecRoot = execRoot, RuntimePath = runtime, ShimPath = shim, InitPath = init };
+        var options = new EngineOptions { SocketPath = socket, DataRoot = dataRoot, ExecRoot = execRoot, RuntimePath = runtime, ShimPath = shim, InitPath = init, CniPluginDirectory = cniBinDir, DefaultBridge = bridge };
         var engine = await ContainerEngine.OpenAsync(options, loggerFactory.CreateLogger("Berth.Engine"), cancellationToken).ConfigureAwait(false);
         await using (engine.ConfigureAwait(false))
         {

@@ -69,7 +69,7 @@ internal sealed partial class DockerApiHandler
             ["Images"] = images.Select(i => i.Target.Digest).Distinct().Count(),
             ["Driver"] = "overlay2",
             ["DriverStatus"] = new JsonArray(new JsonArray("Backing Filesystem", "overlayfs snapshots"), new JsonArray("Supports d_type", "true")),
-            ["Plugins"] = new JsonObject { ["Volume"] = new JsonArray(), ["Network"] = new JsonArray("host", "null"), ["Log"] = new JsonArray("json-file") },
+            ["Plugins"] = new JsonObject { ["Volume"] = new JsonArray(), ["Network"] = new JsonArray("bridge", "host", "null"), ["Log"] = new JsonArray("json-file") },
             ["MemoryLimit"] = true,
             ["SwapLimit"] = true,
             ["CpuCfsPeriod"] = true,
@@ -102,7 +102,7 @@ internal sealed partial class DockerApiHandler
             ["Isolation"] = "",
             ["InitBinary"] = _engine.Options.InitPath ?? "",
             ["SecurityOptions"] = new JsonArray("name=seccomp,profile=" + DefaultSeccompProfile.BuiltinName, "name=cgroupns"),
-            ["Warnings"] = new JsonArray("WARNING: bridge networking is not supported yet; containers run with --network none or host"),
+            ["Warnings"] = new JsonArray(),
         };
         await WriteJsonAsync(context, o).ConfigureAwait(false);
     }
@@ -219,24 +219,4 @@ internal sealed partial class DockerApiHandler
         await WriteJsonAsync(context, o).ConfigureAwait(false);
     }
 
-    private static Task ListNetworksAsync(HttpContext context, Match _)
-    {
-        JsonObject Net(string name, string driver) => new()
-        {
-            ["Name"] = name,
-            ["Id"] = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name))).ToLowerInvariant(),
-            ["Created"] = "0001-01-01T00:00:00Z",
-            ["Scope"] = "local",
-            ["Driver"] = driver,
-            ["EnableIPv6"] = false,
-            ["Internal"] = false,
-            ["Attachable"] = false,
-            ["Ingress"] = false,
-            ["IPAM"] = new JsonObject { ["Driver"] = "default", ["Config"] = new JsonArray() },
-            ["Containers"] = new JsonObject(),
-            ["Options"] = new JsonObject(),
-            ["Labels"] = new JsonObject(),
-        };
-        return WriteJsonAsync(context, new JsonArray(Net("host", "host"), Net("none", "null")));
-    }
 }

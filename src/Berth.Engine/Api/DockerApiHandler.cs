@@ -66,7 +66,7 @@ internal sealed partial class DockerApiHandler
         Route("POST", "/images/(?<name>.+)/tag", TagImageAsync);
         Route("POST", "/images/(?<name>.+)/push", PushImageAsync);
         Route("DELETE", "/images/(?<name>.+)", RemoveImageAsync);
-        Route("GET", "/networks", ListNetworksAsync);
+        NetworkRoutes();
         RouteVolumes();
     }
 

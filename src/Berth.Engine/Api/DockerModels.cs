@@ -29,6 +29,7 @@ public sealed class ContainerCreateRequest
     public Dictionary<string, JsonObject>? ExposedPorts { get; set; }
     public Dictionary<string, JsonObject>? Volumes { get; set; }
     public HostConfig? HostConfig { get; set; }
+    public Networks.NetworkingConfig? NetworkingConfig { get; set; }
 }
 
 public sealed class HealthcheckConfig
@@ -47,6 +48,7 @@ public sealed class HostConfig
     public LogConfig? LogConfig { get; set; }
     public string? NetworkMode { get; set; }
     public JsonObject? PortBindings { get; set; }
+    public bool PublishAllPorts { get; set; }
     public RestartPolicy? RestartPolicy { get; set; }
     public bool AutoRemove { get; set; }
     public List<string>? CapAdd { get; set; }

@@ -75,28 +75,15 @@ public sealed partial class Container
             ["ImageID"] = Record.Image,
             ["Command"] = string.Join(' ', new[] { Record.Path }.Concat(Record.Args)),
             ["Created"] = Record.Created.ToUnixTimeSeconds(),
-            ["Ports"] = new JsonArray(),
+            ["Ports"] = _engine.Networks.SummaryPorts(this),
             ["Labels"] = labels,
             ["State"] = StateName(Record.State.Status),
             ["Status"] = StatusText(),
             ["HostConfig"] = new JsonObject { ["NetworkMode"] = Record.HostConfig.NetworkMode },
-            ["NetworkSettings"] = new JsonObject { ["Networks"] = new JsonObject { [Record.HostConfig.NetworkMode ?? "none"] = EndpointJson() } },
+            ["NetworkSettings"] = new JsonObject { ["Networks"] = _engine.Networks.SummaryNetworks(this) },
             ["Mounts"] = MountsJson(),
         };
     }
-
-    private static JsonObject EndpointJson() => new()
-    {
-        ["IPAMConfig"] = null,
-        ["Links"] = null,
-        ["Aliases"] = null,
-        ["NetworkID"] = "",
-        ["EndpointID"] = "",
-        ["Gateway"] = "",
-        ["IPAddress"] = "",
-        ["IPPrefixLen"] = 0,
-        ["MacAddress"] = "",
-    };
 
     private JsonArray MountsJson()
     {
@@ -159,6 +146,7 @@ public sealed partial class Container
         }
         var config = ToNode(Record.Config, DockerJsonContext.Default.ContainerCreateRequest)!.AsObject();
         config.Remove("HostConfig");
+        config.Remove("NetworkingConfig");
         config["Image"] = Record.ImageName;
         var hostConfig = ToNode(Record.HostConfig, DockerJsonContext.Default.HostConfig)!.AsObject();
         hostConfig["RestartPolicy"] ??= new JsonObject { ["Name"] = "no", ["MaximumRetryCount"] = 0 };
@@ -171,9 +159,9 @@ public sealed partial class Container
             ["Args"] = new JsonArray(Record.Args.Select(a => (JsonNode?)a).ToArray()),
             ["State"] = state,
             ["Image"] = Record.Image,
-            ["ResolvConfPath"] = "",
+            ["ResolvConfPath"] = FileIfExists("resolv.conf"),
             ["HostnamePath"] = "",
-            ["HostsPath"] = "",
+            ["HostsPath"] = FileIfExists("hosts"),
             ["LogPath"] = Record.LogPath,
             ["Name"] = Record.Name,
             ["RestartCount"] = Record.RestartCount,
@@ -187,20 +175,19 @@ public sealed partial class Container
             ["GraphDriver"] = new JsonObject { ["Name"] = "overlay2", ["Data"] = new JsonObject { ["MergedDir"] = RootfsDir } },
             ["Mounts"] = MountsJson(),
             ["Config"] = config,
-            ["NetworkSettings"] = new JsonObject
-            {
-                ["Bridge"] = "",
-                ["SandboxID"] = "",
-                ["SandboxKey"] = "",
-                ["Ports"] = new JsonObject(),
-                ["Networks"] = new JsonObject { [Record.HostConfig.NetworkMode ?? "none"] = EndpointJson() },
-            },
+            ["NetworkSettings"] = _engine.Networks.ContainerSettings(this),
         };
         if (size)
         {
             o["SizeRw"] = WritableLayerSize();
         }
         return o;
+    }
+
+    private string FileIfExists(string name)
+    {
+        var path = Path.Combine(_engine.Options.ContainersDirectory, Id, name);
+        return File.Exists(path) ? path : "";
     }
 
     /// <summary>Bytes in the container's writable layer (docker ps -s, system df).</summary>

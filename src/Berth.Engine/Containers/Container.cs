@@ -205,12 +205,14 @@ public sealed partial class Container
         // A previous run's shim (exited but not yet cleaned) goes first.
         await CleanupShimAsync().ConfigureAwait(false);
         var o = _engine.Options;
+        await _engine.Networks.SetupAsync(this, cancellationToken).ConfigureAwait(false);
         try
         {
             await MountRootfsAsync(cancellationToken).ConfigureAwait(false);
             await _engine.PrepareVolumesAsync(this, RootfsDir, cancellationToken).ConfigureAwait(false);
             var hostNetwork = Record.HostConfig.NetworkMode == "host";
             var spec = SpecGenerator.Generate(Record, RootfsDir, o.InitPath, hostNetwork);
+            _engine.Networks.ApplyToSpec(this, spec);
             AtomicFile.WriteAllBytes(Path.Combine(BundleDir, "config.json"), JsonSerializer.SerializeToUtf8Bytes(spec, Berth.Oci.Runtime.OciJsonContext.Default.Spec));
             var (logPath, maxSize, maxFiles) = LogSettings();
             Directory.CreateDirectory(Path.GetDirectoryName(StateDir)!);
@@ -222,6 +224,7 @@ public sealed partial class Container
         {
             Shim = null;
             UnmountRootfs();
+            await _engine.Networks.TeardownAsync(this).ConfigureAwait(false);
             // docker run maps these texts to its exit codes 127 and 126.
             Record.State.ExitCode = e.Message.Contains("not found", StringComparison.Ordinal) || e.Message.Contains("no such file", StringComparison.OrdinalIgnoreCase) ? 127
                 : e.Message.Contains("permission denied", StringComparison.OrdinalIgnoreCase) ? 126 : 128;
@@ -412,6 +415,7 @@ public sealed partial class Container
             await ForceDeleteAsync().ConfigureAwait(false);
         }
         UnmountRootfs();
+        await _engine.Networks.TeardownAsync(this).ConfigureAwait(false);
         _engine.ReleaseVolumes(this);
     }
 

@@ -22,13 +22,27 @@ public sealed class HostLocalIpam : ICniPlugin
         using var store = Store.Open(config, invocation.NetworkName);
         var result = new CniResult { Ips = [], Routes = config.Routes, Dns = ReadResolvConf(config.ResolvConf) };
         var allocated = new List<IPAddress>();
+        // CNI_ARGS IP=a[,b]: specific addresses, as the reference host-local takes them (docker run --ip).
+        var requested = invocation.Args.Where(a => a.Key == "IP").SelectMany(a => a.Value.Split(',', StringSplitOptions.RemoveEmptyEntries))
+            .Select(a => IPPrefix.ParseAddress(a, "requested IP")).ToList();
         try
         {
             for (var i = 0; i < sets.Count; i++)
             {
-                var (address, range) = store.Allocate(sets[i], i, invocation.ContainerId, invocation.IfName);
+                var wanted = requested.FirstOrDefault(a => sets[i].Any(r => r.Contains(a)));
+                if (wanted is not null)
+                {
+                    requested.Remove(wanted);
+                }
+                var (address, range) = wanted is null
+                    ? store.Allocate(sets[i], i, invocation.ContainerId, invocation.IfName)
+                    : store.AllocateSpecific(wanted, sets[i], invocation.ContainerId, invocation.IfName);
                 allocated.Add(address);
                 result.Ips.Add(new CniIpConfig { Address = address + "/" + range.Subnet.Length, Gateway = range.Gateway.ToString() });
+            }
+            if (requested.Count > 0)
+            {
+                throw new CniException(CniErrorCode.InvalidNetworkConfig, $"host-local: requested IPs {string.Join(", ", requested)} are not in any range of network '{invocation.NetworkName}'");
             }
         }
         catch
@@ -163,6 +177,21 @@ public sealed class HostLocalIpam : ICniPlugin
             }
             throw new CniException(CniErrorCode.TryAgainLater,
                 $"host-local: no free address left in {string.Join(", ", set.Select(r => r.Start + "-" + r.End))} of network '{Path.GetFileName(dir)}': release addresses (delete containers) or widen the range");
+        }
+
+        /// <summary>A requested address: the caller's own reservation again, else a free one; taken or the gateway is an error.</summary>
+        public (IPAddress, IpRange) AllocateSpecific(IPAddress address, List<IpRange> set, string id, string ifName)
+        {
+            var r = set.First(x => x.Contains(address));
+            if (Held(id, ifName).Contains(address))
+            {
+                return (address, r);
+            }
+            if (address.Equals(r.Gateway) || !TryReserve(address, id, ifName))
+            {
+                throw new CniException(CniErrorCode.Generic, $"host-local: requested IP address {address} is not available in range set {r.Start}-{r.End}: it is the gateway or held by another container");
+            }
+            return (address, r);
         }
 
         /// <summary>Every address of the set once, starting after the last reservation (round robin, like the reference).</summary>

@@ -36,6 +36,9 @@ public static class ContainerConfig
         new("init", null, FlagKind.Bool, "Run an init inside the container that forwards signals and reaps processes"),
         new("network", null, FlagKind.Value, "Connect a container to a network"),
         new("net", null, FlagKind.Value, "Connect a container to a network (alias of --network)"),
+        new("network-alias", null, FlagKind.List, "Add network-scoped alias for the container"),
+        new("ip", null, FlagKind.Value, "IPv4 address (e.g., 172.30.100.104)"),
+        new("publish-all", 'P', FlagKind.Bool, "Publish all exposed ports to random ports"),
         new("hostname", 'h', FlagKind.Value, "Container host name"),
         new("domainname", null, FlagKind.Value, "Container NIS domain name"),
         new("dns", null, FlagKind.List, "Set custom DNS servers"),
@@ -258,7 +261,7 @@ public static class ContainerConfig
             exposed[e.Contains('/', StringComparison.Ordinal) ? e : e + "/tcp"] = new JsonObject();
         }
         var bindings = new JsonObject();
-        foreach (var p in f.List("publish"))
+        foreach (var p in f.List("publish").SelectMany(ExpandPublish))
         {
             var (port, hostIp, hostPort) = Publish(p);
             exposed[port] = new JsonObject();
@@ -275,6 +278,26 @@ public static class ContainerConfig
         if (bindings.Count > 0)
         {
             host["PortBindings"] = bindings;
+        }
+        if (f.Bool("publish-all"))
+        {
+            host["PublishAllPorts"] = true;
+        }
+        var aliases = f.List("network-alias");
+        var ip = f.Value("ip");
+        if (aliases.Count > 0 || ip is not null)
+        {
+            var network = f.Value("network") ?? f.Value("net") ?? "default";
+            var endpoint = new JsonObject();
+            if (aliases.Count > 0)
+            {
+                endpoint["Aliases"] = new JsonArray([.. aliases.Select(a => (JsonNode?)a)]);
+            }
+            if (ip is not null)
+            {
+                endpoint["IPAMConfig"] = new JsonObject { ["IPv4Address"] = ip };
+            }
+            config["NetworkingConfig"] = new JsonObject { ["EndpointsConfig"] = new JsonObject { [network] = endpoint } };
         }
         return config;
     }
@@ -466,6 +489,56 @@ public static class ContainerConfig
 
     private static JsonObject DriverConfig(JsonObject m) => VolumeOptions(m)["DriverConfig"] as JsonObject ?? (JsonObject)(VolumeOptions(m)["DriverConfig"] = new JsonObject());
 
+    /// <summary>
+    /// A container port range becomes one spec per port, as the docker CLI sends them: "8080-8081:80-81" →
+    /// "8080:80", "8081:81"; a host range with one container port stays (the daemon picks a free one).
+    /// </summary>
+    public static IEnumerable<string> ExpandPublish(string spec)
+    {
+        var proto = "";
+        var s = spec;
+        var slash = s.LastIndexOf('/');
+        if (slash > 0)
+        {
+            proto = s[slash..];
+            s = s[..slash];
+        }
+        var colon = s.LastIndexOf(':');
+        var container = s[(colon + 1)..];
+        var prefix = colon < 0 ? "" : s[..(colon + 1)];
+        var dash = container.IndexOf('-', StringComparison.Ordinal);
+        if (dash < 0)
+        {
+            return [spec];
+        }
+        if (!int.TryParse(container[..dash], CultureInfo.InvariantCulture, out var start) || !int.TryParse(container[(dash + 1)..], CultureInfo.InvariantCulture, out var end) || end < start || start < 1 || end > 65535)
+        {
+            throw new UsageException($"invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid containerPort: {container}");
+        }
+        var hostPart = colon < 0 ? "" : prefix[..^1];
+        var hostColon = hostPart.LastIndexOf(':');
+        var hostIp = hostColon < 0 ? "" : hostPart[..(hostColon + 1)];
+        var hostPorts = hostColon < 0 ? hostPart : hostPart[(hostColon + 1)..];
+        var list = new List<string>();
+        var hostDash = hostPorts.IndexOf('-', StringComparison.Ordinal);
+        int hostStart = 0;
+        if (hostPorts.Length > 0)
+        {
+            var hs = hostDash < 0 ? hostPorts : hostPorts[..hostDash];
+            var he = hostDash < 0 ? hostPorts : hostPorts[(hostDash + 1)..];
+            if (!int.TryParse(hs, CultureInfo.InvariantCulture, out hostStart) || !int.TryParse(he, CultureInfo.InvariantCulture, out var hostEnd) || hostEnd - hostStart != end - start)
+            {
+                throw new UsageException($"invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid ranges specified for container and host Ports: {container} and {hostPorts}");
+            }
+        }
+        for (var p = start; p <= end; p++)
+        {
+            var host = hostPorts.Length == 0 ? "" : (hostStart + (p - start)).ToString(CultureInfo.InvariantCulture);
+            list.Add((colon < 0 ? "" : hostIp + host + ":") + p.ToString(CultureInfo.InvariantCulture) + proto);
+        }
+        return list;
+    }
+
     /// <summary>-p [ip:][hostPort:]containerPort[/proto].</summary>
     public static (string Port, string HostIp, string HostPort) Publish(string spec)
     {
@@ -477,7 +550,18 @@ public static class ContainerConfig
             proto = s[(slash + 1)..];
             s = s[..slash];
         }
+        // [::1]:8080:80 — an IPv6 host address in brackets.
+        var bracketIp = "";
+        if (s.StartsWith('[') && s.IndexOf("]:", StringComparison.Ordinal) is var close and > 0)
+        {
+            bracketIp = s[1..close];
+            s = "x" + s[(close + 1)..];
+        }
         var parts = s.Split(':');
+        if (bracketIp.Length > 0)
+        {
+            parts[0] = bracketIp;
+        }
         var (ip, hostPort, port) = parts.Length switch
         {
             1 => ("", "", parts[0]),

@@ -45,6 +45,7 @@ public static class DockerCommands
             ("create", VolumeCommands.Create), ("ls", VolumeCommands.Ls), ("list", VolumeCommands.Ls), ("inspect", VolumeCommands.Inspect),
             ("rm", VolumeCommands.Rm), ("remove", VolumeCommands.Rm), ("prune", VolumeCommands.Prune),
         ]),
+        ("network", "Manage networks", NetworkCommands.Subs),
         ("system", "Manage the engine (df, prune, info)", [
             ("df", SystemCommands.Df), ("prune", SystemCommands.Prune), ("info", SystemCommands.Info),
         ]),

@@ -1,0 +1,228 @@
+using System.Text.Json.Nodes;
+using Berth.Cli.Docker;
+using Berth.Core;
+
+namespace Berth.Cli.Commands.Docker;
+
+/// <summary>`berth network create/ls/inspect/rm/connect/disconnect/prune`, as the docker CLI has them.</summary>
+public static class NetworkCommands
+{
+    private static FlagSet Set(string name, string usage, params Flag[] flags) => new(name, usage, interspersed: true, flags);
+
+    public static (string Sub, DockerCommandSpec Spec)[] Subs =>
+    [
+        ("create", Create), ("ls", Ls), ("list", Ls), ("inspect", Inspect), ("rm", Rm), ("remove", Rm),
+        ("connect", Connect), ("disconnect", Disconnect), ("prune", Prune),
+    ];
+
+    public static DockerCommandSpec Create { get; } = new("network create", "Create a network",
+        Set("network create", "network create [OPTIONS] NETWORK",
+            new Flag("driver", 'd', FlagKind.Value, "Driver to manage the Network (bridge)"),
+            new Flag("subnet", null, FlagKind.List, "Subnet in CIDR format that represents a network segment"),
+            new Flag("gateway", null, FlagKind.List, "IPv4 Gateway for the master subnet"),
+            new Flag("ip-range", null, FlagKind.List, "Allocate container ip from a sub-range"),
+            new Flag("internal", null, FlagKind.Bool, "Restrict external access to the network"),
+            new Flag("attachable", null, FlagKind.Bool, "Enable manual container attachment"),
+            new Flag("ipv6", null, FlagKind.Bool, "Enable or disable IPv6 networking"),
+            new Flag("label", null, FlagKind.List, "Set metadata on a network"),
+            new Flag("opt", 'o', FlagKind.List, "Set driver specific options")),
+        async (cli, f, ct) =>
+        {
+            f.Require(1, 1);
+            var subnets = f.List("subnet");
+            var gateways = f.List("gateway");
+            var ranges = f.List("ip-range");
+            if (gateways.Count > subnets.Count || ranges.Count > subnets.Count)
+            {
+                throw new UsageException("every --gateway and --ip-range needs a --subnet");
+            }
+            var config = new JsonArray();
+            for (var i = 0; i < subnets.Count; i++)
+            {
+                var c = new JsonObject { ["Subnet"] = subnets[i] };
+                if (i < gateways.Count)
+                {
+                    c["Gateway"] = gateways[i];
+                }
+                if (i < ranges.Count)
+                {
+                    c["IPRange"] = ranges[i];
+                }
+                config.Add((JsonNode)c);
+            }
+            var body = new JsonObject
+            {
+                ["Name"] = f.Positionals[0],
+                ["Driver"] = f.Value("driver", "bridge"),
+                ["Internal"] = f.Bool("internal"),
+                ["Attachable"] = f.Bool("attachable"),
+                ["EnableIPv6"] = f.Bool("ipv6"),
+                ["IPAM"] = new JsonObject { ["Driver"] = "default", ["Config"] = config },
+                ["Labels"] = Map(f.List("label"), "label"),
+                ["Options"] = Map(f.List("opt"), "opt"),
+            };
+            var r = await cli.Api.PostJsonAsync("/networks/create", body, ct).ConfigureAwait(false);
+            cli.Out.WriteLine(r?["Id"]?.GetValue<string>());
+            return 0;
+        });
+
+    private static JsonObject Map(IEnumerable<string> items, string flag)
+    {
+        var o = new JsonObject();
+        foreach (var item in items)
+        {
+            var kv = item.Split('=', 2);
+            if (kv[0].Length == 0)
+            {
+                throw new UsageException($"invalid argument \"{item}\" for \"--{flag}\" flag: expected key=value");
+            }
+            o[kv[0]] = kv.Length > 1 ? kv[1] : "";
+        }
+        return o;
+    }
+
+    public static DockerCommandSpec Ls { get; } = new("network ls", "List networks",
+        Set("network ls", "network ls [OPTIONS]",
+            new Flag("filter", 'f', FlagKind.List, "Provide filter values (e.g. \"driver=bridge\")"),
+            new Flag("format", null, FlagKind.Value, "Format output using a Go template"),
+            new Flag("no-trunc", null, FlagKind.Bool, "Do not truncate the output"),
+            new Flag("quiet", 'q', FlagKind.Bool, "Only display network IDs")),
+        async (cli, f, ct) =>
+        {
+            f.Require(0, 0);
+            var list = await cli.Api.GetJsonAsync("/networks" + DockerCli.Query(("filters", DockerCli.Filters(f.List("filter")))), ct).ConfigureAwait(false) as JsonArray ?? [];
+            var noTrunc = f.Bool("no-trunc");
+            var rows = list.OfType<JsonObject>().OrderBy(n => n["Name"]?.GetValue<string>(), StringComparer.Ordinal).Select(n =>
+            {
+                var id = n["Id"]?.GetValue<string>() ?? "";
+                return new JsonObject
+                {
+                    ["ID"] = noTrunc ? id : ContainerCommands.Short(id),
+                    ["Name"] = n["Name"]?.DeepClone(),
+                    ["Driver"] = n["Driver"]?.DeepClone(),
+                    ["Scope"] = n["Scope"]?.DeepClone(),
+                    ["IPv6"] = n["EnableIPv6"]?.GetValue<bool>() == true ? "true" : "false",
+                    ["Internal"] = n["Internal"]?.GetValue<bool>() == true ? "true" : "false",
+                    ["CreatedAt"] = n["Created"]?.DeepClone(),
+                    ["Labels"] = string.Join(',', (n["Labels"] as JsonObject ?? []).Select(kv => kv.Key + "=" + Template.Text(kv.Value))),
+                };
+            }).ToList();
+            cli.WriteRows(f.Value("format"), f.Bool("quiet"), rows, "ID", [("ID", "NETWORK ID"), ("Name", "NAME"), ("Driver", "DRIVER"), ("Scope", "SCOPE")]);
+            return 0;
+        });
+
+    public static DockerCommandSpec Inspect { get; } = new("network inspect", "Display detailed information on one or more networks",
+        Set("network inspect", "network inspect [OPTIONS] NETWORK [NETWORK...]",
+            new Flag("format", 'f', FlagKind.Value, "Format output using a Go template"),
+            new Flag("verbose", 'v', FlagKind.Bool, "Verbose output for diagnostics")),
+        async (cli, f, ct) =>
+        {
+            f.Require(1);
+            var results = new JsonArray();
+            var failed = false;
+            foreach (var name in f.Positionals)
+            {
+                try
+                {
+                    results.Add(await cli.Api.GetJsonAsync($"/networks/{DockerCli.Esc(name)}", ct).ConfigureAwait(false));
+                }
+                catch (DockerApiException e) when (e.Status == System.Net.HttpStatusCode.NotFound)
+                {
+                    cli.Err.WriteLine($"berth: Error: No such network: {name}");
+                    failed = true;
+                }
+            }
+            if (f.Value("format") is { } format)
+            {
+                foreach (var r in results)
+                {
+                    cli.Out.WriteLine(Template.Render(format, r));
+                }
+            }
+            else
+            {
+                cli.Out.WriteLine(results.ToJsonString(DockerCli.Indented));
+            }
+            return failed ? 1 : 0;
+        });
+
+    public static DockerCommandSpec Rm { get; } = new("network rm", "Remove one or more networks",
+        Set("network rm", "network rm NETWORK [NETWORK...]", new Flag("force", 'f', FlagKind.Bool, "Do not error if the network does not exist")),
+        async (cli, f, ct) =>
+        {
+            f.Require(1);
+            var failed = false;
+            foreach (var n in f.Positionals)
+            {
+                try
+                {
+                    await cli.Api.DeleteAsync($"/networks/{DockerCli.Esc(n)}", ct).ConfigureAwait(false);
+                    cli.Out.WriteLine(n);
+                }
+                catch (DockerApiException e) when (f.Bool("force") && e.Status == System.Net.HttpStatusCode.NotFound)
+                {
+                }
+                catch (BerthException e)
+                {
+                    cli.Err.WriteLine("berth: " + e.Message);
+                    failed = true;
+                }
+            }
+            return failed ? 1 : 0;
+        });
+
+    public static DockerCommandSpec Connect { get; } = new("network connect", "Connect a container to a network",
+        Set("network connect", "network connect [OPTIONS] NETWORK CONTAINER",
+            new Flag("alias", null, FlagKind.List, "Add network-scoped alias for the container"),
+            new Flag("ip", null, FlagKind.Value, "IPv4 address (e.g., \"172.30.100.104\")")),
+        async (cli, f, ct) =>
+        {
+            f.Require(2, 2);
+            var ep = new JsonObject();
+            if (f.List("alias") is { Count: > 0 } aliases)
+            {
+                ep["Aliases"] = new JsonArray([.. aliases.Select(a => (JsonNode?)a)]);
+            }
+            if (f.Value("ip") is { } ip)
+            {
+                ep["IPAMConfig"] = new JsonObject { ["IPv4Address"] = ip };
+            }
+            await cli.Api.PostJsonAsync($"/networks/{DockerCli.Esc(f.Positionals[0])}/connect",
+                new JsonObject { ["Container"] = f.Positionals[1], ["EndpointConfig"] = ep }, ct).ConfigureAwait(false);
+            return 0;
+        });
+
+    public static DockerCommandSpec Disconnect { get; } = new("network disconnect", "Disconnect a container from a network",
+        Set("network disconnect", "network disconnect [OPTIONS] NETWORK CONTAINER",
+            new Flag("force", 'f', FlagKind.Bool, "Force the container to disconnect from a network")),
+        async (cli, f, ct) =>
+        {
+            f.Require(2, 2);
+            await cli.Api.PostJsonAsync($"/networks/{DockerCli.Esc(f.Positionals[0])}/disconnect",
+                new JsonObject { ["Container"] = f.Positionals[1], ["Force"] = f.Bool("force") }, ct).ConfigureAwait(false);
+            return 0;
+        });
+
+    public static DockerCommandSpec Prune { get; } = new("network prune", "Remove all unused networks",
+        Set("network prune", "network prune [OPTIONS]",
+            new Flag("force", 'f', FlagKind.Bool, "Do not prompt for confirmation"),
+            new Flag("filter", null, FlagKind.List, "Provide filter values (e.g. \"until=<timestamp>\")")),
+        async (cli, f, ct) =>
+        {
+            if (!f.Bool("force") && !cli.Confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?"))
+            {
+                return 0;
+            }
+            var r = await cli.Api.PostJsonAsync("/networks/prune" + DockerCli.Query(("filters", DockerCli.Filters(f.List("filter")))), null, ct).ConfigureAwait(false);
+            var deleted = r?["NetworksDeleted"] as JsonArray ?? [];
+            if (deleted.Count > 0)
+            {
+                cli.Out.WriteLine("Deleted Networks:");
+                foreach (var d in deleted)
+                {
+                    cli.Out.WriteLine(d!.GetValue<string>());
+                }
+            }
+            return 0;
+        });
+}
