@@ -39,13 +39,6 @@ internal sealed partial class DockerApiHandler
         }
     }
 
-    private static bool LabelsMatch(Dictionary<string, string> labels, List<string> wanted) =>
-        wanted.All(l =>
-        {
-            var eq = l.IndexOf('=', StringComparison.Ordinal);
-            return eq < 0 ? labels.ContainsKey(l) : labels.TryGetValue(l[..eq], out var v) && v == l[(eq + 1)..];
-        });
-
     private static IEnumerable<NetworkRecord> FilterNetworks(IEnumerable<NetworkRecord> list, Dictionary<string, List<string>> filters)
     {
         foreach (var (key, values) in filters)

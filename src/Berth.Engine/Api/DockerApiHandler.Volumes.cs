@@ -81,13 +81,6 @@ internal sealed partial class DockerApiHandler
     /// <summary>The Volumes section of /system/df: every volume with its size and how many containers use it.</summary>
     private JsonArray VolumesWithUsage() => new(_engine.Volumes.List().Select(v => (JsonNode?)VolumeJson(v, usage: true)).ToArray());
 
-    private static bool LabelsMatch(Dictionary<string, string>? labels, IEnumerable<string> wanted) =>
-        wanted.All(w =>
-        {
-            var eq = w.IndexOf('=', StringComparison.Ordinal);
-            return eq < 0 ? labels?.ContainsKey(w) == true : labels?.GetValueOrDefault(w[..eq]) == w[(eq + 1)..];
-        });
-
     private static bool ParseBoolFilter(string name, string value) => value switch
     {
         "true" or "1" => true,

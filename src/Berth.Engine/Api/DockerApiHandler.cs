@@ -273,4 +273,12 @@ internal sealed partial class DockerApiHandler
         }
         throw BerthException.InvalidArgument($"invalid time \"{value}\": use unix seconds or RFC 3339");
     }
+
+    /// <summary>Docker's `label` filter: every wanted "key" or "key=value" is present in the labels.</summary>
+    private static bool LabelsMatch(IReadOnlyDictionary<string, string>? labels, IEnumerable<string> wanted) =>
+        wanted.All(w =>
+        {
+            var eq = w.IndexOf('=', StringComparison.Ordinal);
+            return eq < 0 ? labels?.ContainsKey(w) == true : labels is not null && labels.TryGetValue(w[..eq], out var v) && v == w[(eq + 1)..];
+        });
 }
