@@ -104,11 +104,11 @@ public sealed partial class Container
         foreach (var b in Record.HostConfig.Binds ?? [])
         {
             var m = SpecGenerator.ParseBind(b);
-            a.Add(new JsonObject { ["Type"] = "bind", ["Source"] = m.Source, ["Destination"] = m.Destination, ["Mode"] = b.Split(':').Length > 2 ? b.Split(':')[2] : "", ["RW"] = m.Options?.Contains("ro") != true, ["Propagation"] = "rprivate" });
+            a.Add((JsonNode)new JsonObject { ["Type"] = "bind", ["Source"] = m.Source, ["Destination"] = m.Destination, ["Mode"] = b.Split(':').Length > 2 ? b.Split(':')[2] : "", ["RW"] = m.Options?.Contains("ro") != true, ["Propagation"] = "rprivate" });
         }
         foreach (var m in Record.HostConfig.Mounts ?? [])
         {
-            a.Add(new JsonObject { ["Type"] = m.Type, ["Source"] = m.Source ?? "", ["Destination"] = m.Target, ["Mode"] = "", ["RW"] = !m.ReadOnly, ["Propagation"] = m.Type == "bind" ? "rprivate" : "" });
+            a.Add((JsonNode)new JsonObject { ["Type"] = m.Type, ["Source"] = m.Source ?? "", ["Destination"] = m.Target, ["Mode"] = "", ["RW"] = !m.ReadOnly, ["Propagation"] = m.Type == "bind" ? "rprivate" : "" });
         }
         return a;
     }
@@ -123,7 +123,7 @@ public sealed partial class Container
             var log = new JsonArray();
             foreach (var e in h.Log)
             {
-                log.Add(new JsonObject { ["Start"] = Time(e.Start), ["End"] = Time(e.End), ["ExitCode"] = e.ExitCode, ["Output"] = e.Output });
+                log.Add((JsonNode)new JsonObject { ["Start"] = Time(e.Start), ["End"] = Time(e.End), ["ExitCode"] = e.ExitCode, ["Output"] = e.Output });
             }
             health = new JsonObject { ["Status"] = h.Status, ["FailingStreak"] = h.FailingStreak, ["Log"] = log };
         }

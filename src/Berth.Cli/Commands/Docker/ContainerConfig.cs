@@ -121,7 +121,7 @@ public static class ContainerConfig
             var (bind, anonymous) = Volume(v);
             if (bind is not null)
             {
-                binds.Add(bind);
+                binds.Add((JsonNode)bind);
             }
             else
             {
@@ -266,7 +266,7 @@ public static class ContainerConfig
             {
                 bindings[port] = list = [];
             }
-            list.Add(new JsonObject { ["HostIp"] = hostIp, ["HostPort"] = hostPort });
+            list.Add((JsonNode)new JsonObject { ["HostIp"] = hostIp, ["HostPort"] = hostPort });
         }
         if (exposed.Count > 0)
         {
