@@ -2,15 +2,22 @@
 # API server load: KubernetesClient clients doing creates/updates/gets/lists, then 1,000 watchers each
 # receiving one update; p50/p95/p99, throughput and RSS, for `berth server` on SQLite and on etcd,
 # and the peer figure: the same puts/ranges straight against etcd (its v3 HTTP gateway).
-# Env: CLIENTS (16), DURATION seconds (10), WATCHERS (1000), WRITE_RATE writes/s (0 = as fast as possible).
+# Env: CLIENTS (16), DURATION seconds (10), WATCHERS (1000), WRITE_RATE writes/s (500, the issue's target: an open
+# loop, latency from each write's due time; 0 = closed loop, as fast as 16 clients go), LOG_DIR (keep the servers'
+# logs there; with BERTH_APISERVER_TIMINGS=1 they hold the servers' phase timings).
+# WARMUP seconds (5) of the same load run unmeasured first, so the figures are the steady state, not the JIT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CLIENTS=${CLIENTS:-16}; DURATION=${DURATION:-10}; WATCHERS=${WATCHERS:-1000}; WRITE_RATE=${WRITE_RATE:-0}
+CLIENTS=${CLIENTS:-16}; DURATION=${DURATION:-10}; WATCHERS=${WATCHERS:-1000}; WRITE_RATE=${WRITE_RATE:-500}
 dotnet build src/Berth.Cli -c Release --nologo -v q -clp:NoSummary >/dev/null
 berth="dotnet src/Berth.Cli/bin/Release/net10.0/berth.dll"
 work=$(mktemp -d /tmp/berth-bench-apiserver-XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true
+  if [ -n "${LOG_DIR:-}" ]; then mkdir -p "$LOG_DIR" && cp "$work"/*.log "$LOG_DIR"/; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -32,7 +39,7 @@ run() { # label, extra server args...
   sleep 2
   # The server runs as `dotnet berth.dll`; its RSS is that process's.
   $berth bench-apiserver --kubeconfig "$work/$label.kubeconfig" --clients "$CLIENTS" --duration "$DURATION" \
-     --watchers "$WATCHERS" --write-rate "$WRITE_RATE" --server-pid "$pid" --label "$label"
+     --watchers "$WATCHERS" --write-rate "$WRITE_RATE" --warmup "${WARMUP:-5}" --server-pid "$pid" --label "$label"
 }
 
 status=0

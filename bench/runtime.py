@@ -5,6 +5,9 @@ work, berth = sys.argv[1], sys.argv[2]
 N = int(os.environ.get("N", "60"))
 WARMUP = int(os.environ.get("WARMUP", "5"))
 runtimes = [("berth-runtime", berth), ("crun", "/usr/bin/crun"), ("runc", "/usr/bin/runc")]
+if os.environ.get("BASELINE"):
+    # BASELINE=/path/to/an/older/berth-runtime: measure it in the same interleaved run (A/B of a change).
+    runtimes.append(("berth-baseline", os.environ["BASELINE"]))
 if os.environ.get("USERNS") or os.environ.get("NO_CRUN"):
     # crun 1.8 may fail on a cgroup v1/v2 hybrid host ("unknown version specified"); NO_CRUN=1 leaves it out.
     runtimes = [r for r in runtimes if r[0] != "crun"]
@@ -82,10 +85,10 @@ os.makedirs(long_bundle, mode=0o755, exist_ok=True)
 with open(os.path.join(long_bundle, "config.json"), "w") as f:
     json.dump(long_spec, f)
 for name, path in runtimes:
-    subprocess.run([path, "--root", roots[name], "run", "--detach", "--bundle", long_bundle, "long"], check=True,
+    subprocess.run([path, "--root", roots[name], "run", "--detach", "--bundle", long_bundle, "long-" + name], check=True,
                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 try:
-    bench("exec /bin/true into a running container", lambda name, path: [path, "--root", roots[name], "exec", "long", "/bin/true"])
+    bench("exec /bin/true into a running container", lambda name, path: [path, "--root", roots[name], "exec", "long-" + name, "/bin/true"])
 finally:
     for name, path in runtimes:
-        subprocess.run([path, "--root", roots[name], "delete", "--force", "long"])
+        subprocess.run([path, "--root", roots[name], "delete", "--force", "long-" + name])

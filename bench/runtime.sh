@@ -3,7 +3,8 @@
 #   run  : `RT run` of /bin/true (busybox bundle, memory + pids limits): create + start + wait + delete
 #   exec : `RT exec` of /bin/true into a running container
 # Prints medians, p95, peak RSS and the ratios to crun and runc.
-# Env: N (iterations, default 60), WARMUP (default 5). Needs root, busybox-static, runc, crun.
+# Env: N (iterations, default 60), WARMUP (default 5), BASELINE (another berth-runtime to measure alongside).
+# Needs root, busybox-static, runc, crun.
 #
 # crun 1.8 refuses this cgroup-v1 hybrid host unless /sys/fs/cgroup/unified/cgroup.controllers looks
 # empty, so all three run in one private mount namespace where an empty file is bind-mounted over it.

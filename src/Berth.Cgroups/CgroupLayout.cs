@@ -124,6 +124,25 @@ public sealed class CgroupLayout
             && CgroupFs.TryWrite(h.DirectoryOf(h.OwnPath) + "/cgroup.procs", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)) == 0;
     }
 
+    /// <summary>
+    /// Moves the calling thread back into this process's own cgroup in every v1 hierarchy, after
+    /// <see cref="ICgroupManager.TryJoinCurrentThread"/> (a thread moving itself is cheap). A thread that spawned a
+    /// container's process from inside its cgroup leaves it this way before it ends, so the runtime never shows up
+    /// among the container's processes (and a destroy with kill in the same process cannot hit it).
+    /// </summary>
+    public void ReturnCurrentThread()
+    {
+        foreach (var h in V1)
+        {
+            var file = h.DirectoryOf(h.OwnPath) + "/tasks";
+            var errno = CgroupFs.TryWrite(file, "0");
+            if (errno != 0)
+            {
+                throw new CgroupIOException("write", file, errno, "moving this thread back into the runtime's own cgroup");
+            }
+        }
+    }
+
     public static CgroupLayout Detect(string mountInfoPath, string procCgroupPath) =>
         Parse(CgroupFs.Read(mountInfoPath), CgroupFs.Read(procCgroupPath), mountInfoPath);
 

@@ -88,6 +88,36 @@ internal abstract class CgroupManagerBase : ICgroupManager
         }
     }
 
+    public bool TryJoinCurrentThread()
+    {
+        if (Mode == CgroupMode.Unified)
+        {
+            return false;
+        }
+        foreach (var e in Entries)
+        {
+            if (e.Hierarchy.IsUnified && !string.IsNullOrWhiteSpace(CgroupFs.TryRead(e.Directory + "/cgroup.controllers", out _)))
+            {
+                return false;
+            }
+        }
+        foreach (var e in Entries)
+        {
+            if (e.Hierarchy.IsUnified)
+            {
+                continue;
+            }
+            // "0" is the writing thread itself: a thread moving itself skips the global migration lock (and its RCU wait).
+            var file = e.Directory + "/tasks";
+            var errno = CgroupFs.TryWrite(file, "0");
+            if (errno != 0)
+            {
+                throw new CgroupIOException("write", file, errno, $"moving this thread into cgroup {e.CgroupPath}");
+            }
+        }
+        return true;
+    }
+
     public IReadOnlyList<int> GetPids(bool recursive = true)
     {
         var pids = new List<int>();
@@ -118,6 +148,11 @@ internal abstract class CgroupManagerBase : ICgroupManager
 
     public virtual void KillAll(int signal)
     {
+        if (!Exists() || GetPids(recursive: true).All(pid => pid == Environment.ProcessId))
+        {
+            // Nothing to signal (the common case for delete after the program exited): no freeze and thaw.
+            return;
+        }
         // Frozen, no process can fork a child we would miss; thawed after, so SIGKILL/SIGTERM are acted on.
         var froze = false;
         if (CanFreeze && GetFreezerState() == FreezerState.Thawed && Exists())
@@ -136,6 +171,11 @@ internal abstract class CgroupManagerBase : ICgroupManager
         {
             foreach (var pid in GetPids(recursive: true))
             {
+                if (pid == Environment.ProcessId)
+                {
+                    // A thread of ours that spawned into the cgroup (TryJoinCurrentThread) and is still ending.
+                    continue;
+                }
                 if (Libc.Kill(pid, signal) != 0)
                 {
                     var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();

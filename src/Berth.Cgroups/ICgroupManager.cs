@@ -33,6 +33,16 @@ public interface ICgroupManager
     /// <summary>Moves <paramref name="pid"/> (and its threads) into the cgroup in every hierarchy.</summary>
     void Apply(int pid);
 
+    /// <summary>
+    /// Moves only the calling thread into the cgroup, so that the processes it spawns start there, and returns true;
+    /// returns false, having moved nothing, where one thread cannot be moved alone. cgroup v1 moves single threads
+    /// ("0" written to tasks: the writer itself, which needs neither the global migration lock nor its RCU grace
+    /// period); a cgroup2 domain cannot take one thread of a process, so a v2 host gets false, and so does a hybrid
+    /// host whose cgroup2 tree has controllers enabled for this cgroup (without any, that tree sets no limit and is
+    /// left as it is).
+    /// </summary>
+    bool TryJoinCurrentThread();
+
     /// <summary>Changes limits of an existing cgroup (berth-runtime update). Only the fields set are written.</summary>
     void Update(Resources resources);
 

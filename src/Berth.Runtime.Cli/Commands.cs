@@ -151,12 +151,15 @@ internal sealed class Commands(ContainerRuntime runtime, RuntimeLog log)
         {
             try
             {
-                process = JsonSerializer.Deserialize(File.ReadAllBytes(processFile), OciJsonContext.Default.Process)
-                    ?? throw BerthException.InvalidArgument($"{processFile} is empty");
-            }
-            catch (JsonException e)
-            {
-                throw BerthException.InvalidArgument($"{processFile}: invalid process JSON: {e.Message}");
+                var bytes = File.ReadAllBytes(processFile);
+                try
+                {
+                    process = SpecReader.ReadProcess(bytes);
+                }
+                catch (JsonException e)
+                {
+                    throw BerthException.InvalidArgument($"{processFile}: process {SpecLoader.Describe(e, bytes)}");
+                }
             }
             catch (FileNotFoundException)
             {

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using Berth.Core;
 using Berth.Linux;
 using Berth.Oci.Runtime;
@@ -37,7 +36,7 @@ public static class ContainerInit
         {
             PhaseTimer.Mark("init: start");
             // What does not depend on the cgroup happens while the runtime moves this process into it.
-            spec = JsonSerializer.Deserialize(ReadConfig(bundle), OciJsonContext.Default.Spec)!;
+            spec = SpecLoader.Parse(ReadConfig(bundle), Path.Combine(bundle, "config.json"));
             var plan = NamespacePlan.From(spec);
             if (plan.Own.Contains("network"))
             {

@@ -1,4 +1,7 @@
-using System.Text.Json.Serialization;
+using System.Buffers;
+using System.Text.Json;
+using Berth.Oci.Runtime;
+using static Berth.Runtime.JsonRead;
 
 namespace Berth.Runtime;
 
@@ -28,7 +31,7 @@ public sealed class ContainerRecord
     /// <summary>The OCI types of the namespaces the container has (new or joined); exec joins the same ones.</summary>
     public List<string> Namespaces { get; set; } = [];
 
-    /// <summary>Set once `start` has run the poststart hooks; `delete` runs poststop for started containers.</summary>
+    /// <summary>Set (and saved) by `start` when there are poststop hooks: `delete` runs them only for started containers.</summary>
     public bool Started { get; set; }
 
     /// <summary>The spec's poststart and poststop hooks as they were at create, so start and delete need not re-read config.json.</summary>
@@ -37,6 +40,114 @@ public sealed class ContainerRecord
     public List<Oci.Runtime.Hook>? Poststop { get; set; }
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
-[JsonSerializable(typeof(ContainerRecord))]
-internal sealed partial class RuntimeJsonContext : JsonSerializerContext;
+/// <summary>
+/// state.json by hand (Utf8JsonWriter/Utf8JsonReader) rather than through the serializer, whose first use in a process
+/// costs milliseconds; the shape is the camelCase one the serializer wrote, so state dirs of older builds still load.
+/// </summary>
+public static class ContainerRecordJson
+{
+    public static byte[] Write(ContainerRecord c)
+    {
+        var buffer = new ArrayBufferWriter<byte>(1024);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteString("id", c.Id);
+            w.WriteNumber("pid", c.Pid);
+            w.WriteNumber("pidStartTime", c.PidStartTime);
+            w.WriteString("bundle", c.Bundle);
+            w.WriteString("rootfs", c.Rootfs);
+            w.WriteString("created", c.Created);
+            w.WriteString("owner", c.Owner);
+            w.WriteString("cgroupPath", c.CgroupPath);
+            if (c.Annotations is { } annotations)
+            {
+                w.WriteStartObject("annotations");
+                foreach (var (key, value) in annotations)
+                {
+                    w.WriteString(key, value);
+                }
+                w.WriteEndObject();
+            }
+            w.WriteStartArray("namespaces");
+            foreach (var ns in c.Namespaces)
+            {
+                w.WriteStringValue(ns);
+            }
+            w.WriteEndArray();
+            w.WriteBoolean("started", c.Started);
+            WriteHooks(w, "poststart", c.Poststart);
+            WriteHooks(w, "poststop", c.Poststop);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void WriteHooks(Utf8JsonWriter w, string name, List<Hook>? hooks)
+    {
+        if (hooks is null)
+        {
+            return;
+        }
+        w.WriteStartArray(name);
+        foreach (var h in hooks)
+        {
+            w.WriteStartObject();
+            w.WriteString("path", h.Path);
+            WriteStrings(w, "args", h.Args);
+            WriteStrings(w, "env", h.Env);
+            if (h.Timeout is { } timeout)
+            {
+                w.WriteNumber("timeout", timeout);
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteStrings(Utf8JsonWriter w, string name, List<string>? values)
+    {
+        if (values is null)
+        {
+            return;
+        }
+        w.WriteStartArray(name);
+        foreach (var v in values)
+        {
+            w.WriteStringValue(v);
+        }
+        w.WriteEndArray();
+    }
+
+    public static ContainerRecord Read(ReadOnlySpan<byte> json)
+    {
+        var r = Open(json);
+        if (!BeginObject(ref r, ""))
+        {
+            throw new JsonException("the document is null", "$", null, 0);
+        }
+        var c = new ContainerRecord();
+        while (NextProperty(ref r, out var name))
+        {
+            switch (name)
+            {
+                case "id": c.Id = StringOr(ref r, name, c.Id); break;
+                case "pid": c.Pid = Int32(ref r, name); break;
+                case "pidStartTime": c.PidStartTime = UInt64(ref r, name); break;
+                case "bundle": c.Bundle = StringOr(ref r, name, c.Bundle); break;
+                case "rootfs": c.Rootfs = StringOr(ref r, name, c.Rootfs); break;
+                case "created": c.Created = DateTimeOffset(ref r, name); break;
+                case "owner": c.Owner = StringOr(ref r, name, c.Owner); break;
+                case "cgroupPath": c.CgroupPath = StringOr(ref r, name, c.CgroupPath); break;
+                case "annotations": c.Annotations = StringMap(ref r, name); break;
+                case "namespaces": c.Namespaces = Strings(ref r, name) ?? c.Namespaces; break;
+                case "started": c.Started = Bool(ref r, name); break;
+                case "poststart": c.Poststart = Objects(ref r, name, SpecReader.ReadHook); break;
+                case "poststop": c.Poststop = Objects(ref r, name, SpecReader.ReadHook); break;
+                default: Skip(ref r); break;
+            }
+        }
+        End(ref r);
+        return c;
+    }
+}

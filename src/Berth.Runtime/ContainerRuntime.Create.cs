@@ -44,7 +44,10 @@ public sealed partial class ContainerRuntime
             cgroup = CgroupManager.For(Layout, spec.Linux!.CgroupsPath, options.Id);
             cgroup.Create(DeviceRules.ContainerResources(spec.Linux));
             PhaseTimer.Mark("create: cgroup created");
-            WarmUpCgroupMigration();
+            if (plan.User)
+            {
+                WarmUpCgroupMigration();
+            }
             if (!string.IsNullOrEmpty(options.ConsoleSocket))
             {
                 consoleFd = UnixSocket.Connect(options.ConsoleSocket, inheritable: true);
@@ -63,12 +66,18 @@ public sealed partial class ContainerRuntime
                 childRead.ToString(CultureInfo.InvariantCulture), childWrite.ToString(CultureInfo.InvariantCulture),
                 consoleFd.ToString(CultureInfo.InvariantCulture), options.PreserveFds.ToString(CultureInfo.InvariantCulture),
             ];
+            var bornInCgroup = false;
             try
             {
-                pid = plan.User
-                    ? UserNamespaceSpawner.Spawn(selfExecutable, [.. plan.Join.Select(j => (j.Path, j.Type))], plan.Unshare,
-                        plan.Own.Contains("user") ? (spec.Linux!.UidMappings!, spec.Linux.GidMappings!) : null, spec.Linux!.TimeOffsets, argv)
-                    : SpawnInNamespaces(plan, spec, argv);
+                if (plan.User)
+                {
+                    pid = UserNamespaceSpawner.Spawn(selfExecutable, [.. plan.Join.Select(j => (j.Path, j.Type))], plan.Unshare,
+                        plan.Own.Contains("user") ? (spec.Linux!.UidMappings!, spec.Linux.GidMappings!) : null, spec.Linux!.TimeOffsets, argv);
+                }
+                else
+                {
+                    (pid, bornInCgroup) = SpawnInNamespaces(plan, spec, argv, cgroup);
+                }
             }
             finally
             {
@@ -84,7 +93,10 @@ public sealed partial class ContainerRuntime
                 }
             }
             PhaseTimer.Mark("create: init spawned");
-            cgroup.Apply(pid);
+            if (!bornInCgroup)
+            {
+                cgroup.Apply(pid);
+            }
             PhaseTimer.Mark("create: init in cgroup");
             if (spec.Process.OomScoreAdj is { } adj)
             {
@@ -176,18 +188,41 @@ public sealed partial class ContainerRuntime
     }
 
     /// <summary>
-    /// On a dedicated thread: join and unshare namespaces, protect the runtime binary, posix_spawn the init. Only that
-    /// thread (and the init it spawns) ever sees the new namespaces; the thread ends right after.
+    /// On a dedicated thread: move the thread itself into the container's cgroup where the kernel allows it (cgroup v1:
+    /// a thread moving itself skips the global migration lock and its RCU grace period, 10-50 ms cold, which a move
+    /// of the init afterwards waits for), join and unshare namespaces, protect the runtime binary, posix_spawn the init,
+    /// which is then born in the cgroup. Only that thread (and the init it spawns) ever sees the new namespaces; the
+    /// thread ends right after. Returns the init's pid and whether it was born in the cgroup (if not, the caller moves it).
     /// </summary>
-    private int SpawnInNamespaces(NamespacePlan plan, Spec spec, string[] argv) => OnDedicatedThread(() =>
+    private (int Pid, bool BornInCgroup) SpawnInNamespaces(NamespacePlan plan, Spec spec, string[] argv, ICgroupManager cgroup)
     {
-        plan.Enter(spec.Linux!.TimeOffsets);
-        // Slave first, whatever rootfsPropagation says (init applies that after pivot_root): nothing done
-        // in this namespace, the binary protection below included, may propagate back to the host.
-        Sys.Mount(null, "/", null, MountFlags.Slave | MountFlags.Rec, null);
-        ProtectSelf();
-        return Spawn.Start(selfExecutable, argv, PhaseTimer.ChildEnvironment);
-    });
+        var bornInCgroup = false;
+        var pid = OnDedicatedThread(() =>
+        {
+            bornInCgroup = cgroup.TryJoinCurrentThread();
+            if (!bornInCgroup)
+            {
+                WarmUpCgroupMigration();
+            }
+            try
+            {
+                plan.Enter(spec.Linux!.TimeOffsets);
+                // Slave first, whatever rootfsPropagation says (init applies that after pivot_root): nothing done
+                // in this namespace, the binary protection below included, may propagate back to the host.
+                Sys.Mount(null, "/", null, MountFlags.Slave | MountFlags.Rec, null);
+                ProtectSelf();
+                return Spawn.Start(selfExecutable, argv, PhaseTimer.ChildEnvironment);
+            }
+            finally
+            {
+                if (bornInCgroup)
+                {
+                    Layout.ReturnCurrentThread();
+                }
+            }
+        });
+        return (pid, bornInCgroup);
+    }
 
     /// <summary>
     /// Moving a process into a v1 cgroup waits for an RCU grace period (10-30 ms here) unless another move happened

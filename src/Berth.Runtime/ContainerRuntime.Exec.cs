@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using Berth.Core;
 using Berth.Linux;
 using Berth.Oci.Runtime;
@@ -51,6 +50,12 @@ public sealed partial class ContainerRuntime
         }
         var seccomp = SpecOf(record).Linux?.Seccomp;
         var pidText = record.Pid.ToString(CultureInfo.InvariantCulture);
+        if (CanExecDirectly(record, options, seccomp) && ExecDirectly(record, options, pidText) is > 0 and var direct)
+        {
+            PhaseTimer.Mark("exec: program spawned");
+            WritePidFile(options.PidFile, direct);
+            return options.Detach ? 0 : WaitForExec(direct);
+        }
         var joins = new List<(int Fd, NamespaceFlags Flag, string What)>();
         var consoleFd = -1;
         var mntFd = -1;
@@ -58,20 +63,7 @@ public sealed partial class ContainerRuntime
         var pid = 0;
         try
         {
-            foreach (var type in record.Namespaces)
-            {
-                if (type is "mount" or "user")
-                {
-                    continue;
-                }
-                var (flag, procName) = NamespaceKinds.FromOci(type)!.Value;
-                var path = "/proc/" + pidText + "/ns/" + procName;
-                if (SameInode(path, "/proc/self/ns/" + procName))
-                {
-                    continue;
-                }
-                joins.Add((Sys.Open(path, Sys.O_RDONLY), flag, type));
-            }
+            OpenNamespacesToJoin(record, pidText, joins);
             mntFd = Sys.OpenInheritable("/proc/" + pidText + "/ns/mnt", Sys.O_RDONLY);
             if (!string.IsNullOrEmpty(options.ConsoleSocket))
             {
@@ -104,12 +96,7 @@ public sealed partial class ContainerRuntime
                 LoadCgroup(record).Apply(pid);
             }
             PhaseTimer.Mark("exec: helper in cgroup");
-            var payload = new Spec
-            {
-                Process = options.Process,
-                Linux = new Berth.Oci.Runtime.Linux { Seccomp = seccomp },
-            };
-            Sys.WriteAll(parentWrite, JsonSerializer.SerializeToUtf8Bytes(payload, OciJsonContext.Default.Spec), "exec helper");
+            Sys.WriteAll(parentWrite, SpecWriter.ExecPayload(options.Process, seccomp), "exec helper");
             sync.CloseWrite();
             var message = sync.Receive();
             PhaseTimer.Mark("exec: helper exec'd");
@@ -152,16 +139,135 @@ public sealed partial class ContainerRuntime
                 Sys.Close(sync.ReadFd);
             }
         }
-        if (options.Detach)
-        {
-            return 0;
-        }
+        return options.Detach ? 0 : WaitForExec(pid);
+    }
+
+    private static int WaitForExec(int pid)
+    {
         using (ForwardSignals(pid))
         {
-            var status2 = Sys.WaitPid(pid, noHang: false, out _);
-            return status2 < 0 ? 255 : Sys.ExitCodeOf(status2);
+            var status = Sys.WaitPid(pid, noHang: false, out _);
+            return status < 0 ? 255 : Sys.ExitCodeOf(status);
         }
     }
+
+    /// <summary>The container's namespaces this process is not already in, except mount and user, opened for setns.</summary>
+    private static void OpenNamespacesToJoin(ContainerRecord record, string pidText, List<(int Fd, NamespaceFlags Flag, string What)> joins)
+    {
+        foreach (var type in record.Namespaces)
+        {
+            if (type is "mount" or "user")
+            {
+                continue;
+            }
+            var (flag, procName) = NamespaceKinds.FromOci(type)!.Value;
+            var path = "/proc/" + pidText + "/ns/" + procName;
+            if (SameInode(path, "/proc/self/ns/" + procName))
+            {
+                continue;
+            }
+            joins.Add((Sys.Open(path, Sys.O_RDONLY), flag, type));
+        }
+    }
+
+    /// <summary>
+    /// Resource limits are per process, not per thread: the direct path sets them on the whole runtime for the spawn
+    /// (and restores them where the kernel lets it), which is harmless only for these, and for RLIMIT_NOFILE only when
+    /// it leaves room for the runtime's own few descriptors. Any other (CPU time, address space, data, stack, RSS, file
+    /// size) sends exec through the helper.
+    /// </summary>
+    private static readonly string[] RlimitsSafeForTheRuntime =
+    [
+        "RLIMIT_CORE", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE",
+        "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+    ];
+
+    /// <summary>
+    /// Whether exec can spawn the program straight from a thread of this process (<see cref="ExecDirectly"/>): not with
+    /// a user namespace (no .NET thread can enter one), a terminal (the pty's session set-up happens in the helper), a
+    /// seccomp filter (it would apply to this thread's own remaining syscalls, spawn and exit included, not only to the
+    /// program's), or an rlimit that is not harmless to this process for a moment.
+    /// </summary>
+    private static bool CanExecDirectly(ContainerRecord record, ExecOptions options, Seccomp? seccomp) =>
+        !record.Namespaces.Contains("user") && !options.Process.Terminal && seccomp is null
+        && (options.Process.Rlimits ?? []).TrueForAll(r => Array.IndexOf(RlimitsSafeForTheRuntime, r.Type) >= 0 && (r.Type != "RLIMIT_NOFILE" || r.Soft >= 64));
+
+    /// <summary>
+    /// exec without a second process image: a dedicated thread moves itself into the container's cgroup (v1 moves a
+    /// single thread, and a thread moving itself skips the global migration lock's RCU wait), joins the container's
+    /// namespaces and, after unshare(CLONE_FS), its mount namespace and root, drops privileges exactly as the helper
+    /// would (credentials, capabilities and no_new_privs are per thread), resolves the program as the container's user
+    /// and posix_spawns it; the child inherits all of that. Returns the program's pid, or 0 when the cgroup cannot take a
+    /// single thread (cgroup v2), having changed nothing, so the caller uses the helper.
+    /// </summary>
+    private int ExecDirectly(ContainerRecord record, ExecOptions options, string pidText)
+    {
+        var process = options.Process;
+        var cgroup = record.CgroupPath.Length > 0 ? LoadCgroup(record) : null;
+        var joins = new List<(int Fd, NamespaceFlags Flag, string What)>();
+        var mntFd = -1;
+        var saved = new List<(int Resource, ulong Soft, ulong Hard)>();
+        try
+        {
+            OpenNamespacesToJoin(record, pidText, joins);
+            mntFd = Sys.Open("/proc/" + pidText + "/ns/mnt", Sys.O_RDONLY);
+            // Process-wide, and before the thread's root becomes the container's (where /proc/self is not this process).
+            ProcessFinalizer.CloseExtraFdsOnExec(options.PreserveFds);
+            return OnDedicatedThread(() =>
+            {
+                if (cgroup is not null && !cgroup.TryJoinCurrentThread())
+                {
+                    return 0;
+                }
+                foreach (var (fd, flag, what) in joins)
+                {
+                    Sys.SetNs(fd, flag, what);
+                }
+                Sys.Unshare(NamespaceFlags.Fs);
+                Sys.SetNs(mntFd, NamespaceFlags.Mount, "mount namespace of the container");
+                foreach (var r in process.Rlimits ?? [])
+                {
+                    var resource = SpecLoader.RlimitNumber(r.Type);
+                    var (soft, hard) = Sys.GetRlimit(resource);
+                    saved.Add((resource, soft, hard));
+                }
+                var finalizer = new ProcessFinalizer(process, null);
+                finalizer.ApplyRlimits();
+                finalizer.DropPrivileges(userNamespace: false);
+                finalizer.ResolveExecutable();
+                // Until it execs, the child shares this process's memory and /proc/PID/exe is the runtime binary on the
+                // host: a process that cannot be dumped keeps container processes without CAP_SYS_PTRACE from opening it.
+                Sys.Prctl(PrSetDumpable, 0);
+                return finalizer.SpawnFromThisThread();
+            });
+        }
+        finally
+        {
+            for (var i = saved.Count - 1; i >= 0; i--)
+            {
+                try
+                {
+                    Sys.SetRlimit(saved[i].Resource, saved[i].Soft, saved[i].Hard, "restoring the runtime's own limit");
+                }
+                catch (LinuxSyscallException)
+                {
+                    // Raising a hard limit back needs CAP_SYS_RESOURCE, which a host may withhold even from root (this
+                    // machine kind does). From here on the runtime only writes a pid file and waits for the program,
+                    // which these limits (the program's own) allow.
+                }
+            }
+            foreach (var (fd, _, _) in joins)
+            {
+                Sys.Close(fd);
+            }
+            if (mntFd >= 0)
+            {
+                Sys.Close(mntFd);
+            }
+        }
+    }
+
+    private const int PrSetDumpable = 4;
 
     private static bool SameInode(string a, string b)
     {
@@ -224,7 +330,7 @@ public static class ExecInit
         try
         {
             PhaseTimer.Mark("exec-init: start");
-            var payload = JsonSerializer.Deserialize(sync.ReadToEnd(), OciJsonContext.Default.Spec)!;
+            var payload = SpecReader.Read(sync.ReadToEnd());
             PhaseTimer.Mark("exec-init: process read");
             Sys.Unshare(NamespaceFlags.Fs);
             Sys.SetNs(mntFd, NamespaceFlags.Mount, "mount namespace of the container");

@@ -42,8 +42,12 @@ public sealed partial class ContainerRuntime
         }
         PhaseTimer.Mark("start: init released");
         File.Delete(fifo);
-        record.Started = true;
-        states.Save(record);
+        if (record.Poststop is { Count: > 0 })
+        {
+            // Only delete's poststop hooks care whether start ran (the status comes from the fifo and the process).
+            record.Started = true;
+            states.Save(record);
+        }
         PhaseTimer.Mark("start: state saved");
         if (record.Poststart is { Count: > 0 } poststart)
         {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
 using Berth.Cgroups;
@@ -76,7 +77,46 @@ public sealed partial class ContainerRuntime(StateDirectory states, string selfE
         }
     }
 
-    public static string StateJson(State state) => JsonSerializer.Serialize(state, OciJsonContext.Default.State);
+    /// <summary>
+    /// The OCI state as JSON (`state`, hooks' stdin), written by hand in the serializer's indented shape: engines call
+    /// `state` often, and the serializer's first use would cost each such process milliseconds.
+    /// </summary>
+    public static string StateJson(State state)
+    {
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString("ociVersion", state.OciVersion);
+            w.WriteString("id", state.Id);
+            w.WriteString("status", state.Status);
+            w.WriteNumber("pid", state.Pid);
+            w.WriteString("bundle", state.Bundle);
+            if (state.Rootfs is not null)
+            {
+                w.WriteString("rootfs", state.Rootfs);
+            }
+            if (state.Created is { } created)
+            {
+                w.WriteString("created", created);
+            }
+            if (state.Owner is not null)
+            {
+                w.WriteString("owner", state.Owner);
+            }
+            if (state.Annotations is { } annotations)
+            {
+                w.WriteStartObject("annotations");
+                foreach (var (key, value) in annotations)
+                {
+                    w.WriteString(key, value);
+                }
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
 
     private static void WritePidFile(string? pidFile, int pid)
     {

@@ -163,6 +163,12 @@ internal sealed class ProcessFinalizer(Process process, Seccomp? seccomp)
         Spawn.Exec(_executable!, process.Args!, _env!);
     }
 
+    /// <summary>
+    /// posix_spawns the resolved program from the calling thread, whose credentials, capabilities, no_new_privs,
+    /// namespaces and root the child inherits, with default signal dispositions and an empty signal mask.
+    /// </summary>
+    public int SpawnFromThisThread() => Spawn.Start(_executable!, process.Args!, _env!, new SpawnOptions());
+
     /// <summary>Marks every descriptor from 3 + <paramref name="preserve"/> up close-on-exec.</summary>
     public static void CloseExtraFdsOnExec(int preserve)
     {

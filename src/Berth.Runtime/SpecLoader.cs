@@ -47,21 +47,29 @@ public static class SpecLoader
         {
             throw BerthException.NotFound($"bundle {bundle} does not exist");
         }
-        Spec? spec;
+        return Parse(bytes, path);
+    }
+
+    /// <summary>config.json's bytes as a <see cref="Spec"/>; <paramref name="path"/> names the file in errors.</summary>
+    public static Spec Parse(byte[] bytes, string path)
+    {
         try
         {
-            spec = JsonSerializer.Deserialize(bytes, OciJsonContext.Default.Spec);
+            return SpecReader.Read(bytes);
         }
         catch (JsonException e)
         {
-            var where = e.Path is { Length: > 1 } p ? $" at {p.TrimStart('$', '.')}" : "";
-            throw BerthException.InvalidArgument($"{path}: invalid JSON{where} (line {e.LineNumber + 1}): {FirstSentence(e.Message)}");
+            throw BerthException.InvalidArgument($"{path}: {Describe(e, bytes)}");
         }
-        if (spec is null)
-        {
-            throw BerthException.InvalidArgument($"{path}: is empty (null)");
-        }
-        return spec;
+    }
+
+    /// <summary>"invalid JSON at FIELD (line N): WHAT" for a syntax error or a value of the wrong type.</summary>
+    public static string Describe(JsonException e, ReadOnlySpan<byte> bytes)
+    {
+        var where = e.Path is { Length: > 1 } p ? $" at {p.TrimStart('$', '.')}" : "";
+        // The readers' own errors carry the byte offset of the bad token (and no line number); count the lines to it.
+        var line = e.LineNumber ?? (e.BytePositionInLine is { } offset ? bytes[..(int)Math.Min(offset, bytes.Length)].Count((byte)'\n') : 0);
+        return $"invalid JSON{where} (line {line + 1}): {FirstSentence(e.Message)}";
     }
 
     private static string FirstSentence(string message)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Berth.Core;
@@ -46,8 +47,29 @@ public sealed partial class StateDirectory(string root)
         return dir;
     }
 
-    public void Save(ContainerRecord record) =>
-        AtomicFile.WriteAllBytes(Path.Combine(PathOf(record.Id), "state.json"), JsonSerializer.SerializeToUtf8Bytes(record, RuntimeJsonContext.Default.ContainerRecord));
+    /// <summary>
+    /// Writes state.json through a temp file and a rename, so a reader never sees half of it. Not fsync'ed: this is
+    /// runtime state of live processes, meaningless after a reboot (runc and crun do not sync theirs either), and an
+    /// fsync on a disk-backed root costs milliseconds on every create and start.
+    /// </summary>
+    public void Save(ContainerRecord record)
+    {
+        var path = Path.Combine(PathOf(record.Id), "state.json");
+        var temp = Path.Combine(PathOf(record.Id), ".state.json." + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + ".tmp");
+        var fd = Sys.Open(temp, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_TRUNC, 0x180);
+        try
+        {
+            Sys.WriteAll(fd, ContainerRecordJson.Write(record), temp);
+        }
+        catch
+        {
+            Sys.Close(fd);
+            File.Delete(temp);
+            throw;
+        }
+        Sys.Close(fd);
+        File.Move(temp, path, overwrite: true);
+    }
 
     public ContainerRecord Load(string id)
     {
@@ -55,8 +77,7 @@ public sealed partial class StateDirectory(string root)
         var path = Path.Combine(PathOf(id), "state.json");
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllBytes(path), RuntimeJsonContext.Default.ContainerRecord)
-                ?? throw new BerthException(ErrorCode.Internal, $"{path} is empty");
+            return ContainerRecordJson.Read(File.ReadAllBytes(path));
         }
         catch (FileNotFoundException)
         {

@@ -13,19 +13,95 @@ public sealed partial class SqliteClusterStore
         return connection;
     }
 
-    public async Task<KeyValue?> GetAsync(string key, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// A read connection with its statements prepared once. Gets and lists of the newest state are most of the
+    /// store's traffic; preparing their SQL on every call (parse, plan) cost more CPU than running it.
+    /// </summary>
+    private sealed class Reader : IDisposable
+    {
+        public Reader(string connectionString)
+        {
+            Connection = new SqliteConnection(connectionString);
+            Connection.Open();
+            Get = Command("SELECT l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev WHERE c.key = $key", "$key");
+            Meta = Command("SELECT (SELECT value FROM meta WHERE name = 'revision'), (SELECT value FROM meta WHERE name = 'compacted')");
+            ListTo = Command("""
+                SELECT c.key, l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev
+                WHERE c.key >= $start AND c.key < $end ORDER BY c.key LIMIT $limit
+                """, "$start", "$end", "$limit");
+            ListAll = Command("""
+                SELECT c.key, l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev
+                WHERE c.key >= $start ORDER BY c.key LIMIT $limit
+                """, "$start", "$limit");
+        }
+
+        public SqliteConnection Connection { get; }
+
+        public SqliteCommand Get { get; }
+
+        public SqliteCommand Meta { get; }
+
+        /// <summary>The newest state of [start, end), in key order.</summary>
+        public SqliteCommand ListTo { get; }
+
+        /// <summary>The newest state from start on (a prefix with no end: the whole key space).</summary>
+        public SqliteCommand ListAll { get; }
+
+        private SqliteCommand Command(string sql, params string[] parameters)
+        {
+            var command = Connection.CreateCommand();
+            command.CommandText = sql;
+            foreach (var p in parameters)
+            {
+                command.Parameters.Add(p, p == "$limit" ? SqliteType.Integer : SqliteType.Blob);
+            }
+            command.Prepare();
+            return command;
+        }
+
+        public void Dispose()
+        {
+            Get.Dispose();
+            Meta.Dispose();
+            ListTo.Dispose();
+            ListAll.Dispose();
+            Connection.Dispose();
+        }
+    }
+
+    private const int IdleReaders = 8;
+
+    private Reader RentReader()
+    {
+        ThrowIfDisposed();
+        return idleReaders.TryTake(out var reader) ? reader : new Reader(readConnectionString);
+    }
+
+    private void ReturnReader(Reader reader)
+    {
+        if (Volatile.Read(ref disposed) != 0 || idleReaders.Count >= IdleReaders)
+        {
+            reader.Dispose();
+            return;
+        }
+        idleReaders.Add(reader);
+    }
+
+    public Task<KeyValue?> GetAsync(string key, CancellationToken cancellationToken = default)
     {
         KeyRange.ValidateKey(key);
-        await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev WHERE c.key = $key";
-        command.Parameters.AddWithValue("$key", KeyRange.Encode(key));
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        cancellationToken.ThrowIfCancellationRequested();
+        var r = RentReader();
+        try
         {
-            return null;
+            r.Get.Parameters[0].Value = KeyRange.Encode(key);
+            using var reader = r.Get.ExecuteReader();
+            return Task.FromResult(reader.Read() ? new KeyValue(key, (byte[])reader.GetValue(2), reader.GetInt64(0), reader.GetInt64(1)) : null);
         }
-        return new KeyValue(key, (byte[])reader.GetValue(2), reader.GetInt64(0), reader.GetInt64(1));
+        finally
+        {
+            ReturnReader(r);
+        }
     }
 
     public async Task<RangeResult> ListAsync(string prefix, string? startAfter = null, long limit = 0, long revision = 0, CancellationToken cancellationToken = default)
@@ -36,6 +112,11 @@ public sealed partial class SqliteClusterStore
         var prefixBytes = KeyRange.Encode(prefix);
         var end = KeyRange.PrefixEnd(prefixBytes);
         var start = KeyRange.Start(prefixBytes, startAfter);
+        if (revision == 0)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            return ListCurrent(start, end, limit);
+        }
         await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
         // One read transaction: the revision and the rows come from the same snapshot.
         await using var tx = connection.BeginTransaction(deferred: true);
@@ -95,6 +176,51 @@ public sealed partial class SqliteClusterStore
             }
         }
         return new RangeResult(items, at, more);
+    }
+
+    /// <summary>The newest state of a range on a pooled reader: the revision and the rows from one read transaction.</summary>
+    private RangeResult ListCurrent(byte[] start, byte[]? end, long limit)
+    {
+        var r = RentReader();
+        try
+        {
+            using var tx = r.Connection.BeginTransaction(deferred: true);
+            r.Meta.Transaction = tx;
+            long at;
+            using (var meta = r.Meta.ExecuteReader())
+            {
+                meta.Read();
+                at = meta.GetInt64(0);
+            }
+            var command = end is null ? r.ListAll : r.ListTo;
+            command.Transaction = tx;
+            command.Parameters["$start"].Value = start;
+            if (end is not null)
+            {
+                command.Parameters["$end"].Value = end;
+            }
+            command.Parameters["$limit"].Value = limit == 0 ? -1 : limit + 1;
+            var items = new List<KeyValue>();
+            var more = false;
+            using (var reader = command.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    if (limit != 0 && items.Count == limit)
+                    {
+                        more = true;
+                        break;
+                    }
+                    items.Add(new KeyValue(KeyRange.Decode((byte[])reader.GetValue(0)), (byte[])reader.GetValue(3), reader.GetInt64(1), reader.GetInt64(2)));
+                }
+            }
+            tx.Commit();
+            return new RangeResult(items, at, more);
+        }
+        finally
+        {
+            ReturnReader(r);
+        }
     }
 
     public async Task<long> CountAsync(string prefix, CancellationToken cancellationToken = default)

@@ -24,8 +24,11 @@ public sealed partial class SqliteClusterStore : IClusterStore
     private readonly string readConnectionString;
     private readonly FileStream lockFile;
     private readonly SqliteConnection writer;
-    private readonly Channel<PendingWrite> writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true });
+    // Synchronous continuations: the writer thread blocks in WaitToReadAsync().GetResult(), so a write wakes it
+    // directly instead of through a thread-pool work item, which under load waits behind every queued request.
+    private readonly Channel<PendingWrite> writes = Channel.CreateUnbounded<PendingWrite>(new UnboundedChannelOptions { SingleReader = true, AllowSynchronousContinuations = true });
     private readonly WatchHub hub = new();
+    private readonly System.Collections.Concurrent.ConcurrentBag<Reader> idleReaders = [];
     private readonly Thread writerThread;
     private readonly ClusterStoreOptions options;
     private readonly CancellationTokenSource disposing = new();
@@ -207,6 +210,10 @@ public sealed partial class SqliteClusterStore : IClusterStore
         await Task.Run(checkpointer.Join).ConfigureAwait(false);
         hub.CompleteAll();
         writer.Dispose();
+        while (idleReaders.TryTake(out var idle))
+        {
+            idle.Dispose();
+        }
         SqliteConnection.ClearPool(new SqliteConnection(readConnectionString));
         lockFile.Dispose();
         disposing.Dispose();

@@ -147,6 +147,34 @@ public sealed class KubernetesClientTests(ServerFixture server) : IClassFixture<
     }
 
     [Fact]
+    public async Task Admission_sees_a_quota_and_a_namespace_deletion_the_moment_they_are_written()
+    {
+        // Admission reads namespaces and quotas from in-memory caches; a write this server made must count at once.
+        using var client = Client();
+        var ns = await NamespaceAsync(client, "admit");
+        await client.CoreV1.CreateNamespacedResourceQuotaAsync(new V1ResourceQuota
+        {
+            Metadata = new V1ObjectMeta { Name = "no-secrets" },
+            Spec = new V1ResourceQuotaSpec { Hard = new Dictionary<string, ResourceQuantity> { ["secrets"] = new("0") } },
+        }, ns);
+        var quota = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.CreateNamespacedSecretAsync(new V1Secret { Metadata = new V1ObjectMeta { Name = "s" } }, ns));
+        Assert.Equal(HttpStatusCode.Forbidden, quota.Response.StatusCode);
+        Assert.Contains("exceeded quota: no-secrets", KubernetesJson.Deserialize<V1Status>(quota.Response.Content).Message, StringComparison.Ordinal);
+
+        await client.CoreV1.DeleteNamespaceAsync(ns);
+        var terminating = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "late" } }, ns));
+        // Refused as terminating; or, if the namespace controller already emptied and removed it, as not found.
+        if (terminating.Response.StatusCode != HttpStatusCode.NotFound)
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, terminating.Response.StatusCode);
+            Assert.Contains("because it is being terminated", KubernetesJson.Deserialize<V1Status>(terminating.Response.Content).Message, StringComparison.Ordinal);
+        }
+
+        var missing = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "x" } }, "never-created"));
+        Assert.Equal(HttpStatusCode.NotFound, missing.Response.StatusCode);
+    }
+
+    [Fact]
     public async Task Validation_defaults_generation_and_status_subresource()
     {
         using var client = Client();

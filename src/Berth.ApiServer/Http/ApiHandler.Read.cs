@@ -283,6 +283,7 @@ public sealed partial class ApiHandler
                 }
                 next = null;
                 var e = events.Current;
+                Diagnostics.Timings.RecordSincePublished("watch.received", e);
                 lastSent = e.Current.ModRevision;
                 var decoded = DecodedEvent.For(e);
                 var type = e.Type == WatchEventType.Delete ? "DELETED" : e.Current.CreateRevision == e.Current.ModRevision ? "ADDED" : "MODIFIED";
@@ -318,11 +319,10 @@ public sealed partial class ApiHandler
                 }
                 if (shape == OutputShape.Object)
                 {
-                    // The common case: the same bytes for every watcher, serialized once per event.
-                    await body.WriteAsync(System.Text.Encoding.UTF8.GetBytes("{\"type\":\"" + type + "\",\"object\":"), wct).ConfigureAwait(false);
-                    await body.WriteAsync(decoded.Json, wct).ConfigureAwait(false);
-                    await body.WriteAsync("}\n"u8.ToArray(), wct).ConfigureAwait(false);
-                    await body.FlushAsync(wct).ConfigureAwait(false);
+                    // The common case: the same line for every watcher, built once per event, sent as one write and
+                    // one flush (three writes meant three flushes, so three HTTP/2 DATA frames per watcher).
+                    await ctx.Response.BodyWriter.WriteAsync(decoded.Line(type), wct).ConfigureAwait(false);
+                    Diagnostics.Timings.RecordSincePublished("watch.flushed", e);
                     continue;
                 }
                 await SendAsync(type, (JsonObject)obj.DeepClone()).ConfigureAwait(false);

@@ -32,6 +32,7 @@ public sealed class ApiServerHost : IAsyncDisposable
     private readonly Controllers _controllers;
     private readonly IClusterStore _store;
     private readonly bool _ownsStore;
+    private ResourceCache[] _caches = [];
 
     private ApiServerHost(WebApplication app, WatchHub hub, Controllers controllers, IClusterStore store, bool ownsStore, ClusterPki pki, int port, string host,
         string adminToken, ResourceRegistry registry, Authenticator authenticator)
@@ -110,7 +111,13 @@ public sealed class ApiServerHost : IAsyncDisposable
         var objects = new ObjectStore(store);
         var hub = new WatchHub(store, logger);
         await hub.StartAsync(ct).ConfigureAwait(false);
-        var admission = new Admission(objects, registry, options.ServiceCidr);
+        // Informer-style caches of what admission consults on every create (NamespaceLifecycle, ResourceQuota), so
+        // a create is one store write instead of a namespace read, a quota list and the write.
+        var namespaces = new ResourceCache(objects, hub, registry.FindAnyVersion("", "namespaces")!.StoragePrefix);
+        var quotas = new ResourceCache(objects, hub, registry.FindAnyVersion("", "resourcequotas")!.StoragePrefix);
+        await namespaces.StartAsync(ct).ConfigureAwait(false);
+        await quotas.StartAsync(ct).ConfigureAwait(false);
+        var admission = new Admission(objects, registry, options.ServiceCidr, namespaces, quotas);
         var authorizer = new RbacAuthorizer(objects, registry);
         var lifetime = app.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>();
         var handler = new ApiHandler(registry, objects, hub, authenticator, authorizer, admission, time, logger, $"{advertised}:{options.Port}")
@@ -124,7 +131,10 @@ public sealed class ApiServerHost : IAsyncDisposable
         handler.ServerAddress = $"{advertised}:{port}";
         var controllers = new Controllers(new ObjectService(objects, registry, admission, time), admission, hub, logger, time, pki.CaPem, options, advertised, port);
         await controllers.StartAsync(ct).ConfigureAwait(false);
-        var host = new ApiServerHost(app, hub, controllers, store, ownsStore, pki, port, advertised, adminToken, registry, authenticator);
+        var host = new ApiServerHost(app, hub, controllers, store, ownsStore, pki, port, advertised, adminToken, registry, authenticator)
+        {
+            _caches = [namespaces, quotas],
+        };
         if (options.KubeconfigPath is not null)
         {
             host.WriteKubeconfig(options.KubeconfigPath, pki.Admin);
@@ -205,6 +215,10 @@ public sealed class ApiServerHost : IAsyncDisposable
     {
         await _app.StopAsync().ConfigureAwait(false);
         await _controllers.DisposeAsync().ConfigureAwait(false);
+        foreach (var cache in _caches)
+        {
+            await cache.DisposeAsync().ConfigureAwait(false);
+        }
         await _hub.DisposeAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
         if (_ownsStore)

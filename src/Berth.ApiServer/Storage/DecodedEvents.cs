@@ -16,6 +16,7 @@ public sealed class DecodedEvent
     private static readonly ConditionalWeakTable<WatchEvent, DecodedEvent> Cache = new();
     private readonly Lock _lock = new();
     private byte[]? _json;
+    private Dictionary<string, byte[]>? _lines;
     private JsonObject? _previous;
     private bool _previousDone;
 
@@ -62,7 +63,31 @@ public sealed class DecodedEvent
         }
     }
 
-    private static JsonObject Materialize(JsonObject o)
+    /// <summary>
+    /// The whole watch line for this event as <paramref name="type"/> (ADDED, MODIFIED or DELETED), built once per
+    /// type and shared by every watcher, so a watcher's delivery is one write of ready bytes.
+    /// </summary>
+    public byte[] Line(string type)
+    {
+        lock (_lock)
+        {
+            _lines ??= new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            if (!_lines.TryGetValue(type, out var line))
+            {
+                _json ??= Encoding.UTF8.GetBytes(Object?.ToJsonString() ?? "null");
+                var head = Encoding.UTF8.GetBytes("{\"type\":\"" + type + "\",\"object\":");
+                line = new byte[head.Length + _json.Length + 2];
+                head.CopyTo(line, 0);
+                _json.CopyTo(line, head.Length);
+                line[^2] = (byte)'}';
+                line[^1] = (byte)'\n';
+                _lines[type] = line;
+            }
+            return line;
+        }
+    }
+
+    internal static JsonObject Materialize(JsonObject o)
     {
         Walk(o);
         return o;

@@ -22,6 +22,22 @@ public sealed class ObjectStore(IClusterStore store)
 
     public IClusterStore Store { get; } = store;
 
+    private ResourceCache[] _caches = [];
+
+    internal void AddCache(ResourceCache cache) => _caches = [.. _caches, cache];
+
+    /// <summary>Tells the caches over <paramref name="key"/> about a write this server made (a copy: callers keep theirs).</summary>
+    private void Written(string key, JsonObject? obj, long revision)
+    {
+        foreach (var cache in _caches)
+        {
+            if (key.StartsWith(cache.Prefix, StringComparison.Ordinal))
+            {
+                cache.Observe(key, obj is null ? null : (JsonObject)obj.DeepClone(), revision);
+            }
+        }
+    }
+
     public static JsonObject Decode(KeyValue kv, long? revision = null)
     {
         var obj = JsonNode.Parse(kv.Value.Span) as JsonObject ?? throw ApiException.Internal("stored value of " + kv.Key + " is not a JSON object");
@@ -45,7 +61,9 @@ public sealed class ObjectStore(IClusterStore store)
     public async Task<StoredObject?> GetAsync(ResourceDefinition def, string? ns, string name, CancellationToken ct)
     {
         var key = def.Key(ns, name);
+        var mark = Diagnostics.Timings.Start();
         var kv = await Store.GetAsync(key, ct).ConfigureAwait(false);
+        Diagnostics.Timings.Record("store.get", mark);
         return kv is null ? null : new StoredObject(Decode(kv), kv.ModRevision, key);
     }
 
@@ -54,8 +72,13 @@ public sealed class ObjectStore(IClusterStore store)
         var key = def.Key(obj.Namespace(), obj.Name());
         try
         {
-            var rev = await Store.CreateAsync(key, Encode(obj), ct).ConfigureAwait(false);
+            var value = Encode(obj);
+            var mark = Diagnostics.Timings.Start();
+            var rev = await Store.CreateAsync(key, value, ct).ConfigureAwait(false);
+            Diagnostics.Timings.Record("store.create", mark);
+            Diagnostics.Timings.MarkWritten(rev);
             obj.Metadata()["resourceVersion"] = rev.ToString(CultureInfo.InvariantCulture);
+            Written(key, obj, rev);
             return new StoredObject(obj, rev, key);
         }
         catch (KeyExistsException)
@@ -68,11 +91,19 @@ public sealed class ObjectStore(IClusterStore store)
     public async Task<StoredObject?> UpdateAsync(ResourceDefinition def, JsonObject obj, long expectedRevision, CancellationToken ct)
     {
         var key = def.Key(obj.Namespace(), obj.Name());
-        var result = await Store.UpdateAsync(key, Encode(obj), expectedRevision, ct).ConfigureAwait(false);
+        var value = Encode(obj);
+        var mark = Diagnostics.Timings.Start();
+        var result = await Store.UpdateAsync(key, value, expectedRevision, ct).ConfigureAwait(false);
+        Diagnostics.Timings.Record("store.update", mark);
+        if (result.Outcome == WriteOutcome.Succeeded)
+        {
+            Diagnostics.Timings.MarkWritten(result.Revision);
+        }
         switch (result.Outcome)
         {
             case WriteOutcome.Succeeded:
                 obj.Metadata()["resourceVersion"] = result.Revision.ToString(CultureInfo.InvariantCulture);
+                Written(key, obj, result.Revision);
                 return new StoredObject(obj, result.Revision, key);
             case WriteOutcome.NotFound:
                 throw ApiException.NotFound(def.Group, def.Plural, obj.Name());
@@ -83,7 +114,12 @@ public sealed class ObjectStore(IClusterStore store)
 
     public async Task<bool> DeleteAsync(ResourceDefinition def, string? ns, string name, long expectedRevision, CancellationToken ct)
     {
-        var result = await Store.DeleteAsync(def.Key(ns, name), expectedRevision, ct).ConfigureAwait(false);
+        var key = def.Key(ns, name);
+        var result = await Store.DeleteAsync(key, expectedRevision, ct).ConfigureAwait(false);
+        if (result.Outcome == WriteOutcome.Succeeded)
+        {
+            Written(key, null, result.Revision);
+        }
         return result.Outcome switch
         {
             WriteOutcome.Succeeded => true,
@@ -116,7 +152,9 @@ public sealed class ObjectStore(IClusterStore store)
             RangeResult range;
             try
             {
+                var mark = Diagnostics.Timings.Start();
                 range = await Store.ListAsync(prefix, startAfter, batch, readRevision, ct).ConfigureAwait(false);
+                Diagnostics.Timings.Record("store.list", mark);
             }
             catch (CompactedException e) when (!string.IsNullOrEmpty(continueToken))
             {

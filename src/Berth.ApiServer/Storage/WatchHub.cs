@@ -106,6 +106,9 @@ public sealed partial class WatchHub : IAsyncDisposable
 
     private void Publish(WatchEvent e)
     {
+        Diagnostics.Timings.RecordSinceWritten("watch.ack-to-hub", e.Current.ModRevision);
+        Diagnostics.Timings.MarkPublished(e);
+        var mark = Diagnostics.Timings.Start();
         lock (_lock)
         {
             _history.AddLast(e);
@@ -130,6 +133,7 @@ public sealed partial class WatchHub : IAsyncDisposable
                 }
             }
         }
+        Diagnostics.Timings.Record("hub.publish", mark);
     }
 
     /// <summary>Forgets events up to <paramref name="revision"/> after the store compacted them: older watches get 410.</summary>

@@ -101,8 +101,8 @@ internal sealed partial class DockerApiHandler
             ["LiveRestoreEnabled"] = true,
             ["Isolation"] = "",
             ["InitBinary"] = _engine.Options.InitPath ?? "",
-            ["SecurityOptions"] = new JsonArray("name=cgroupns"),
-            ["Warnings"] = new JsonArray("WARNING: bridge networking is not supported yet; containers run with --network none or host", "WARNING: no default seccomp profile is applied yet"),
+            ["SecurityOptions"] = new JsonArray("name=seccomp,profile=" + DefaultSeccompProfile.BuiltinName, "name=cgroupns"),
+            ["Warnings"] = new JsonArray("WARNING: bridge networking is not supported yet; containers run with --network none or host"),
         };
         await WriteJsonAsync(context, o).ConfigureAwait(false);
     }

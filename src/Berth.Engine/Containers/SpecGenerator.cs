@@ -180,6 +180,7 @@ public static class SpecGenerator
                 ReadonlyPaths = h.Privileged ? null : [.. ReadonlyPaths],
                 Sysctl = h.Sysctls is { Count: > 0 } s ? new Dictionary<string, string>(s) : null,
                 Devices = h.Privileged ? HostDevices() : null,
+                Seccomp = DefaultSeccompProfile.ForContainer(h, caps),
             },
         };
         if (h.Privileged)

@@ -73,5 +73,42 @@ public sealed class NetworkNamespace : IDisposable
         return result!;
     }
 
+    /// <summary>
+    /// Runs <paramref name="work"/> on a fresh thread inside this namespace like <see cref="Run{T}"/>, without
+    /// blocking the caller while it does.
+    /// </summary>
+    public Task<T> RunAsync<T>(Func<T> work)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                using var original = Current();
+                LinuxSyscallException.Check(Libc.setns(Fd, CloneNewNet), "setns", Path);
+                T result;
+                try
+                {
+                    result = work();
+                }
+                finally
+                {
+                    _ = Libc.setns(original.Fd, CloneNewNet);
+                }
+                done.SetResult(result);
+            }
+            catch (Exception e)
+            {
+                done.SetException(e);
+            }
+        }, maxStackSize: 256 * 1024)
+        {
+            IsBackground = true,
+            Name = "berth-netns",
+        };
+        thread.Start();
+        return done.Task;
+    }
+
     public void Dispose() => Handle.Dispose();
 }

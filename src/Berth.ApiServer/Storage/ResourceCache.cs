@@ -1,0 +1,194 @@
+using System.Text.Json.Nodes;
+using Berth.Store;
+
+namespace Berth.ApiServer.Storage;
+
+/// <summary>
+/// Every object under one storage prefix (say all namespaces, or all ResourceQuotas), kept in memory from a list and
+/// then the watch hub, like a Kubernetes informer: admission asks it instead of the store on every create. Writes this
+/// server makes through <see cref="ObjectStore"/> are applied at once (read-your-writes: a namespace this server just
+/// marked for deletion refuses new content straight away); events from the hub bring other servers' writes in
+/// within milliseconds. Each key keeps the revision it was last set at (tombstones too), so an older event never
+/// overwrites a newer state whichever path delivered it first. Objects handed out are shared: do not modify them.
+/// </summary>
+public sealed class ResourceCache : IAsyncDisposable
+{
+    private readonly ObjectStore _store;
+    private readonly WatchHub _hub;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, (JsonObject? Object, long Revision)> _items = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+    private volatile bool _synced;
+
+    public ResourceCache(ObjectStore store, WatchHub hub, string prefix)
+    {
+        _store = store;
+        _hub = hub;
+        Prefix = prefix;
+        store.AddCache(this);
+    }
+
+    public string Prefix { get; }
+
+    /// <summary>Lists the prefix, then follows the hub from the list's revision.</summary>
+    public async Task StartAsync(CancellationToken ct)
+    {
+        var from = await FillAsync(ct).ConfigureAwait(false);
+        _loop = Task.Run(() => FollowAsync(from, _stop.Token), CancellationToken.None);
+    }
+
+    private async Task<long> FillAsync(CancellationToken ct)
+    {
+        var items = new List<KeyValue>();
+        string? after = null;
+        long revision = 0;
+        while (true)
+        {
+            var page = await _store.Store.ListAsync(Prefix, after, 500, revision, ct).ConfigureAwait(false);
+            revision = page.Revision;
+            items.AddRange(page.Items);
+            if (!page.More || page.Items.Count == 0)
+            {
+                break;
+            }
+            after = page.Items[^1].Key;
+        }
+        lock (_lock)
+        {
+            foreach (var kv in items)
+            {
+                SetLocked(kv.Key, DecodedEvent.Materialize(ObjectStore.Decode(kv)), kv.ModRevision);
+            }
+        }
+        _synced = true;
+        return revision;
+    }
+
+    private async Task FollowAsync(long from, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await foreach (var e in _hub.WatchAsync(Prefix, from, ct).ConfigureAwait(false))
+                {
+                    from = e.Current.ModRevision;
+                    var decoded = DecodedEvent.For(e);
+                    Observe(e.Current.Key, e.Type == WatchEventType.Delete ? null : decoded.Object, e.Current.ModRevision);
+                }
+                // The hub ended the watch (its store watch broke): it may have missed events, so list again.
+                _synced = false;
+                from = await FillAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception)
+            {
+                // CompactedException or an unavailable store: start over from a fresh list once it answers.
+                _synced = false;
+                try
+                {
+                    await Task.Delay(200, ct).ConfigureAwait(false);
+                    from = await FillAsync(ct).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception)
+                {
+                    // Still unavailable: the next round tries again; until then lookups go to the store.
+                }
+            }
+        }
+    }
+
+    /// <summary>Records the state of <paramref name="key"/> at <paramref name="revision"/> (null: deleted), unless a newer one is known.</summary>
+    public void Observe(string key, JsonObject? obj, long revision)
+    {
+        if (!key.StartsWith(Prefix, StringComparison.Ordinal))
+        {
+            return;
+        }
+        lock (_lock)
+        {
+            SetLocked(key, obj, revision);
+        }
+    }
+
+    private void SetLocked(string key, JsonObject? obj, long revision)
+    {
+        if (_items.TryGetValue(key, out var known) && known.Revision >= revision)
+        {
+            return;
+        }
+        _items[key] = (obj, revision);
+    }
+
+    /// <summary>The object at <paramref name="key"/>, or null when it does not exist; from the store while the cache is not in sync.</summary>
+    public async ValueTask<JsonObject?> GetAsync(string key, CancellationToken ct)
+    {
+        if (_synced)
+        {
+            lock (_lock)
+            {
+                if (_items.TryGetValue(key, out var known))
+                {
+                    return known.Object;
+                }
+            }
+        }
+        // Not seen (yet): the store decides, and what it says is remembered.
+        var kv = await _store.Store.GetAsync(key, ct).ConfigureAwait(false);
+        if (kv is null)
+        {
+            return null;
+        }
+        var obj = DecodedEvent.Materialize(ObjectStore.Decode(kv));
+        Observe(key, obj, kv.ModRevision);
+        return obj;
+    }
+
+    /// <summary>Every live object whose key starts with <paramref name="prefix"/> (under this cache's prefix); from the store while not in sync.</summary>
+    public async ValueTask<List<JsonObject>> ListAsync(string prefix, CancellationToken ct)
+    {
+        if (_synced)
+        {
+            lock (_lock)
+            {
+                return [.. _items.Where(x => x.Value.Object is not null && x.Key.StartsWith(prefix, StringComparison.Ordinal)).Select(x => x.Value.Object!)];
+            }
+        }
+        var items = new List<JsonObject>();
+        string? after = null;
+        while (true)
+        {
+            var page = await _store.Store.ListAsync(prefix, after, 500, 0, ct).ConfigureAwait(false);
+            items.AddRange(page.Items.Select(kv => ObjectStore.Decode(kv)));
+            if (!page.More || page.Items.Count == 0)
+            {
+                return items;
+            }
+            after = page.Items[^1].Key;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_loop is not null)
+        {
+            try
+            {
+                await _loop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        _stop.Dispose();
+    }
+}
