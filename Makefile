@@ -44,11 +44,16 @@ cni: build-dotnet
 native:
 	build/build-native.sh $(OUT)
 
-## berth (CLI and hosts), ReadyToRun: precompiled code starts `berth ps` in ~120 ms instead of ~150 ms of JIT.
+## berth (CLI, daemon, registry), NativeAOT: no JIT and no framework to load, for the CLI's start and the daemon's
+## idle memory. berth-server (ReadyToRun; KubernetesClient and YamlDotNet need reflection) hosts `berth server`:
+## berth execve()s it from beside its own real path. See docs/design/cli.md.
 cli: build-dotnet
-	$(DOTNET) publish src/Berth.Cli/Berth.Cli.csproj -c $(CONFIG) -r $(RID) --self-contained false -p:PublishReadyToRun=true --nologo -v q -o $(OUT)/.publish/berth
+	$(DOTNET) publish src/Berth.Cli/Berth.Cli.csproj -c $(CONFIG) -r $(RID) --nologo -v q -o $(OUT)/.publish/berth-aot
+	$(DOTNET) publish src/Berth.Server.Cli/Berth.Server.Cli.csproj -c $(CONFIG) -r $(RID) --self-contained false -p:PublishReadyToRun=true --nologo -v q -o $(OUT)/.publish/berth-server
 	@mkdir -p $(OUT)
-	ln -sf .publish/berth/berth $(OUT)/berth
+	rm -f $(OUT)/berth
+	install -m 0755 $(OUT)/.publish/berth-aot/berth $(OUT)/berth
+	ln -sfn .publish/berth-server/berth-server $(OUT)/berth-server
 
 ## Base images without a network: busybox from the host's busybox-static, Debian with debootstrap (slow).
 BERTH_ROOT ?= /var/lib/berth

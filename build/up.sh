@@ -11,8 +11,8 @@ kubeconfig=${BERTH_KUBECONFIG:-/etc/berth/admin.kubeconfig}
 mkdir -p "$data" "$run" "$(dirname "$kubeconfig")"
 
 bin=${BERTH_BIN:-/usr/local/bin}
-echo "== berth, berth-runtime, berth-shim, berth-init on the PATH ($bin)"
-for exe in berth berth-runtime berth-shim berth-init; do ln -sfn "$out/$exe" "$bin/$exe"; done
+echo "== berth, berth-server, berth-runtime, berth-shim, berth-init on the PATH ($bin)"
+for exe in berth berth-server berth-runtime berth-shim berth-init; do ln -sfn "$out/$exe" "$bin/$exe"; done
 
 daemon_pidfile=$run/daemon.pid
 daemon_running() { [ -f "$daemon_pidfile" ] && kill -0 "$(cat "$daemon_pidfile")" 2>/dev/null; }

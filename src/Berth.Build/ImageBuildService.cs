@@ -224,7 +224,7 @@ public sealed class ImageBuildService
         var diffIds = new JsonArray();
         foreach (var layer in stack)
         {
-            diffIds.Add(layer.DiffId);
+            diffIds.Add((JsonNode)layer.DiffId);
         }
         node["rootfs"] = new JsonObject { ["type"] = "layers", ["diff_ids"] = diffIds };
         return JsonSerializer.Deserialize(node.ToJsonString(), ImageJsonContext.Default.ImageConfig)

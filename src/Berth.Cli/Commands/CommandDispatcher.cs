@@ -7,12 +7,12 @@ public sealed class CommandDispatcher(IReadOnlyList<ICommand> commands)
 {
     public static CommandDispatcher Default { get; } = new(
     [
-        new ServerCommand(),
+        new RawCommand("server", "run the Kubernetes API server (control plane)", ServerHandOff.Run("server")),
         new DaemonCommand(),
         new RawCommand("registry", "serve an OCI distribution registry (and `registry gc`)", RegistryCommand.RunAsync),
         new RawCommand(ImagesDevCommands.Name, "image library developer commands (busybox, import, unpack, ...)",
             (args, ct) => ImagesDevCommands.RunAsync(args, Console.Out, ct), hidden: true),
-        new BenchApiServerCommand(),
+        new RawCommand("bench-apiserver", "load-test a Kubernetes API server (benchmarks)", ServerHandOff.Run("bench-apiserver"), hidden: true),
         .. Docker.DockerCommands.All,
     ]);
 
@@ -35,40 +35,8 @@ public sealed class CommandDispatcher(IReadOnlyList<ICommand> commands)
             return 1;
         }
         var parsed = command is RawCommand ? new CommandArgs(command.Name, []) : new CommandArgs(command.Name, args.Skip(1));
-        using var cts = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) =>
-        {
-            e.Cancel = true;
-            cts.Cancel();
-        };
-        Console.CancelKeyPress += onCancel;
-        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, ctx =>
-        {
-            ctx.Cancel = true;
-            cts.Cancel();
-        });
-        try
-        {
-            return command is RawCommand raw
-                ? await raw.RunRawAsync(args[1..], cts.Token).ConfigureAwait(false)
-                : await command.RunAsync(parsed, cts.Token).ConfigureAwait(false);
-        }
-        catch (BerthException e)
-        {
-            await Console.Error.WriteLineAsync("berth: " + e.Message).ConfigureAwait(false);
-            if (parsed.Debug)
-            {
-                await Console.Error.WriteLineAsync(e.ToString()).ConfigureAwait(false);
-            }
-            return 1;
-        }
-        catch (OperationCanceledException) when (cts.IsCancellationRequested)
-        {
-            return 0;
-        }
-        finally
-        {
-            Console.CancelKeyPress -= onCancel;
-        }
+        return await CommandRunner.RunAsync(
+            ct => command is RawCommand raw ? raw.RunRawAsync(args[1..], ct) : command.RunAsync(parsed, ct),
+            () => parsed.Debug).ConfigureAwait(false);
     }
 }

@@ -62,7 +62,7 @@ internal sealed partial class DockerApiHandler
             {
                 s["SizeRw"] = c.WritableLayerSize();
             }
-            result.Add(s);
+            result.Add((JsonNode)s);
         }
         await WriteJsonAsync(context, result).ConfigureAwait(false);
     }
@@ -266,7 +266,7 @@ internal sealed partial class DockerApiHandler
             }
             reclaimed += c.WritableLayerSize();
             await _engine.RemoveAsync(c, false, context.RequestAborted).ConfigureAwait(false);
-            deleted.Add(c.Id);
+            deleted.Add((JsonNode)c.Id);
         }
         await WriteJsonAsync(context, new JsonObject { ["ContainersDeleted"] = deleted, ["SpaceReclaimed"] = reclaimed }).ConfigureAwait(false);
     }

@@ -34,7 +34,7 @@ internal sealed partial class DockerApiHandler
                 labels[k] = v;
             }
             var containers = _engine.List().Count(c => c.Record.Image == details.Id.ToString());
-            result.Add(new JsonObject
+            result.Add((JsonNode)new JsonObject
             {
                 ["Id"] = details.Id.ToString(),
                 ["ParentId"] = "",
@@ -123,7 +123,7 @@ internal sealed partial class DockerApiHandler
         var first = true;
         foreach (var h in history)
         {
-            a.Add(new JsonObject
+            a.Add((JsonNode)new JsonObject
             {
                 ["Id"] = h.Id,
                 ["Created"] = h.Created?.ToUnixTimeSeconds() ?? 0,
@@ -174,7 +174,7 @@ internal sealed partial class DockerApiHandler
         var remaining = await _engine.Images.ListAsync(context.RequestAborted).ConfigureAwait(false);
         if (!remaining.Any(r => r.Target.Digest == image.Target.Digest) && user is null)
         {
-            result.Add(new JsonObject { ["Deleted"] = image.Id.ToString() });
+            result.Add((JsonNode)new JsonObject { ["Deleted"] = image.Id.ToString() });
             await _engine.Images.GarbageCollectAsync(context.RequestAborted).ConfigureAwait(false);
             _engine.Events.Publish("image", "delete", image.Id.ToString(), new Dictionary<string, string> { ["name"] = name });
         }
@@ -303,13 +303,13 @@ internal sealed partial class DockerApiHandler
                     continue;
                 }
                 await _engine.Images.UntagAsync(r.Name, context.RequestAborted).ConfigureAwait(false);
-                deleted.Add(new JsonObject { ["Untagged"] = ImageReference.Parse(r.Name).FamiliarString });
+                deleted.Add((JsonNode)new JsonObject { ["Untagged"] = ImageReference.Parse(r.Name).FamiliarString });
             }
         }
         var gc = await _engine.Images.GarbageCollectAsync(context.RequestAborted).ConfigureAwait(false);
         foreach (var blob in gc.RemovedBlobs)
         {
-            deleted.Add(new JsonObject { ["Deleted"] = blob.ToString() });
+            deleted.Add((JsonNode)new JsonObject { ["Deleted"] = blob.ToString() });
         }
         await WriteJsonAsync(context, new JsonObject { ["ImagesDeleted"] = deleted, ["SpaceReclaimed"] = 0 }).ConfigureAwait(false);
     }

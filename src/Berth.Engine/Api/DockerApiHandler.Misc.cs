@@ -80,7 +80,7 @@ internal sealed partial class DockerApiHandler
             }
             // The last column (the command) keeps its spaces.
             var row = fields.Take(titles.Length - 1).Append(string.Join(' ', fields.Skip(titles.Length - 1))).Select(f => (JsonNode?)f).ToArray();
-            processes.Add(new JsonArray(row));
+            processes.Add((JsonNode)new JsonArray(row));
         }
         await WriteJsonAsync(context, new JsonObject { ["Titles"] = new JsonArray(titles.Select(x => (JsonNode?)x).ToArray()), ["Processes"] = processes }).ConfigureAwait(false);
     }

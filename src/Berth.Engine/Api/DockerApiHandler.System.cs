@@ -201,7 +201,7 @@ internal sealed partial class DockerApiHandler
         {
             var summary = c.Summary();
             summary["SizeRw"] = c.WritableLayerSize();
-            containers.Add(summary);
+            containers.Add((JsonNode)summary);
         }
         long layers = 0;
         foreach (var i in images)

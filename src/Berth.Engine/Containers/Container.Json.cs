@@ -95,7 +95,7 @@ public sealed partial class Container
             {
                 continue;
             }
-            a.Add(new JsonObject { ["Type"] = "bind", ["Source"] = m.Source, ["Destination"] = m.Destination, ["Mode"] = b.Split(':').Length > 2 ? b.Split(':')[2] : "", ["RW"] = m.Options?.Contains("ro") != true, ["Propagation"] = "rprivate" });
+            a.Add((JsonNode)new JsonObject { ["Type"] = "bind", ["Source"] = m.Source, ["Destination"] = m.Destination, ["Mode"] = b.Split(':').Length > 2 ? b.Split(':')[2] : "", ["RW"] = m.Options?.Contains("ro") != true, ["Propagation"] = "rprivate" });
         }
         foreach (var m in Record.HostConfig.Mounts ?? [])
         {
@@ -103,7 +103,7 @@ public sealed partial class Container
             {
                 continue;
             }
-            a.Add(new JsonObject { ["Type"] = m.Type, ["Source"] = m.Source ?? "", ["Destination"] = m.Target, ["Mode"] = "", ["RW"] = !m.ReadOnly, ["Propagation"] = m.Type == "bind" ? "rprivate" : "" });
+            a.Add((JsonNode)new JsonObject { ["Type"] = m.Type, ["Source"] = m.Source ?? "", ["Destination"] = m.Target, ["Mode"] = "", ["RW"] = !m.ReadOnly, ["Propagation"] = m.Type == "bind" ? "rprivate" : "" });
         }
         foreach (var v in Record.Volumes ?? [])
         {
@@ -122,7 +122,7 @@ public sealed partial class Container
             var log = new JsonArray();
             foreach (var e in h.Log)
             {
-                log.Add(new JsonObject { ["Start"] = Time(e.Start), ["End"] = Time(e.End), ["ExitCode"] = e.ExitCode, ["Output"] = e.Output });
+                log.Add((JsonNode)new JsonObject { ["Start"] = Time(e.Start), ["End"] = Time(e.End), ["ExitCode"] = e.ExitCode, ["Output"] = e.Output });
             }
             health = new JsonObject { ["Status"] = h.Status, ["FailingStreak"] = h.FailingStreak, ["Log"] = log };
         }

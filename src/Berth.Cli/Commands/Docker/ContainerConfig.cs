@@ -124,7 +124,7 @@ public static class ContainerConfig
             var (bind, anonymous) = Volume(v);
             if (bind is not null)
             {
-                binds.Add(bind);
+                binds.Add((JsonNode)bind);
             }
             else
             {
@@ -269,7 +269,7 @@ public static class ContainerConfig
             {
                 bindings[port] = list = [];
             }
-            list.Add(new JsonObject { ["HostIp"] = hostIp, ["HostPort"] = hostPort });
+            list.Add((JsonNode)new JsonObject { ["HostIp"] = hostIp, ["HostPort"] = hostPort });
         }
         if (exposed.Count > 0)
         {

@@ -202,7 +202,7 @@ public sealed class DockerCli : IDisposable
             {
                 map[f.Item1] = list = [];
             }
-            list.Add(f.Item2);
+            list.Add((JsonNode)f.Item2);
         }
         return map.Count == 0 ? null : map.ToJsonString();
     }

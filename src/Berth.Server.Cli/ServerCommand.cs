@@ -1,8 +1,9 @@
+using Berth.Cli.Commands;
 using Berth.ApiServer.Http;
 using Berth.Store;
 using Microsoft.Extensions.Logging;
 
-namespace Berth.Cli.Commands;
+namespace Berth.Server.Cli;
 
 /// <summary>`berth server`: the Kubernetes-compatible API server on SQLite (default) or etcd.</summary>
 public sealed class ServerCommand : ICommand

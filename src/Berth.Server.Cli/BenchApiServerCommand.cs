@@ -1,3 +1,4 @@
+using Berth.Cli.Commands;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
@@ -6,7 +7,7 @@ using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
 
-namespace Berth.Cli.Commands;
+namespace Berth.Server.Cli;
 
 /// <summary>
 /// `berth bench-apiserver` (hidden): a KubernetesClient load generator. With --write-rate R, an open loop issues
@@ -39,7 +40,7 @@ public sealed class BenchApiServerCommand : ICommand
         {
             if (etcd is null)
             {
-                throw Core.BerthException.InvalidArgument("bench-apiserver: give --kubeconfig (an API server) and/or --etcd (the peer)");
+                throw Berth.Core.BerthException.InvalidArgument("bench-apiserver: give --kubeconfig (an API server) and/or --etcd (the peer)");
             }
             await EtcdDirectAsync(etcd, clients, seconds, cancellationToken).ConfigureAwait(false);
             return 0;
