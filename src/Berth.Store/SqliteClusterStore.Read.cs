@@ -19,33 +19,35 @@ public sealed partial class SqliteClusterStore
     /// </summary>
     private sealed class Reader : IDisposable
     {
+        private SqliteCommand? get;
+        private SqliteCommand? meta;
+        private SqliteCommand? listTo;
+        private SqliteCommand? listAll;
+
         public Reader(string connectionString)
         {
             Connection = new SqliteConnection(connectionString);
             Connection.Open();
-            Get = Command("SELECT l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev WHERE c.key = $key", "$key");
-            Meta = Command("SELECT (SELECT value FROM meta WHERE name = 'revision'), (SELECT value FROM meta WHERE name = 'compacted')");
-            ListTo = Command("""
-                SELECT c.key, l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev
-                WHERE c.key >= $start AND c.key < $end ORDER BY c.key LIMIT $limit
-                """, "$start", "$end", "$limit");
-            ListAll = Command("""
-                SELECT c.key, l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev
-                WHERE c.key >= $start ORDER BY c.key LIMIT $limit
-                """, "$start", "$limit");
         }
 
         public SqliteConnection Connection { get; }
 
-        public SqliteCommand Get { get; }
+        // Each statement is prepared the first time this connection needs it.
+        public SqliteCommand Get => get ??= Command("SELECT l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev WHERE c.key = $key", "$key");
 
-        public SqliteCommand Meta { get; }
+        public SqliteCommand Meta => meta ??= Command("SELECT (SELECT value FROM meta WHERE name = 'revision'), (SELECT value FROM meta WHERE name = 'compacted')");
 
         /// <summary>The newest state of [start, end), in key order.</summary>
-        public SqliteCommand ListTo { get; }
+        public SqliteCommand ListTo => listTo ??= Command("""
+            SELECT c.key, l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev
+            WHERE c.key >= $start AND c.key < $end ORDER BY c.key LIMIT $limit
+            """, "$start", "$end", "$limit");
 
         /// <summary>The newest state from start on (a prefix with no end: the whole key space).</summary>
-        public SqliteCommand ListAll { get; }
+        public SqliteCommand ListAll => listAll ??= Command("""
+            SELECT c.key, l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev
+            WHERE c.key >= $start ORDER BY c.key LIMIT $limit
+            """, "$start", "$limit");
 
         private SqliteCommand Command(string sql, params string[] parameters)
         {
@@ -61,15 +63,18 @@ public sealed partial class SqliteClusterStore
 
         public void Dispose()
         {
-            Get.Dispose();
-            Meta.Dispose();
-            ListTo.Dispose();
-            ListAll.Dispose();
+            get?.Dispose();
+            meta?.Dispose();
+            listTo?.Dispose();
+            listAll?.Dispose();
             Connection.Dispose();
         }
     }
 
-    private const int IdleReaders = 8;
+    // Reads run synchronously, so no more readers are ever out at once than threads reading; keeping them all
+    // (a cap of 8 made every burst above it open and prepare readers only to throw them away, a cost that grew
+    // with the backlog and sometimes tipped the server into a collapse at 500 writes/s) costs one connection each.
+    private const int IdleReaders = 64;
 
     private Reader RentReader()
     {
