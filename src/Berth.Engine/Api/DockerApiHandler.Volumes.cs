@@ -115,7 +115,7 @@ internal sealed partial class DockerApiHandler
             {
                 continue;
             }
-            list.Add(VolumeJson(v));
+            list.Add((JsonNode)VolumeJson(v));
         }
         await WriteJsonAsync(context, new JsonObject { ["Volumes"] = list, ["Warnings"] = null }).ConfigureAwait(false);
     }

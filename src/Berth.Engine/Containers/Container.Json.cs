@@ -107,7 +107,7 @@ public sealed partial class Container
         }
         foreach (var v in Record.Volumes ?? [])
         {
-            a.Add(new JsonObject { ["Type"] = "volume", ["Name"] = v.Name, ["Source"] = v.Source, ["Destination"] = v.Destination, ["Driver"] = v.Driver, ["Mode"] = v.Mode, ["RW"] = v.RW, ["Propagation"] = "" });
+            a.Add((JsonNode)new JsonObject { ["Type"] = "volume", ["Name"] = v.Name, ["Source"] = v.Source, ["Destination"] = v.Destination, ["Driver"] = v.Driver, ["Mode"] = v.Mode, ["RW"] = v.RW, ["Propagation"] = "" });
         }
         return a;
     }

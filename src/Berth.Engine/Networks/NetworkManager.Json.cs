@@ -122,11 +122,11 @@ public sealed partial class NetworkManager
         var dnsNames = new JsonArray();
         if (ep.NetworkName != DefaultBridgeNetwork && ep.NetworkName is not ("host" or "none"))
         {
-            dnsNames.Add(c.Record.Name.TrimStart('/'));
-            dnsNames.Add(c.Id[..12]);
+            dnsNames.Add((JsonNode)c.Record.Name.TrimStart('/'));
+            dnsNames.Add((JsonNode)c.Id[..12]);
             foreach (var a in ep.Aliases)
             {
-                dnsNames.Add(a);
+                dnsNames.Add((JsonNode)a);
             }
         }
         return new JsonObject
