@@ -345,18 +345,7 @@ public static class ContainerCommands
             }
             results.Add(found);
         }
-        if (f.Value("format") is { } format)
-        {
-            foreach (var r in results)
-            {
-                cli.Out.WriteLine(Template.Render(format, r));
-            }
-        }
-        else
-        {
-            cli.Out.WriteLine(results.ToJsonString(DockerCli.Indented));
-        }
-        return failed ? 1 : 0;
+        return cli.WriteInspected(f, results, failed);
     }
 
     public static DockerCommandSpec Top { get; } = new("top", "Display the running processes of a container",
@@ -517,18 +506,8 @@ public static class ContainerCommands
             {
                 return 0;
             }
-            var r = await cli.Api.PostJsonAsync("/containers/prune" + DockerCli.Query(("filters", DockerCli.Filters(f.List("filter")))), null, ct).ConfigureAwait(false);
-            var deleted = r?["ContainersDeleted"] as JsonArray ?? [];
-            if (deleted.Count > 0)
-            {
-                cli.Out.WriteLine("Deleted Containers:");
-                foreach (var d in deleted)
-                {
-                    cli.Out.WriteLine(d!.GetValue<string>());
-                }
-                cli.Out.WriteLine();
-            }
-            cli.Out.WriteLine("Total reclaimed space: " + Units.HumanSize(r?["SpaceReclaimed"]?.GetValue<long>() ?? 0));
+            var space = await cli.PruneAsync("/containers/prune" + DockerCli.Query(("filters", DockerCli.Filters(f.List("filter")))), "ContainersDeleted", "Deleted Containers:", ct).ConfigureAwait(false);
+            cli.Out.WriteLine("Total reclaimed space: " + Units.HumanSize(space));
             return 0;
         });
 

@@ -85,6 +85,39 @@ public sealed class DockerCli : IDisposable
 
     public static JsonSerializerOptions Indented { get; } = new() { WriteIndented = true, IndentSize = 4, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>What every `inspect` prints: each result through --format, else the JSON array; 1 if any was missing.</summary>
+    public int WriteInspected(ParsedFlags flags, JsonArray results, bool failed)
+    {
+        if (flags.Value("format") is { } format)
+        {
+            foreach (var r in results)
+            {
+                Out.WriteLine(Template.Render(format, r));
+            }
+        }
+        else
+        {
+            Out.WriteLine(results.ToJsonString(Indented));
+        }
+        return failed ? 1 : 0;
+    }
+
+    /// <summary>POST a prune endpoint and print what it deleted under <paramref name="title"/>, as the docker CLI does; returns the space reclaimed.</summary>
+    public async Task<long> PruneAsync(string path, string listKey, string title, CancellationToken ct)
+    {
+        var r = await Api.PostJsonAsync(path, null, ct).ConfigureAwait(false);
+        if ((r?[listKey] as JsonArray ?? []) is { Count: > 0 } deleted)
+        {
+            Out.WriteLine(title);
+            foreach (var d in deleted)
+            {
+                Out.WriteLine(Template.Text(d));
+            }
+            Out.WriteLine();
+        }
+        return r?["SpaceReclaimed"]?.GetValue<long>() ?? 0;
+    }
+
     public void Dispose() => _api?.Dispose();
 
     public static async Task<int> RunAsync(DockerCommandSpec spec, string[] args, CancellationToken cancellationToken)

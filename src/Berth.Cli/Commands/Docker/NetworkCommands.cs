@@ -132,18 +132,7 @@ public static class NetworkCommands
                     failed = true;
                 }
             }
-            if (f.Value("format") is { } format)
-            {
-                foreach (var r in results)
-                {
-                    cli.Out.WriteLine(Template.Render(format, r));
-                }
-            }
-            else
-            {
-                cli.Out.WriteLine(results.ToJsonString(DockerCli.Indented));
-            }
-            return failed ? 1 : 0;
+            return cli.WriteInspected(f, results, failed);
         });
 
     public static DockerCommandSpec Rm { get; } = new("network rm", "Remove one or more networks",
@@ -213,16 +202,7 @@ public static class NetworkCommands
             {
                 return 0;
             }
-            var r = await cli.Api.PostJsonAsync("/networks/prune" + DockerCli.Query(("filters", DockerCli.Filters(f.List("filter")))), null, ct).ConfigureAwait(false);
-            var deleted = r?["NetworksDeleted"] as JsonArray ?? [];
-            if (deleted.Count > 0)
-            {
-                cli.Out.WriteLine("Deleted Networks:");
-                foreach (var d in deleted)
-                {
-                    cli.Out.WriteLine(d!.GetValue<string>());
-                }
-            }
+            await cli.PruneAsync("/networks/prune" + DockerCli.Query(("filters", DockerCli.Filters(f.List("filter")))), "NetworksDeleted", "Deleted Networks:", ct).ConfigureAwait(false);
             return 0;
         });
 }

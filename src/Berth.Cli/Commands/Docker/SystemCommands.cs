@@ -192,17 +192,7 @@ public static class SystemCommands
             }
             var filters = DockerCli.Filters(f.List("filter"));
             long space = 0;
-            var c = await cli.Api.PostJsonAsync("/containers/prune" + DockerCli.Query(("filters", filters)), null, ct).ConfigureAwait(false);
-            space += c?["SpaceReclaimed"]?.GetValue<long>() ?? 0;
-            if ((c?["ContainersDeleted"] as JsonArray ?? []) is { Count: > 0 } deleted)
-            {
-                cli.Out.WriteLine("Deleted Containers:");
-                foreach (var d in deleted)
-                {
-                    cli.Out.WriteLine(Template.Text(d));
-                }
-                cli.Out.WriteLine();
-            }
+            space += await cli.PruneAsync("/containers/prune" + DockerCli.Query(("filters", filters)), "ContainersDeleted", "Deleted Containers:", ct).ConfigureAwait(false);
             await PruneOptionalAsync(cli, "/networks/prune" + DockerCli.Query(("filters", filters)), "NetworksDeleted", "Deleted Networks:", ct).ConfigureAwait(false);
             if (f.Bool("volumes"))
             {
@@ -229,17 +219,7 @@ public static class SystemCommands
     {
         try
         {
-            var r = await cli.Api.PostJsonAsync(path, null, ct).ConfigureAwait(false);
-            if ((r?[listKey] as JsonArray ?? []) is { Count: > 0 } deleted)
-            {
-                cli.Out.WriteLine(title);
-                foreach (var d in deleted)
-                {
-                    cli.Out.WriteLine(Template.Text(d));
-                }
-                cli.Out.WriteLine();
-            }
-            return r?["SpaceReclaimed"]?.GetValue<long>() ?? 0;
+            return await cli.PruneAsync(path, listKey, title, ct).ConfigureAwait(false);
         }
         catch (DockerApiException e) when (e.Status is System.Net.HttpStatusCode.NotFound or System.Net.HttpStatusCode.NotImplemented)
         {

@@ -78,18 +78,7 @@ public static class VolumeCommands
                     failed = true;
                 }
             }
-            if (f.Value("format") is { } format)
-            {
-                foreach (var r in results)
-                {
-                    cli.Out.WriteLine(Template.Render(format, r));
-                }
-            }
-            else
-            {
-                cli.Out.WriteLine(results.ToJsonString(DockerCli.Indented));
-            }
-            return failed ? 1 : 0;
+            return cli.WriteInspected(f, results, failed);
         });
 
     public static DockerCommandSpec Rm { get; } = new("volume rm", "Remove one or more volumes",
@@ -132,18 +121,8 @@ public static class VolumeCommands
                 return 0;
             }
             (string, string)[] extra = all ? [("all", "true")] : [];
-            var r = await cli.Api.PostJsonAsync("/volumes/prune" + DockerCli.Query(("filters", DockerCli.Filters(f.List("filter"), extra))), null, ct).ConfigureAwait(false);
-            var deleted = r?["VolumesDeleted"] as JsonArray ?? [];
-            if (deleted.Count > 0)
-            {
-                cli.Out.WriteLine("Deleted Volumes:");
-                foreach (var d in deleted)
-                {
-                    cli.Out.WriteLine(d!.GetValue<string>());
-                }
-                cli.Out.WriteLine();
-            }
-            cli.Out.WriteLine("Total reclaimed space: " + Units.HumanSize(r?["SpaceReclaimed"]?.GetValue<long>() ?? 0));
+            var space = await cli.PruneAsync("/volumes/prune" + DockerCli.Query(("filters", DockerCli.Filters(f.List("filter"), extra))), "VolumesDeleted", "Deleted Volumes:", ct).ConfigureAwait(false);
+            cli.Out.WriteLine("Total reclaimed space: " + Units.HumanSize(space));
             return 0;
         });
 
