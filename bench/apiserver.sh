@@ -9,8 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIENTS=${CLIENTS:-16}; DURATION=${DURATION:-10}; WATCHERS=${WATCHERS:-1000}; WRITE_RATE=${WRITE_RATE:-500}
-dotnet build src/Berth.Cli -c Release --nologo -v q -clp:NoSummary >/dev/null
-berth="dotnet src/Berth.Cli/bin/Release/net10.0/berth.dll"
+# berth-server hosts `berth server` and `berth bench-apiserver` (the NativeAOT berth hands both over to it).
+berth=${BERTH_SERVER:-$PWD/out/berth-server}
+[ -x "$berth" ] || { echo "bench/apiserver.sh: $berth is missing; run 'make build' or set BERTH_SERVER=" >&2; exit 1; }
 work=$(mktemp -d /tmp/berth-bench-apiserver-XXXXXX)
 pids=()
 cleanup() {
@@ -37,7 +38,6 @@ run() { # label, extra server args...
   for _ in $(seq 100); do [ -f "$work/$label.kubeconfig" ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.2; done
   if [ ! -f "$work/$label.kubeconfig" ]; then echo "== $label: berth server did not start:"; cat "$work/$label.log"; return 1; fi
   sleep 2
-  # The server runs as `dotnet berth.dll`; its RSS is that process's.
   # The generator shares the two cores with the server: without the instrumented tier of tiered PGO it
   # compiles its request paths once instead of twice and uses about half the CPU per request.
   DOTNET_TieredPGO=0 $berth bench-apiserver --kubeconfig "$work/$label.kubeconfig" --clients "$CLIENTS" --duration "$DURATION" \

@@ -21,7 +21,7 @@ public sealed class NativeAotHostTests
         var socket = root.Combine("d.sock");
         var psi = new ProcessStartInfo(Repo.Executable("berth"))
         {
-            ArgumentList = { "daemon", "-H", "unix://" + socket, "--data-root", root.Combine("data"), "--exec-root", root.Combine("exec") },
+            ArgumentList = { "daemon", "-H", "unix://" + socket, "--data-root", root.Combine("data"), "--exec-root", root.Combine("exec"), "--bridge", "none" },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,

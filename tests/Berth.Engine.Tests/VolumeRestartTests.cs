@@ -11,12 +11,13 @@ public sealed class VolumeRestartTests
     {
         Privileged.Require();
         using var dir = new TempDirectory("vr");
-        await using (await EngineFixture.StartEngineAsync(dir.Path))
+        await using (await EngineFixture.StartEngineAsync(dir.Path, bridge: "none"))
         {
-            // Seeds the busybox image into the data root; the daemon below is a separate process.
+            // Seeds the busybox image into the data root; the daemon below is a separate process. No default bridge:
+            // these containers run with --network none, and no bridge is left on the host.
         }
         var socket = dir.Combine("s.sock");
-        var daemon = LiveRestoreTests.StartDaemon(dir.Path, socket);
+        var daemon = LiveRestoreTests.StartDaemon(dir.Path, socket, "--bridge", "none");
         try
         {
             EngineFixture.RunOn(socket, "volume", "create", "--label", "keep=yes", "kept").Ok();
@@ -28,7 +29,7 @@ public sealed class VolumeRestartTests
             daemon.Kill();
             await daemon.WaitForExitAsync();
             daemon.Dispose();
-            daemon = LiveRestoreTests.StartDaemon(dir.Path, socket);
+            daemon = LiveRestoreTests.StartDaemon(dir.Path, socket, "--bridge", "none");
 
             Assert.Equal("yes", EngineFixture.RunOn(socket, "volume", "inspect", "-f", "{{index .Labels \"keep\"}}", "kept").Ok().Stdout.Trim());
             Assert.Equal("before-restart\n", EngineFixture.RunOn(socket, "exec", "user", "cat", "/data/f").Ok().Stdout);
