@@ -85,6 +85,26 @@ public sealed class DockerCli : IDisposable
 
     public static JsonSerializerOptions Indented { get; } = new() { WriteIndented = true, IndentSize = 4, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    /// <summary>`network inspect`, `volume inspect`: GET each named object; a missing one is reported and the rest still printed.</summary>
+    public async Task<int> InspectEachAsync(ParsedFlags flags, Func<string, string> path, Func<string, DockerApiException, string> notFound, CancellationToken ct)
+    {
+        var results = new JsonArray();
+        var failed = false;
+        foreach (var name in flags.Positionals)
+        {
+            try
+            {
+                results.Add(await Api.GetJsonAsync(path(name), ct).ConfigureAwait(false));
+            }
+            catch (DockerApiException e) when (e.Status == System.Net.HttpStatusCode.NotFound)
+            {
+                Err.WriteLine("berth: " + notFound(name, e));
+                failed = true;
+            }
+        }
+        return WriteInspected(flags, results, failed);
+    }
+
     /// <summary>What every `inspect` prints: each result through --format, else the JSON array; 1 if any was missing.</summary>
     public int WriteInspected(ParsedFlags flags, JsonArray results, bool failed)
     {

@@ -118,21 +118,7 @@ public static class NetworkCommands
         async (cli, f, ct) =>
         {
             f.Require(1);
-            var results = new JsonArray();
-            var failed = false;
-            foreach (var name in f.Positionals)
-            {
-                try
-                {
-                    results.Add(await cli.Api.GetJsonAsync($"/networks/{DockerCli.Esc(name)}", ct).ConfigureAwait(false));
-                }
-                catch (DockerApiException e) when (e.Status == System.Net.HttpStatusCode.NotFound)
-                {
-                    cli.Err.WriteLine($"berth: Error: No such network: {name}");
-                    failed = true;
-                }
-            }
-            return cli.WriteInspected(f, results, failed);
+            return await cli.InspectEachAsync(f, name => $"/networks/{DockerCli.Esc(name)}", (name, _) => $"Error: No such network: {name}", ct).ConfigureAwait(false);
         });
 
     public static DockerCommandSpec Rm { get; } = new("network rm", "Remove one or more networks",

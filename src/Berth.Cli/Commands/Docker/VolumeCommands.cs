@@ -64,21 +64,7 @@ public static class VolumeCommands
         async (cli, f, ct) =>
         {
             f.Require(1);
-            var results = new JsonArray();
-            var failed = false;
-            foreach (var name in f.Positionals)
-            {
-                try
-                {
-                    results.Add(await cli.Api.GetJsonAsync($"/volumes/{DockerCli.Esc(name)}", ct).ConfigureAwait(false));
-                }
-                catch (DockerApiException e) when (e.Status == System.Net.HttpStatusCode.NotFound)
-                {
-                    cli.Err.WriteLine("berth: " + e.Message);
-                    failed = true;
-                }
-            }
-            return cli.WriteInspected(f, results, failed);
+            return await cli.InspectEachAsync(f, name => $"/volumes/{DockerCli.Esc(name)}", (_, e) => e.Message, ct).ConfigureAwait(false);
         });
 
     public static DockerCommandSpec Rm { get; } = new("volume rm", "Remove one or more volumes",
