@@ -65,20 +65,30 @@ public sealed class DnsCodecTests
     }
 
     [Fact]
-    public void Ptr_target_is_written_and_later_names_compress_against_it()
+    public void Ptr_reply_points_its_owner_at_the_question_and_writes_the_target_as_plain_labels()
     {
-        // 2.0.0.10.in-addr.arpa PTR, no EDNS.
-        var query = BuildQuery(0x0102, "2.0.0.10.in-addr.arpa", DnsType.Ptr);
-        var q = Parse(query);
+        // What the server answers for `dig -x 10.0.0.2` (one target, container.network; the dig end of it is in
+        // DnsServerTests): 2.0.0.10.in-addr.arpa PTR, no EDNS.
+        var q = Parse(BuildQuery(0x0102, "2.0.0.10.in-addr.arpa", DnsType.Ptr));
         Assert.Equal("2.0.0.10.in-addr.arpa", q.Name);
-        var reply = DnsResponseWriter.Answer(q, [DnsRecord.ForPtr("web.front"), DnsRecord.ForPtr("api.front")], 512, udp: true);
-        var hex = Convert.ToHexStringLower(reply);
-        var questionLength = q.QuestionWire.Length;
-        var firstTarget = 12 + questionLength + 12; // header, question, owner pointer + type/class/ttl/rdlength
-        Assert.Contains("c00c000c000100000258000b" + "03776562" + "0566726f6e7400", hex[(2 * (12 + questionLength))..]);
-        // The second target is "api" + a pointer to "front" inside the first one.
-        var frontOffset = firstTarget + 4;
-        Assert.EndsWith("c00c000c0001000002580006" + "03617069" + "c0" + frontOffset.ToString("x2"), hex);
+        var reply = DnsResponseWriter.Answer(q, [DnsRecord.ForPtr("web.front")], 512, udp: true);
+        Assert.Equal(
+            "0102818000010001" + "00000000" +
+            "0132" + "0130" + "0130" + "023130" + "07696e2d61646472" + "0461727061" + "00" + "000c0001" +
+            // owner = pointer to the question at 12, PTR IN, TTL 600, RDLENGTH 11: 3"web" 5"front" 0.
+            "c00c" + "000c0001" + "00000258" + "000b" + "03776562" + "0566726f6e74" + "00",
+            Convert.ToHexStringLower(reply));
+
+        // An IPv6 reverse name, with a dotted target from a trailing-dot presentation form: still plain labels.
+        var v6 = string.Join('.', "fd000000000000000000000000000003".Reverse()) + ".ip6.arpa";
+        q = Parse(BuildQuery(0x0103, v6, DnsType.Ptr, ednsSize: 1232));
+        reply = DnsResponseWriter.Answer(q, [DnsRecord.ForPtr("web.front.")], q.MaxUdpResponse, udp: true);
+        var answerAt = 12 + q.QuestionWire.Length;
+        Assert.Equal(
+            "c00c" + "000c0001" + "00000258" + "000b" + "03776562" + "0566726f6e74" + "00" +
+            "00" + "0029" + "04d0" + "00000000" + "0000",
+            Convert.ToHexStringLower(reply.AsSpan(answerAt)));
+        Assert.Equal(1, DnsWire.ReadU16(reply, 6));
     }
 
     [Fact]

@@ -51,6 +51,8 @@ public sealed partial class DnsServerTests
         Assert.Equal(["10.0.0.3"], ns.Dig("WWW.Front").Answers);
         Assert.Equal(["fd00::3"], ns.Dig("web", "AAAA").Answers);
         Assert.Equal(["web.front."], ns.Dig("-x", "10.0.0.3").Answers);
+        Assert.Equal(["web.front."], ns.Dig("+tcp", "-x", "10.0.0.3").Answers);
+        Assert.Equal(["web.front."], ns.Dig("-x", "fd00::3").Answers);
         var nodata = ns.Dig("c1", "AAAA");
         Assert.Equal(("NOERROR", 0), (nodata.Status, nodata.Answers.Count));
         var reply = ns.Dig("+noedns", "web");

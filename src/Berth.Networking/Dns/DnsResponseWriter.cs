@@ -14,9 +14,12 @@ public readonly record struct DnsRecord(ushort Type, IPAddress? Address, string?
 
 /// <summary>
 /// Writes a reply (RFC 1035 §4.1) to a query: header, the echoed question, answer records owned by the question
-/// name, and an OPT record when the query had one. Names are compressed (§4.1.4): every name suffix written is
-/// remembered with its offset and later occurrences become pointers. A reply larger than the client takes is cut
-/// record by record and, over UDP, flagged TC so the client retries over TCP — what Docker's server does.
+/// name, and an OPT record when the query had one. Every answer's owner is a compression pointer (§4.1.4) to the
+/// echoed question; the one name written in rdata, a PTR reply's single target ("container.network"), goes out as
+/// plain labels: it shares no suffix with its in-addr.arpa/ip6.arpa question (unless a network is named "arpa",
+/// where a pointer would save four bytes), so compressing it would buy nothing.
+/// A reply larger than the client takes is cut record by record and, over UDP, flagged TC so the client retries
+/// over TCP — what Docker's server does.
 /// </summary>
 public static class DnsResponseWriter
 {
@@ -25,7 +28,7 @@ public static class DnsResponseWriter
     {
         var w = new Writer(DnsWire.ClassicUdpSize);
         var echoQuestion = query.QuestionWire.Length > 0;
-        w.Header(query, (int)rcode & 0xF, qd: echoQuestion ? 1 : 0, truncated: false);
+        w.Header(query, (int)rcode & 0xF, qd: echoQuestion ? 1 : 0);
         if (echoQuestion)
         {
             w.Question(query.QuestionWire);
@@ -45,14 +48,14 @@ public static class DnsResponseWriter
     public static byte[] Answer(DnsQuery query, IReadOnlyList<DnsRecord> answers, int maxSize, bool udp)
     {
         var w = new Writer(Math.Min(maxSize, 1024));
-        w.Header(query, 0, qd: 1, truncated: false);
+        w.Header(query, 0, qd: 1);
         w.Question(query.QuestionWire);
         var optSize = query.HasEdns ? 11 : 0;
         var written = 0;
         var truncated = false;
         foreach (var record in answers)
         {
-            var before = w.Mark();
+            var before = w.Length;
             w.Record(record);
             if (w.Length + optSize > maxSize)
             {
@@ -78,29 +81,14 @@ public static class DnsResponseWriter
     private sealed class Writer(int capacity)
     {
         private byte[] buffer = new byte[capacity];
-        private Dictionary<string, int>? names;
         private int length;
-        private int questionAt;
-        private int questionNameLength;
 
         public int Length => length;
 
-        public (int Length, int Names) Mark() => (length, names?.Count ?? 0);
+        /// <summary>Drops everything written after <paramref name="mark"/> (a record that did not fit).</summary>
+        public void Reset(int mark) => length = mark;
 
-        public void Reset((int Length, int Names) mark)
-        {
-            length = mark.Length;
-            if (names is not null && names.Count != mark.Names)
-            {
-                // Suffixes remembered past the mark point into bytes that are gone.
-                foreach (var stale in names.Where(kv => kv.Value >= mark.Length).Select(kv => kv.Key).ToList())
-                {
-                    names.Remove(stale);
-                }
-            }
-        }
-
-        public void Header(DnsQuery query, int rcode, int qd, bool truncated)
+        public void Header(DnsQuery query, int rcode, int qd)
         {
             Ensure(DnsWire.HeaderSize);
             var flags = (ushort)(DnsWire.QR | query.Opcode << 11 | DnsWire.RA | rcode);
@@ -111,10 +99,6 @@ public static class DnsResponseWriter
             if (query.CheckingDisabled)
             {
                 flags |= DnsWire.CD;
-            }
-            if (truncated)
-            {
-                flags |= DnsWire.TC;
             }
             var b = buffer.AsSpan();
             DnsWire.WriteU16(b, 0, query.Id);
@@ -130,12 +114,7 @@ public static class DnsResponseWriter
 
         public void SetTruncated() => DnsWire.WriteU16(buffer, 2, (ushort)(DnsWire.ReadU16(buffer, 2) | DnsWire.TC));
 
-        public void Question(byte[] questionWire)
-        {
-            questionAt = length;
-            questionNameLength = questionWire.Length - 4;
-            Bytes(questionWire);
-        }
+        public void Question(byte[] questionWire) => Bytes(questionWire);
 
         public void Record(DnsRecord record)
         {
@@ -175,31 +154,11 @@ public static class DnsResponseWriter
             U16(0); // no options
         }
 
-        /// <summary>Writes a presentation name (labels of at most 63 bytes, checked by the zone) with compression.</summary>
+        /// <summary>Writes a presentation name as plain labels (each at most 63 bytes, checked by the zone).</summary>
         public void Name(string name)
         {
-            if (names is null && questionAt > 0)
+            foreach (var label in name.TrimEnd('.').Split('.', StringSplitOptions.RemoveEmptyEntries))
             {
-                // First name in rdata: remember the question name's suffixes so later names can point into it.
-                for (var at = questionAt; buffer[at] != 0 && at < 0x3FFF; at += buffer[at] + 1)
-                {
-                    Remember(SuffixKey(buffer.AsSpan(at, questionAt + questionNameLength - at)), at);
-                }
-            }
-            var labels = name.TrimEnd('.').Split('.', StringSplitOptions.RemoveEmptyEntries);
-            for (var i = 0; i < labels.Length; i++)
-            {
-                var key = string.Join('.', labels, i, labels.Length - i).ToLowerInvariant();
-                if (names is not null && names.TryGetValue(key, out var offset))
-                {
-                    U16((ushort)(0xC000 | offset));
-                    return;
-                }
-                if (length < 0x3FFF)
-                {
-                    Remember(key, length);
-                }
-                var label = labels[i];
                 Ensure(label.Length + 1);
                 buffer[length++] = (byte)label.Length;
                 foreach (var c in label)
@@ -212,33 +171,6 @@ public static class DnsResponseWriter
         }
 
         public byte[] ToArray() => buffer.AsSpan(0, length).ToArray();
-
-        private void Remember(string key, int offset)
-        {
-            names ??= new Dictionary<string, int>(StringComparer.Ordinal);
-            names.TryAdd(key, offset);
-        }
-
-        private static string SuffixKey(ReadOnlySpan<byte> wireName)
-        {
-            var text = new System.Text.StringBuilder(wireName.Length);
-            var at = 0;
-            while (at < wireName.Length && wireName[at] != 0)
-            {
-                if (text.Length > 0)
-                {
-                    text.Append('.');
-                }
-                var n = wireName[at];
-                foreach (var c in wireName.Slice(at + 1, n))
-                {
-                    // Non-plain bytes keep the key distinct from every plain name the server writes.
-                    text.Append(c is >= (byte)'A' and <= (byte)'Z' ? (char)(c | 0x20) : c is > 0x20 and < 0x7F and not (byte)'.' ? (char)c : '\0');
-                }
-                at += n + 1;
-            }
-            return text.ToString();
-        }
 
         private void U16(ushort v)
         {
