@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
@@ -11,24 +12,24 @@ namespace Berth.Networking.Dns;
 /// gets a fresh socket (a random source port) and the query a random id, put back before the reply is returned.
 /// Like Docker: SERVFAIL/REFUSED and non-authoritative NXDOMAIN move on to the next server; a timeout or
 /// connection error too; when none answers well the last reply is returned, and null when there was none.
+/// The query array is the caller's to give away: its id is rewritten in place for each upstream.
 /// </summary>
 internal sealed class DnsForwarder(TimeSpan timeout, TimeProvider time)
 {
-    public async ValueTask<byte[]?> ForwardAsync(ReadOnlyMemory<byte> query, bool tcp, IReadOnlyList<IPEndPoint> upstreams, CancellationToken ct)
+    public async ValueTask<byte[]?> ForwardAsync(byte[] query, bool tcp, IReadOnlyList<IPEndPoint> upstreams, CancellationToken ct)
     {
-        var clientId = BinaryPrimitives.ReadUInt16BigEndian(query.Span);
-        var outgoing = query.ToArray();
+        var clientId = BinaryPrimitives.ReadUInt16BigEndian(query);
         byte[]? last = null;
         foreach (var upstream in upstreams)
         {
             var id = (ushort)RandomNumberGenerator.GetInt32(ushort.MaxValue + 1);
-            BinaryPrimitives.WriteUInt16BigEndian(outgoing, id);
+            BinaryPrimitives.WriteUInt16BigEndian(query, id);
             byte[]? reply;
             using var timer = new CancellationTokenSource(timeout, time);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timer.Token);
             try
             {
-                reply = tcp ? await TcpAsync(upstream, outgoing, id, linked.Token) : await UdpAsync(upstream, outgoing, id, linked.Token);
+                reply = tcp ? await TcpAsync(upstream, query, id, linked.Token) : await UdpAsync(upstream, query, id, linked.Token);
             }
             catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
@@ -58,15 +59,23 @@ internal sealed class DnsForwarder(TimeSpan timeout, TimeProvider time)
         using var socket = new Socket(upstream.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         await socket.ConnectAsync(upstream, ct);
         await socket.SendAsync(query, SocketFlags.None, ct);
-        var buffer = new byte[DnsWire.MaxMessageSize];
-        while (true)
+        // Room for the largest datagram, borrowed for the exchange: only the reply itself is copied out.
+        var buffer = ArrayPool<byte>.Shared.Rent(DnsWire.MaxMessageSize);
+        try
         {
-            // The socket is connected, so only the upstream's datagrams arrive; stray ids (late replies) are skipped.
-            var n = await socket.ReceiveAsync(buffer, SocketFlags.None, ct);
-            if (IsReplyTo(buffer.AsSpan(0, n), id))
+            while (true)
             {
-                return buffer.AsSpan(0, n).ToArray();
+                // The socket is connected, so only the upstream's datagrams arrive; stray ids (late replies) are skipped.
+                var n = await socket.ReceiveAsync(buffer.AsMemory(0, DnsWire.MaxMessageSize), SocketFlags.None, ct);
+                if (IsReplyTo(buffer.AsSpan(0, n), id))
+                {
+                    return buffer.AsSpan(0, n).ToArray();
+                }
             }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -74,10 +83,7 @@ internal sealed class DnsForwarder(TimeSpan timeout, TimeProvider time)
     {
         using var socket = new Socket(upstream.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(upstream, ct);
-        var framed = new byte[query.Length + 2];
-        BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)query.Length);
-        query.CopyTo(framed, 2);
-        await socket.SendAsync(framed, SocketFlags.None, ct);
+        await DnsTcp.WriteMessageAsync(socket, query, ct);
         var reply = await DnsTcp.ReadMessageAsync(socket, ct);
         return reply is not null && IsReplyTo(reply, id) ? reply : null;
     }

@@ -79,6 +79,7 @@ internal sealed class DnsListener : IAsyncDisposable
                 {
                     var to = new System.Net.SocketAddress(from.Family, from.Size);
                     from.Buffer.CopyTo(to.Buffer);
+                    // The one copy of the request (the receive buffer is reused); the forwarder takes it over.
                     _ = ForwardUdpAsync(forward, buffer.AsSpan(0, n).ToArray(), to, ct);
                 }
             }

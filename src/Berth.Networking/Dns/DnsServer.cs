@@ -237,8 +237,11 @@ public sealed class DnsServer : IAsyncDisposable
         return null;
     }
 
-    /// <summary>The upstream's reply to a query the zone does not answer, or SERVFAIL.</summary>
-    internal async Task<byte[]> ForwardAsync(DnsQuery query, ReadOnlyMemory<byte> request, bool tcp, DnsView view, CancellationToken ct)
+    /// <summary>
+    /// The upstream's reply to a query the zone does not answer, or SERVFAIL. <paramref name="request"/> is handed
+    /// over: the forwarder rewrites its id in place rather than copying it again.
+    /// </summary>
+    internal async Task<byte[]> ForwardAsync(DnsQuery query, byte[] request, bool tcp, DnsView view, CancellationToken ct)
     {
         var upstreams = view.Upstreams ?? Options.Upstreams ?? HostUpstreams();
         if (upstreams.Count == 0 || !await forwardSlots.WaitAsync(0, ct))
