@@ -124,8 +124,15 @@ public sealed class DnsZoneTests
 
         Assert.Equal(2, zone.RemoveContainer(C1));
         Assert.Equal(DnsOutcome.Forward, Ask(view, "db", DnsType.A).Outcome);
-        Assert.Equal(2, zone.RemoveNetwork("n-back"));
-        Assert.DoesNotContain(zone.Endpoints, e => e.NetworkId == "n-back");
+        // The engine empties a network endpoint by endpoint (it refuses to remove one in use): a network leaves
+        // the snapshot with its last endpoint, a container with its last network.
+        Assert.Equal(["n-back"], zone.Current.Networks.Keys); // "front" went with c1, its last endpoint
+        Assert.True(zone.RemoveEndpoint("n-back", Db));
+        Assert.True(zone.Current.Networks.ContainsKey("n-back"));
+        Assert.False(zone.Current.ContainerNetworks.ContainsKey(Db));
+        Assert.True(zone.RemoveEndpoint("n-back", Web));
+        Assert.Empty(zone.Current.Networks);
+        Assert.Empty(zone.Current.ContainerNetworks);
     }
 
     [Fact]

@@ -28,10 +28,6 @@ public sealed class DnsZone
     private readonly Lock gate = new();
     private volatile Snapshot current = Snapshot.Empty;
 
-    /// <summary>Every endpoint, in no particular order.</summary>
-    public IReadOnlyList<DnsEndpoint> Endpoints =>
-        [.. current.Networks.Values.SelectMany(n => n.Endpoints.Values)];
-
     internal Snapshot Current => current;
 
     /// <summary>Adds an endpoint, or replaces the one of the same container on the same network.</summary>
@@ -77,13 +73,6 @@ public sealed class DnsZone
     {
         var networks = current.ContainerNetworks.TryGetValue(containerId, out var list) ? list : [];
         return networks.Count(n => RemoveEndpoint(n, containerId));
-    }
-
-    /// <summary>Removes every endpoint on a network; the number removed.</summary>
-    public int RemoveNetwork(string networkId)
-    {
-        var containers = current.Networks.TryGetValue(networkId, out var n) ? n.Endpoints.Keys.ToList() : [];
-        return containers.Count(c => RemoveEndpoint(networkId, c));
     }
 
     /// <summary>
