@@ -81,6 +81,16 @@ public sealed class SeccompProfileTests
     {
         var arm = Default(arch: "arm64");
         Assert.Equal(["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"], arm.Architectures!);
+        // Every archMap entry is reached from its Go name; an architecture with no entry gets none.
+        Assert.Equal(["SCMP_ARCH_S390X", "SCMP_ARCH_S390"], Default(arch: "s390x").Architectures!);
+        Assert.Equal(["SCMP_ARCH_RISCV64"], Default(arch: "riscv64").Architectures!);
+        Assert.Null(Default(arch: "ppc64le").Architectures);
+        Assert.Null(Default(arch: "mips64le").Architectures);
+        // Without an architecture named, the host's is used (Berth runs on x86_64 and aarch64).
+        var host = DefaultSeccompProfile.Resolve(DefaultSeccompProfile.Profile, SpecGenerator.DefaultCapabilities)!;
+        var native = System.Runtime.InteropServices.RuntimeInformation.OSArchitecture == System.Runtime.InteropServices.Architecture.Arm64
+            ? "SCMP_ARCH_AARCH64" : "SCMP_ARCH_X86_64";
+        Assert.Equal(native, host.Architectures![0]);
         Assert.True(Allows(arm, "set_tls"));
         Assert.False(Allows(arm, "arch_prctl"));
         Assert.False(Allows(Default(), "set_tls"));

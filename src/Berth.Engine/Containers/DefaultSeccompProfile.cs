@@ -1,9 +1,10 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Berth.Core;
 using Berth.Engine.Api;
 using Berth.Oci.Runtime;
+using Platform = Berth.Oci.Image.Platform;
+using SeccompNames = Berth.Linux.Seccomp.SeccompNames;
 
 namespace Berth.Engine.Containers;
 
@@ -199,7 +200,7 @@ public static class DefaultSeccompProfile
     /// this machine's architecture and kernel.
     /// </summary>
     public static Seccomp? Resolve(DockerSeccompProfile profile, IReadOnlyCollection<string> capabilities) =>
-        Resolve(profile, capabilities, NativeArch(), Environment.OSVersion.Version);
+        Resolve(profile, capabilities, Platform.Host.Architecture, Environment.OSVersion.Version);
 
     internal static Seccomp? Resolve(DockerSeccompProfile profile, IReadOnlyCollection<string> capabilities, string goArch, Version kernel)
     {
@@ -220,7 +221,7 @@ public static class DefaultSeccompProfile
             errors.Add("the seccomp profile has no defaultAction");
         }
         var architectures = new List<string>(profile.Architectures ?? []);
-        var native = GoArchToSeccomp.TryGetValue(goArch, out var n) ? n : null;
+        var native = SeccompNames.FromGoArchitecture(goArch) is { } arch ? SeccompNames.Name(arch) : null;
         foreach (var entry in profile.ArchMap ?? [])
         {
             if (entry.Architecture == native)
@@ -326,30 +327,6 @@ public static class DefaultSeccompProfile
         version = new Version(major, minor);
         return true;
     }
-
-    private static readonly Dictionary<string, string> GoArchToSeccomp = new(StringComparer.Ordinal)
-    {
-        ["amd64"] = "SCMP_ARCH_X86_64",
-        ["386"] = "SCMP_ARCH_X86",
-        ["arm64"] = "SCMP_ARCH_AARCH64",
-        ["arm"] = "SCMP_ARCH_ARM",
-        ["s390x"] = "SCMP_ARCH_S390X",
-        ["ppc64le"] = "SCMP_ARCH_PPC64LE",
-        ["riscv64"] = "SCMP_ARCH_RISCV64",
-    };
-
-    /// <summary>This machine's architecture by Go's name, which profiles' includes/excludes use.</summary>
-    internal static string NativeArch() => RuntimeInformation.OSArchitecture switch
-    {
-        Architecture.X64 => "amd64",
-        Architecture.X86 => "386",
-        Architecture.Arm64 => "arm64",
-        Architecture.Arm => "arm",
-        Architecture.S390x => "s390x",
-        Architecture.Ppc64le => "ppc64le",
-        Architecture.RiscV64 => "riscv64",
-        var other => other.ToString().ToLowerInvariant(),
-    };
 
     private static DockerSeccompSyscall Rule(string[] names, DockerSeccompArg[]? args = null, DockerSeccompFilter? includes = null, DockerSeccompFilter? excludes = null) =>
         new() { Names = [.. names], Action = Allow, Args = args is null ? null : [.. args], Includes = includes, Excludes = excludes };

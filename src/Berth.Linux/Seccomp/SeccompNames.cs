@@ -81,4 +81,20 @@ public static class SeccompNames
         SeccompArchitecture.S390x => "SCMP_ARCH_S390X",
         _ => arch.ToString(),
     };
+
+    /// <summary>
+    /// The architecture of a Go GOARCH name, as Docker's seccomp profiles (includes/excludes arches) and OCI
+    /// platforms spell it; null for one this compiler has no tables for. <see cref="Name"/> gives its OCI name.
+    /// </summary>
+    public static SeccompArchitecture? FromGoArchitecture(string goArch) => goArch switch
+    {
+        "amd64" => SeccompArchitecture.X86_64,
+        "386" => SeccompArchitecture.X86,
+        "arm64" => SeccompArchitecture.Aarch64,
+        "arm" => SeccompArchitecture.Arm,
+        "riscv64" => SeccompArchitecture.Riscv64,
+        "ppc64le" => SeccompArchitecture.Ppc64le,
+        "s390x" => SeccompArchitecture.S390x,
+        _ => null,
+    };
 }
