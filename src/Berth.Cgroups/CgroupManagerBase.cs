@@ -161,14 +161,14 @@ internal abstract class CgroupManagerBase : ICgroupManager
 
     public virtual void KillAll(int signal)
     {
-        if (!Exists() || GetPids(recursive: true).All(pid => pid == Environment.ProcessId))
+        if (!Exists() || GetPids(recursive: true).Count == 0)
         {
             // Nothing to signal (the common case for delete after the program exited): no freeze and thaw.
             return;
         }
         // Frozen, no process can fork a child we would miss; thawed after, so SIGKILL/SIGTERM are acted on.
         var froze = false;
-        if (CanFreeze && GetFreezerState() == FreezerState.Thawed && Exists())
+        if (CanFreeze && GetFreezerState() == FreezerState.Thawed)
         {
             try
             {
@@ -184,11 +184,6 @@ internal abstract class CgroupManagerBase : ICgroupManager
         {
             foreach (var pid in GetPids(recursive: true))
             {
-                if (pid == Environment.ProcessId)
-                {
-                    // A thread of ours that spawned into the cgroup (TryJoinCurrentThread) and is still ending.
-                    continue;
-                }
                 if (Libc.Kill(pid, signal) != 0)
                 {
                     var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
