@@ -12,7 +12,20 @@ namespace Berth.Cgroups;
 internal static class CgroupFs
 {
     /// <summary>Writes <paramref name="value"/> in a single write(2); returns 0 or the errno.</summary>
-    public static unsafe int TryWrite(string path, string value)
+    public static int TryWrite(string path, string value)
+    {
+        var fd = TryOpenForWriting(path, out var openErrno);
+        if (fd < 0)
+        {
+            return openErrno;
+        }
+        var errno = TryWrite(fd, value);
+        Libc.Close(fd);
+        return errno;
+    }
+
+    /// <summary>Opens a cgroup file for writing (close-on-exec); returns the fd, or -1 with <paramref name="errno"/> set.</summary>
+    public static int TryOpenForWriting(string path, out int errno)
     {
         int fd;
         do
@@ -20,15 +33,16 @@ internal static class CgroupFs
             fd = Libc.Open(path, Libc.O_WRONLY | Libc.O_TRUNC | Libc.O_CLOEXEC, 0);
         }
         while (fd < 0 && Marshal.GetLastPInvokeError() == Libc.EINTR);
-        if (fd < 0)
-        {
-            return Marshal.GetLastPInvokeError();
-        }
+        errno = fd < 0 ? Marshal.GetLastPInvokeError() : 0;
+        return fd;
+    }
 
+    /// <summary>Writes <paramref name="value"/> to an open cgroup file in a single write(2); returns 0 or the errno.</summary>
+    public static unsafe int TryWrite(int fd, string value)
+    {
         var max = Encoding.UTF8.GetMaxByteCount(value.Length);
         Span<byte> buffer = max <= 512 ? stackalloc byte[max] : new byte[max];
         var length = Encoding.UTF8.GetBytes(value, buffer);
-        var errno = 0;
         fixed (byte* p = buffer)
         {
             nint written;
@@ -37,13 +51,8 @@ internal static class CgroupFs
                 written = Libc.Write(fd, p, length);
             }
             while (written < 0 && Marshal.GetLastPInvokeError() == Libc.EINTR);
-            if (written < 0)
-            {
-                errno = Marshal.GetLastPInvokeError();
-            }
+            return written < 0 ? Marshal.GetLastPInvokeError() : 0;
         }
-        Libc.Close(fd);
-        return errno;
     }
 
     public static void Write(string path, string value, string? context = null)

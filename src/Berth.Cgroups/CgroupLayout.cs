@@ -115,31 +115,75 @@ public sealed class CgroupLayout
     /// cgroup-migration lock into writer mode, which first waits for an RCU grace period (10–30 ms measured on this
     /// loaded host). Moves within the next few milliseconds (the container's <see cref="ICgroupManager.Apply"/>)
     /// then skip that wait. Call it on a background thread as early as possible in a runtime invocation that will
-    /// Apply; it blocks for the grace period. Best effort: returns false if the kernel refused.
+    /// Apply; it blocks for the grace period (holding the cgroup mutex, so other cgroup writes queue behind it: start
+    /// it after <see cref="ICgroupManager.JoinCurrentThread"/>, not before). Where a cgroup2 hierarchy is mounted the
+    /// move is made there, which a thread that joined the v1 hierarchies does not use, so that thread stays where it
+    /// is. Best effort: returns false if the kernel refused.
     /// </summary>
     public bool WarmUpMigration()
     {
-        var h = Unified is not null && Mode == CgroupMode.Unified ? Unified : (V1.Count > 0 ? V1[0] : null);
+        var h = Unified ?? (V1.Count > 0 ? V1[0] : null);
         return h is not null
             && CgroupFs.TryWrite(h.DirectoryOf(h.OwnPath) + "/cgroup.procs", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)) == 0;
     }
 
     /// <summary>
     /// Moves the calling thread back into this process's own cgroup in every v1 hierarchy, after
-    /// <see cref="ICgroupManager.TryJoinCurrentThread"/> (a thread moving itself is cheap). A thread that spawned a
+    /// <see cref="ICgroupManager.JoinCurrentThread"/> (a thread moving itself is cheap). A thread that spawned a
     /// container's process from inside its cgroup leaves it this way before it ends, so the runtime never shows up
-    /// among the container's processes (and a destroy with kill in the same process cannot hit it).
+    /// among the container's processes (and a kill of the container's processes cannot hit it).
     /// </summary>
     public void ReturnCurrentThread()
     {
-        foreach (var h in V1)
+        using var back = PrepareThreadReturn();
+        back.Return();
+    }
+
+    /// <summary>
+    /// Opens the tasks files of this process's own v1 cgroups now, for a thread that will call
+    /// <see cref="ThreadReturn.Return"/> after it has left the host's mount namespace or dropped its privileges (the
+    /// kernel checks the credentials of the opener).
+    /// </summary>
+    public ThreadReturn PrepareThreadReturn()
+    {
+        var fds = new List<(int Fd, string File)>(V1.Count);
+        try
         {
-            var file = h.DirectoryOf(h.OwnPath) + "/tasks";
-            var errno = CgroupFs.TryWrite(file, "0");
-            if (errno != 0)
+            foreach (var h in V1)
             {
-                throw new CgroupIOException("write", file, errno, "moving this thread back into the runtime's own cgroup");
+                var file = h.DirectoryOf(h.OwnPath) + "/tasks";
+                var fd = CgroupFs.TryOpenForWriting(file, out var errno);
+                if (fd < 0)
+                {
+                    throw new CgroupIOException("open", file, errno, "to move a thread back into the runtime's own cgroup");
+                }
+                fds.Add((fd, file));
             }
+        }
+        catch
+        {
+            new ThreadReturn(fds).Dispose();
+            throw;
+        }
+        return new ThreadReturn(fds);
+    }
+
+    /// <summary>
+    /// Moves this whole process back into its own cgroup in the cgroup2 hierarchy of a hybrid host, after
+    /// <see cref="ICgroupManager.Apply"/> of <see cref="Environment.ProcessId"/> with threadJoined put it into a
+    /// container's (so that a program spawned by a thread of it is born there). Nothing to do elsewhere.
+    /// </summary>
+    public void ReturnProcessToOwnUnified()
+    {
+        if (Mode != CgroupMode.Hybrid || Unified is null)
+        {
+            return;
+        }
+        var file = Unified.DirectoryOf(Unified.OwnPath) + "/cgroup.procs";
+        var errno = CgroupFs.TryWrite(file, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (errno != 0)
+        {
+            throw new CgroupIOException("write", file, errno, "moving the runtime back into its own cgroup");
         }
     }
 
@@ -286,4 +330,34 @@ public sealed class CgroupLayout
     }
 
     private static bool IsOctal(char c) => c is >= '0' and <= '7';
+}
+
+/// <summary>The tasks files of a process's own v1 cgroups, opened ahead for a thread to move itself back into them.</summary>
+public sealed class ThreadReturn : IDisposable
+{
+    private readonly List<(int Fd, string File)> files;
+
+    internal ThreadReturn(List<(int Fd, string File)> files) => this.files = files;
+
+    /// <summary>Moves the calling thread ("0": the writer itself, no global lock) back into every one of them.</summary>
+    public void Return()
+    {
+        foreach (var (fd, file) in files)
+        {
+            var errno = CgroupFs.TryWrite(fd, "0");
+            if (errno != 0)
+            {
+                throw new CgroupIOException("write", file, errno, "moving this thread back into the runtime's own cgroup");
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (fd, _) in files)
+        {
+            Interop.Libc.Close(fd);
+        }
+        files.Clear();
+    }
 }

@@ -70,11 +70,16 @@ internal abstract class CgroupManagerBase : ICgroupManager
     /// <summary>Whether this cgroup can be frozen (v1: a freezer hierarchy is mounted).</summary>
     protected abstract bool CanFreeze { get; }
 
-    public void Apply(int pid)
+    public void Apply(int pid, bool threadJoined = false)
     {
         var value = pid.ToString(CultureInfo.InvariantCulture);
         foreach (var e in Entries)
         {
+            if (threadJoined && !e.Hierarchy.IsUnified)
+            {
+                // Born there: the spawning thread had joined this hierarchy.
+                continue;
+            }
             var file = e.Directory + "/cgroup.procs";
             var errno = CgroupFs.TryWrite(file, value);
             if (errno == Libc.ESRCH)
@@ -88,7 +93,7 @@ internal abstract class CgroupManagerBase : ICgroupManager
         }
     }
 
-    public bool TryJoinCurrentThread()
+    public bool CanJoinCurrentThread()
     {
         if (Mode == CgroupMode.Unified)
         {
@@ -100,6 +105,15 @@ internal abstract class CgroupManagerBase : ICgroupManager
             {
                 return false;
             }
+        }
+        return true;
+    }
+
+    public void JoinCurrentThread()
+    {
+        if (Mode == CgroupMode.Unified)
+        {
+            throw BerthException.FailedPrecondition($"cgroup {Path} is a cgroup2 one, which cannot take a single thread; move the process with Apply instead");
         }
         foreach (var e in Entries)
         {
@@ -115,7 +129,6 @@ internal abstract class CgroupManagerBase : ICgroupManager
                 throw new CgroupIOException("write", file, errno, $"moving this thread into cgroup {e.CgroupPath}");
             }
         }
-        return true;
     }
 
     public IReadOnlyList<int> GetPids(bool recursive = true)
@@ -148,14 +161,14 @@ internal abstract class CgroupManagerBase : ICgroupManager
 
     public virtual void KillAll(int signal)
     {
-        if (!Exists() || GetPids(recursive: true).All(pid => pid == Environment.ProcessId))
+        if (!Exists() || GetPids(recursive: true).Count == 0)
         {
             // Nothing to signal (the common case for delete after the program exited): no freeze and thaw.
             return;
         }
         // Frozen, no process can fork a child we would miss; thawed after, so SIGKILL/SIGTERM are acted on.
         var froze = false;
-        if (CanFreeze && GetFreezerState() == FreezerState.Thawed && Exists())
+        if (CanFreeze && GetFreezerState() == FreezerState.Thawed)
         {
             try
             {
@@ -171,11 +184,6 @@ internal abstract class CgroupManagerBase : ICgroupManager
         {
             foreach (var pid in GetPids(recursive: true))
             {
-                if (pid == Environment.ProcessId)
-                {
-                    // A thread of ours that spawned into the cgroup (TryJoinCurrentThread) and is still ending.
-                    continue;
-                }
                 if (Libc.Kill(pid, signal) != 0)
                 {
                     var errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();

@@ -30,18 +30,29 @@ public interface ICgroupManager
     /// </summary>
     void Create(Resources? resources);
 
-    /// <summary>Moves <paramref name="pid"/> (and its threads) into the cgroup in every hierarchy.</summary>
-    void Apply(int pid);
+    /// <summary>
+    /// Moves <paramref name="pid"/> (and its threads) into the cgroup in every hierarchy. With
+    /// <paramref name="threadJoined"/> (the process was spawned by a thread that had <see cref="JoinCurrentThread"/>ed,
+    /// so it was born in the cgroup's v1 hierarchies) only the hierarchies a thread cannot join get the pid: the
+    /// cgroup2 one of a hybrid host (nothing at all on a v1-only host).
+    /// </summary>
+    void Apply(int pid, bool threadJoined = false);
 
     /// <summary>
-    /// Moves only the calling thread into the cgroup, so that the processes it spawns start there, and returns true;
-    /// returns false, having moved nothing, where one thread cannot be moved alone. cgroup v1 moves single threads
-    /// ("0" written to tasks: the writer itself, which needs neither the global migration lock nor its RCU grace
-    /// period); a cgroup2 domain cannot take one thread of a process, so a v2 host gets false, and so does a hybrid
-    /// host whose cgroup2 tree has controllers enabled for this cgroup (without any, that tree sets no limit and is
-    /// left as it is).
+    /// Whether <see cref="JoinCurrentThread"/> can work here, without changing anything: cgroup v1 moves single threads;
+    /// a cgroup2 domain cannot take one thread of a process, so a v2 host gets false, and so does a hybrid host whose
+    /// cgroup2 tree has controllers enabled for this cgroup (without any, that tree sets no limit, and a process spawned
+    /// by the joined thread is moved there with <see cref="Apply(int, bool)"/> afterwards).
     /// </summary>
-    bool TryJoinCurrentThread();
+    bool CanJoinCurrentThread();
+
+    /// <summary>
+    /// Moves only the calling thread into the cgroup's v1 hierarchies, so that the processes it spawns start there:
+    /// "0" written to tasks (the writer itself, which needs neither the global migration lock nor its RCU grace period).
+    /// Call it only where <see cref="CanJoinCurrentThread"/> said true; the thread leaves again with
+    /// <see cref="CgroupLayout.ReturnCurrentThread"/> before it ends.
+    /// </summary>
+    void JoinCurrentThread();
 
     /// <summary>Changes limits of an existing cgroup (berth-runtime update). Only the fields set are written.</summary>
     void Update(Resources resources);

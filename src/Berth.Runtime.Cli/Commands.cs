@@ -314,11 +314,11 @@ internal sealed class Commands(ContainerRuntime runtime, RuntimeLog log)
             var bytes = file == "-" ? ReadStdin() : File.ReadAllBytes(file);
             try
             {
-                resources = JsonSerializer.Deserialize(bytes, OciJsonContext.Default.Resources) ?? new Resources();
+                resources = SpecReader.ReadResources(bytes);
             }
             catch (JsonException e)
             {
-                throw BerthException.InvalidArgument($"update --resources: invalid JSON: {e.Message}");
+                throw BerthException.InvalidArgument($"update --resources {(file == "-" ? "(stdin)" : file)}: resources {SpecLoader.Describe(e, bytes)}");
             }
         }
         else

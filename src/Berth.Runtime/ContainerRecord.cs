@@ -60,21 +60,8 @@ public static class ContainerRecordJson
             w.WriteString("created", c.Created);
             w.WriteString("owner", c.Owner);
             w.WriteString("cgroupPath", c.CgroupPath);
-            if (c.Annotations is { } annotations)
-            {
-                w.WriteStartObject("annotations");
-                foreach (var (key, value) in annotations)
-                {
-                    w.WriteString(key, value);
-                }
-                w.WriteEndObject();
-            }
-            w.WriteStartArray("namespaces");
-            foreach (var ns in c.Namespaces)
-            {
-                w.WriteStringValue(ns);
-            }
-            w.WriteEndArray();
+            JsonWrite.StringMap(w, "annotations", c.Annotations);
+            JsonWrite.Strings(w, "namespaces", c.Namespaces);
             w.WriteBoolean("started", c.Started);
             WriteHooks(w, "poststart", c.Poststart);
             WriteHooks(w, "poststop", c.Poststop);
@@ -94,27 +81,13 @@ public static class ContainerRecordJson
         {
             w.WriteStartObject();
             w.WriteString("path", h.Path);
-            WriteStrings(w, "args", h.Args);
-            WriteStrings(w, "env", h.Env);
+            JsonWrite.Strings(w, "args", h.Args);
+            JsonWrite.Strings(w, "env", h.Env);
             if (h.Timeout is { } timeout)
             {
                 w.WriteNumber("timeout", timeout);
             }
             w.WriteEndObject();
-        }
-        w.WriteEndArray();
-    }
-
-    private static void WriteStrings(Utf8JsonWriter w, string name, List<string>? values)
-    {
-        if (values is null)
-        {
-            return;
-        }
-        w.WriteStartArray(name);
-        foreach (var v in values)
-        {
-            w.WriteStringValue(v);
         }
         w.WriteEndArray();
     }

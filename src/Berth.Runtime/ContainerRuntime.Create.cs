@@ -93,10 +93,8 @@ public sealed partial class ContainerRuntime
                 }
             }
             PhaseTimer.Mark("create: init spawned");
-            if (!bornInCgroup)
-            {
-                cgroup.Apply(pid);
-            }
+            // Born in the v1 hierarchies when the spawning thread joined them; the cgroup2 one (hybrid host) still takes the pid.
+            cgroup.Apply(pid, threadJoined: bornInCgroup);
             PhaseTimer.Mark("create: init in cgroup");
             if (spec.Process.OomScoreAdj is { } adj)
             {
@@ -191,21 +189,27 @@ public sealed partial class ContainerRuntime
     /// On a dedicated thread: move the thread itself into the container's cgroup where the kernel allows it (cgroup v1:
     /// a thread moving itself skips the global migration lock and its RCU grace period, 10-50 ms cold, which a move
     /// of the init afterwards waits for), join and unshare namespaces, protect the runtime binary, posix_spawn the init,
-    /// which is then born in the cgroup. Only that thread (and the init it spawns) ever sees the new namespaces; the
-    /// thread ends right after. Returns the init's pid and whether it was born in the cgroup (if not, the caller moves it).
+    /// which is then born in the cgroup's v1 hierarchies. Only that thread (and the init it spawns) ever sees the new
+    /// namespaces; the thread leaves the cgroup and ends right after. Whatever the init must still be moved into (all
+    /// of a v2 host's cgroup, the cgroup2 hierarchy of a hybrid one) gets a warm-up move started before the spawn, so
+    /// the grace period runs alongside it. Returns the init's pid and whether it was born in the v1 hierarchies.
     /// </summary>
     private (int Pid, bool BornInCgroup) SpawnInNamespaces(NamespacePlan plan, Spec spec, string[] argv, ICgroupManager cgroup)
     {
-        var bornInCgroup = false;
+        var bornInCgroup = cgroup.CanJoinCurrentThread();
         var pid = OnDedicatedThread(() =>
         {
-            bornInCgroup = cgroup.TryJoinCurrentThread();
-            if (!bornInCgroup)
-            {
-                WarmUpCgroupMigration();
-            }
             try
             {
+                if (bornInCgroup)
+                {
+                    cgroup.JoinCurrentThread();
+                }
+                // After the join: the warm-up holds the cgroup mutex through its grace period, which the join would wait for.
+                if (!bornInCgroup || Layout.Unified is not null)
+                {
+                    WarmUpCgroupMigration();
+                }
                 plan.Enter(spec.Linux!.TimeOffsets);
                 // Slave first, whatever rootfsPropagation says (init applies that after pivot_root): nothing done
                 // in this namespace, the binary protection below included, may propagate back to the host.
@@ -229,10 +233,12 @@ public sealed partial class ContainerRuntime
     /// within about one grace period. A no-op move started on the side right before a spawn overlaps that wait with
     /// the spawn, and the new process's own move then joins the grace period already under way.
     /// </summary>
-    private void WarmUpCgroupMigration()
+    private Thread WarmUpCgroupMigration()
     {
         var layout = Layout;
-        new Thread(() => layout.WarmUpMigration(), 64 * 1024) { IsBackground = true }.Start();
+        var thread = new Thread(() => layout.WarmUpMigration(), 64 * 1024) { IsBackground = true };
+        thread.Start();
+        return thread;
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Berth.Cgroups;
 using Berth.Core;
 using Berth.Linux;
 using Berth.Oci.Runtime;
@@ -48,10 +49,15 @@ public sealed partial class ContainerRuntime
         {
             throw BerthException.InvalidArgument("exec --tty needs --console-socket to hand the terminal to");
         }
+        var cgroup = record.CgroupPath.Length > 0 ? LoadCgroup(record) : null;
+        // Some process will be moved into a cgroup2 hierarchy (the program on the direct path of a hybrid host, the
+        // helper otherwise): the grace period of the kernel's migration lock runs while the spec is read.
+        var warmUp = cgroup is not null && Layout.Unified is not null ? WarmUpCgroupMigration() : null;
         var seccomp = SpecOf(record).Linux?.Seccomp;
         var pidText = record.Pid.ToString(CultureInfo.InvariantCulture);
-        if (CanExecDirectly(record, options, seccomp) && ExecDirectly(record, options, pidText) is > 0 and var direct)
+        if (CanExecDirectly(record, options, seccomp, cgroup))
         {
+            var direct = ExecDirectly(record, options, pidText, cgroup, warmUp);
             PhaseTimer.Mark("exec: program spawned");
             WritePidFile(options.PidFile, direct);
             return options.Detach ? 0 : WaitForExec(direct);
@@ -91,10 +97,7 @@ public sealed partial class ContainerRuntime
                 Sys.Close(childWrite);
             }
             PhaseTimer.Mark("exec: helper spawned");
-            if (record.CgroupPath.Length > 0)
-            {
-                LoadCgroup(record).Apply(pid);
-            }
+            cgroup?.Apply(pid);
             PhaseTimer.Mark("exec: helper in cgroup");
             Sys.WriteAll(parentWrite, SpecWriter.ExecPayload(options.Process, seccomp), "exec helper");
             sync.CloseWrite();
@@ -186,63 +189,86 @@ public sealed partial class ContainerRuntime
     /// Whether exec can spawn the program straight from a thread of this process (<see cref="ExecDirectly"/>): not with
     /// a user namespace (no .NET thread can enter one), a terminal (the pty's session set-up happens in the helper), a
     /// seccomp filter (it would apply to this thread's own remaining syscalls, spawn and exit included, not only to the
-    /// program's), or an rlimit that is not harmless to this process for a moment.
+    /// program's), an rlimit that is not harmless to this process for a moment, or a cgroup that cannot take a single
+    /// thread (cgroup v2).
     /// </summary>
-    private static bool CanExecDirectly(ContainerRecord record, ExecOptions options, Seccomp? seccomp) =>
+    private static bool CanExecDirectly(ContainerRecord record, ExecOptions options, Seccomp? seccomp, ICgroupManager? cgroup) =>
         !record.Namespaces.Contains("user") && !options.Process.Terminal && seccomp is null
-        && (options.Process.Rlimits ?? []).TrueForAll(r => Array.IndexOf(RlimitsSafeForTheRuntime, r.Type) >= 0 && (r.Type != "RLIMIT_NOFILE" || r.Soft >= 64));
+        && (options.Process.Rlimits ?? []).TrueForAll(r => Array.IndexOf(RlimitsSafeForTheRuntime, r.Type) >= 0 && (r.Type != "RLIMIT_NOFILE" || r.Soft >= 64))
+        && (cgroup is null || cgroup.CanJoinCurrentThread());
 
     /// <summary>
     /// exec without a second process image: a dedicated thread moves itself into the container's cgroup (v1 moves a
     /// single thread, and a thread moving itself skips the global migration lock's RCU wait), joins the container's
     /// namespaces and, after unshare(CLONE_FS), its mount namespace and root, drops privileges exactly as the helper
     /// would (credentials, capabilities and no_new_privs are per thread), resolves the program as the container's user
-    /// and posix_spawns it; the child inherits all of that. Returns the program's pid, or 0 when the cgroup cannot take a
-    /// single thread (cgroup v2), having changed nothing, so the caller uses the helper.
+    /// and posix_spawns it; the child inherits all of that. The cgroup2 hierarchy of a hybrid host cannot take a thread
+    /// alone, and the program runs at once (it could fork before a move after the spawn), so for the spawn the whole
+    /// runtime sits in the container's cgroup there (after <paramref name="warmUp"/>, whose grace period that move then
+    /// skips) and goes back right after. The thread leaves the container's v1 cgroups before it ends. Returns the
+    /// program's pid.
     /// </summary>
-    private int ExecDirectly(ContainerRecord record, ExecOptions options, string pidText)
+    private int ExecDirectly(ContainerRecord record, ExecOptions options, string pidText, ICgroupManager? cgroup, Thread? warmUp)
     {
         var process = options.Process;
-        var cgroup = record.CgroupPath.Length > 0 ? LoadCgroup(record) : null;
         var joins = new List<(int Fd, NamespaceFlags Flag, string What)>();
         var mntFd = -1;
         var saved = new List<(int Resource, ulong Soft, ulong Hard)>();
+        ThreadReturn? back = null;
+        var processMoved = false;
         try
         {
             OpenNamespacesToJoin(record, pidText, joins);
             mntFd = Sys.Open("/proc/" + pidText + "/ns/mnt", Sys.O_RDONLY);
+            // Opened here, as root on the host: the thread writes them after it has left both behind.
+            back = cgroup is null ? null : Layout.PrepareThreadReturn();
             // Process-wide, and before the thread's root becomes the container's (where /proc/self is not this process).
             ProcessFinalizer.CloseExtraFdsOnExec(options.PreserveFds);
             return OnDedicatedThread(() =>
             {
-                if (cgroup is not null && !cgroup.TryJoinCurrentThread())
+                try
                 {
-                    return 0;
+                    if (cgroup is not null)
+                    {
+                        cgroup.JoinCurrentThread();
+                        // The warm-up moves this process within its own cgroup2 cgroup: it must be done before the move below.
+                        warmUp?.Join();
+                        processMoved = true;
+                        cgroup.Apply(Environment.ProcessId, threadJoined: true);
+                    }
+                    foreach (var (fd, flag, what) in joins)
+                    {
+                        Sys.SetNs(fd, flag, what);
+                    }
+                    Sys.Unshare(NamespaceFlags.Fs);
+                    Sys.SetNs(mntFd, NamespaceFlags.Mount, "mount namespace of the container");
+                    foreach (var r in process.Rlimits ?? [])
+                    {
+                        var resource = SpecLoader.RlimitNumber(r.Type);
+                        var (soft, hard) = Sys.GetRlimit(resource);
+                        saved.Add((resource, soft, hard));
+                    }
+                    var finalizer = new ProcessFinalizer(process, null);
+                    finalizer.ApplyRlimits();
+                    finalizer.DropPrivileges(userNamespace: false);
+                    finalizer.ResolveExecutable();
+                    // Until it execs, the child shares this process's memory and /proc/PID/exe is the runtime binary on the
+                    // host: a process that cannot be dumped keeps container processes without CAP_SYS_PTRACE from opening it.
+                    Sys.Prctl(PrSetDumpable, 0);
+                    return finalizer.SpawnFromThisThread();
                 }
-                foreach (var (fd, flag, what) in joins)
+                finally
                 {
-                    Sys.SetNs(fd, flag, what);
+                    back?.Return();
                 }
-                Sys.Unshare(NamespaceFlags.Fs);
-                Sys.SetNs(mntFd, NamespaceFlags.Mount, "mount namespace of the container");
-                foreach (var r in process.Rlimits ?? [])
-                {
-                    var resource = SpecLoader.RlimitNumber(r.Type);
-                    var (soft, hard) = Sys.GetRlimit(resource);
-                    saved.Add((resource, soft, hard));
-                }
-                var finalizer = new ProcessFinalizer(process, null);
-                finalizer.ApplyRlimits();
-                finalizer.DropPrivileges(userNamespace: false);
-                finalizer.ResolveExecutable();
-                // Until it execs, the child shares this process's memory and /proc/PID/exe is the runtime binary on the
-                // host: a process that cannot be dumped keeps container processes without CAP_SYS_PTRACE from opening it.
-                Sys.Prctl(PrSetDumpable, 0);
-                return finalizer.SpawnFromThisThread();
             });
         }
         finally
         {
+            if (processMoved)
+            {
+                Layout.ReturnProcessToOwnUnified();
+            }
             for (var i = saved.Count - 1; i >= 0; i--)
             {
                 try
@@ -264,6 +290,7 @@ public sealed partial class ContainerRuntime
             {
                 Sys.Close(mntFd);
             }
+            back?.Dispose();
         }
     }
 

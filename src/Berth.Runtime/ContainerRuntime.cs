@@ -92,27 +92,13 @@ public sealed partial class ContainerRuntime(StateDirectory states, string selfE
             w.WriteString("status", state.Status);
             w.WriteNumber("pid", state.Pid);
             w.WriteString("bundle", state.Bundle);
-            if (state.Rootfs is not null)
-            {
-                w.WriteString("rootfs", state.Rootfs);
-            }
+            JsonWrite.OptionalString(w, "rootfs", state.Rootfs);
             if (state.Created is { } created)
             {
                 w.WriteString("created", created);
             }
-            if (state.Owner is not null)
-            {
-                w.WriteString("owner", state.Owner);
-            }
-            if (state.Annotations is { } annotations)
-            {
-                w.WriteStartObject("annotations");
-                foreach (var (key, value) in annotations)
-                {
-                    w.WriteString(key, value);
-                }
-                w.WriteEndObject();
-            }
+            JsonWrite.OptionalString(w, "owner", state.Owner);
+            JsonWrite.StringMap(w, "annotations", state.Annotations);
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);

@@ -59,12 +59,14 @@ internal sealed class ProcessFinalizer(Process process, Seccomp? seccomp)
         if (program.Contains('/', StringComparison.Ordinal))
         {
             var full = program.StartsWith('/') ? program : Path.Combine(process.Cwd, program);
-            if (!File.Exists(full) && !Directory.Exists(full))
+            // The common case costs access(2) and one stat; only a failure is looked at more closely.
+            var errno = Sys.Access(full, 1 /* X_OK */);
+            if (errno is Errno.ENOENT or Errno.ENOTDIR)
             {
                 throw new BerthException(ErrorCode.NotFound, $"exec: \"{program}\": stat {program}: no such file or directory");
             }
             // As runc (Go's LookPath): a directory or a file without execute permission is "permission denied".
-            if (Directory.Exists(full) || !IsExecutable(full))
+            if (errno != 0 || Directory.Exists(full))
             {
                 throw new BerthException(ErrorCode.PermissionDenied, $"exec: \"{program}\": permission denied");
             }

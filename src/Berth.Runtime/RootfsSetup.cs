@@ -22,6 +22,16 @@ internal sealed class RootfsSetup(Spec spec, string rootfs, ISet<string> ownName
 
     private bool _devIsTmpfs;
 
+    private bool? _joinedNetworkGetsSysfs;
+
+    /// <summary>
+    /// A joined network namespace (a path, as engines pin one per container) gets its own sysfs too, so /sys/class/net
+    /// shows the container's interfaces; only in a user namespace would the kernel refuse that. Worked out once.
+    /// </summary>
+    private bool JoinedNetworkGetsSysfs() =>
+        _joinedNetworkGetsSysfs ??= !ownNamespaces.Contains("user")
+            && spec.Linux?.Namespaces?.Exists(n => n.Type == "network" && !string.IsNullOrEmpty(n.Path)) == true;
+
     public void BeforePivot()
     {
         Sys.Mount(rootfs, rootfs, null, MountFlags.Bind | MountFlags.Rec, null);
@@ -93,10 +103,7 @@ internal sealed class RootfsSetup(Spec spec, string rootfs, ISet<string> ownName
             MountCgroups(dest, options);
             return;
         }
-        // A joined network namespace (a path, as engines pin one per container) gets its own sysfs too, so
-        // /sys/class/net shows the container's interfaces; only in a user namespace would the kernel refuse that.
-        var joinedNetwork = spec.Linux?.Namespaces?.Any(n => n.Type == "network" && !string.IsNullOrEmpty(n.Path)) == true && !ownNamespaces.Contains("user");
-        if (type == "sysfs" && !ownNamespaces.Contains("network") && !joinedNetwork)
+        if (type == "sysfs" && !ownNamespaces.Contains("network") && !JoinedNetworkGetsSysfs())
         {
             // Without its own network namespace the kernel refuses a new sysfs; show the host's read-only instead.
             BindMount("/sys", dest, options with { Recursive = true, Flags = options.Flags | MountFlags.ReadOnly });

@@ -28,6 +28,15 @@ public static class SpecReader
         return process;
     }
 
+    /// <summary>A linux.resources object alone (the body of `update --resources`); null reads as no change.</summary>
+    public static Resources ReadResources(ReadOnlySpan<byte> json)
+    {
+        var r = Open(json);
+        var resources = ReadResources(ref r, "") ?? new Resources();
+        End(ref r);
+        return resources;
+    }
+
     private static string Field(string path, string name) => path.Length == 0 ? name : path + "." + name;
 
     private static Spec? ReadSpec(ref Utf8JsonReader r, string path)
@@ -433,8 +442,7 @@ public static class SpecReader
         return x;
     }
 
-    /// <summary>linux.resources (also the body of `update --resources`).</summary>
-    public static Resources? ReadResources(ref Utf8JsonReader r, string path)
+    private static Resources? ReadResources(ref Utf8JsonReader r, string path)
     {
         if (!BeginObject(ref r, path))
         {

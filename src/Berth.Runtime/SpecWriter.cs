@@ -58,20 +58,20 @@ public static class SpecWriter
             }
             w.WriteEndArray();
         }
-        String(w, "username", p.User.Username);
+        JsonWrite.OptionalString(w, "username", p.User.Username);
         w.WriteEndObject();
-        Strings(w, "args", p.Args);
-        String(w, "commandLine", p.CommandLine);
-        Strings(w, "env", p.Env);
+        JsonWrite.Strings(w, "args", p.Args);
+        JsonWrite.OptionalString(w, "commandLine", p.CommandLine);
+        JsonWrite.Strings(w, "env", p.Env);
         w.WriteString("cwd", p.Cwd);
         if (p.Capabilities is { } caps)
         {
             w.WriteStartObject("capabilities");
-            Strings(w, "bounding", caps.Bounding);
-            Strings(w, "effective", caps.Effective);
-            Strings(w, "inheritable", caps.Inheritable);
-            Strings(w, "permitted", caps.Permitted);
-            Strings(w, "ambient", caps.Ambient);
+            JsonWrite.Strings(w, "bounding", caps.Bounding);
+            JsonWrite.Strings(w, "effective", caps.Effective);
+            JsonWrite.Strings(w, "inheritable", caps.Inheritable);
+            JsonWrite.Strings(w, "permitted", caps.Permitted);
+            JsonWrite.Strings(w, "ambient", caps.Ambient);
             w.WriteEndObject();
         }
         if (p.Rlimits is { } rlimits)
@@ -88,12 +88,12 @@ public static class SpecWriter
             w.WriteEndArray();
         }
         w.WriteBoolean("noNewPrivileges", p.NoNewPrivileges);
-        String(w, "apparmorProfile", p.ApparmorProfile);
+        JsonWrite.OptionalString(w, "apparmorProfile", p.ApparmorProfile);
         if (p.OomScoreAdj is { } adj)
         {
             w.WriteNumber("oomScoreAdj", adj);
         }
-        String(w, "selinuxLabel", p.SelinuxLabel);
+        JsonWrite.OptionalString(w, "selinuxLabel", p.SelinuxLabel);
         if (p.Scheduler is { } s)
         {
             w.WriteStartObject("scheduler");
@@ -120,17 +120,17 @@ public static class SpecWriter
         {
             w.WriteNumber("defaultErrnoRet", errno);
         }
-        Strings(w, "architectures", s.Architectures);
-        Strings(w, "flags", s.Flags);
-        String(w, "listenerPath", s.ListenerPath);
-        String(w, "listenerMetadata", s.ListenerMetadata);
+        JsonWrite.Strings(w, "architectures", s.Architectures);
+        JsonWrite.Strings(w, "flags", s.Flags);
+        JsonWrite.OptionalString(w, "listenerPath", s.ListenerPath);
+        JsonWrite.OptionalString(w, "listenerMetadata", s.ListenerMetadata);
         if (s.Syscalls is { } syscalls)
         {
             w.WriteStartArray("syscalls");
             foreach (var sc in syscalls)
             {
                 w.WriteStartObject();
-                Strings(w, "names", sc.Names);
+                JsonWrite.Strings(w, "names", sc.Names);
                 w.WriteString("action", sc.Action);
                 if (sc.ErrnoRet is { } ret)
                 {
@@ -155,27 +155,5 @@ public static class SpecWriter
             w.WriteEndArray();
         }
         w.WriteEndObject();
-    }
-
-    private static void String(Utf8JsonWriter w, string name, string? value)
-    {
-        if (value is not null)
-        {
-            w.WriteString(name, value);
-        }
-    }
-
-    private static void Strings(Utf8JsonWriter w, string name, List<string>? values)
-    {
-        if (values is null)
-        {
-            return;
-        }
-        w.WriteStartArray(name);
-        foreach (var v in values)
-        {
-            w.WriteStringValue(v);
-        }
-        w.WriteEndArray();
     }
 }

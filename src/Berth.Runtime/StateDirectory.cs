@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Berth.Core;
@@ -52,24 +51,8 @@ public sealed partial class StateDirectory(string root)
     /// runtime state of live processes, meaningless after a reboot (runc and crun do not sync theirs either), and an
     /// fsync on a disk-backed root costs milliseconds on every create and start.
     /// </summary>
-    public void Save(ContainerRecord record)
-    {
-        var path = Path.Combine(PathOf(record.Id), "state.json");
-        var temp = Path.Combine(PathOf(record.Id), ".state.json." + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + ".tmp");
-        var fd = Sys.Open(temp, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_TRUNC, 0x180);
-        try
-        {
-            Sys.WriteAll(fd, ContainerRecordJson.Write(record), temp);
-        }
-        catch
-        {
-            Sys.Close(fd);
-            File.Delete(temp);
-            throw;
-        }
-        Sys.Close(fd);
-        File.Move(temp, path, overwrite: true);
-    }
+    public void Save(ContainerRecord record) =>
+        AtomicFile.WriteAllBytes(Path.Combine(PathOf(record.Id), "state.json"), ContainerRecordJson.Write(record), durable: false);
 
     public ContainerRecord Load(string id)
     {

@@ -399,4 +399,67 @@ public sealed class V1PrivilegedTests : IDisposable
         Assert.Empty(m.GetPids());
         m.Destroy();
     }
+
+    /// <summary>The line of /proc/.../cgroup for hierarchy <paramref name="h"/>: "4:memory:/path" or "0::/path".</summary>
+    private static string LineOf(string text, CgroupHierarchy h) =>
+        text.Split('\n').Single(l => l.Length > 0 && l.Split(':', 3)[1] == (h.IsUnified ? "" : h.Key));
+
+    [Fact]
+    public void A_thread_joins_the_v1_cgroups_alone_and_returns_to_its_own()
+    {
+        var m = cg.Manager("c1");
+        m.Create(null);
+        Assert.True(m.CanJoinCurrentThread()); // this machine kind: v1 plus a controller-less cgroup2 tree
+        string? before = null, joined = null, leaderWhileJoined = null, after = null;
+        IReadOnlyList<int>? pidsWhileJoined = null;
+        var thread = new Thread(() =>
+        {
+            before = File.ReadAllText("/proc/thread-self/cgroup");
+            m.JoinCurrentThread();
+            joined = File.ReadAllText("/proc/thread-self/cgroup");
+            leaderWhileJoined = File.ReadAllText($"/proc/{Environment.ProcessId}/task/{Environment.ProcessId}/cgroup");
+            pidsWhileJoined = m.GetPids();
+            cg.Layout.ReturnCurrentThread();
+            after = File.ReadAllText("/proc/thread-self/cgroup");
+        });
+        thread.Start();
+        thread.Join();
+
+        Assert.Equal(before, after);
+        Assert.Equal(before, leaderWhileJoined); // only the thread moved, not the process
+        foreach (var h in cg.Layout.V1)
+        {
+            Assert.EndsWith(":" + cg.PathOf("c1"), LineOf(joined!, h), StringComparison.Ordinal);
+        }
+        // cgroup2 cannot take one thread: that line is left as it was.
+        Assert.Equal(LineOf(before!, cg.Layout.Unified!), LineOf(joined!, cg.Layout.Unified!));
+        Assert.Equal([Environment.ProcessId], pidsWhileJoined);
+        Assert.Empty(m.GetPids());
+        m.Destroy();
+    }
+
+    [Fact]
+    public void Apply_after_a_thread_join_moves_the_process_into_the_cgroup2_hierarchy_only()
+    {
+        var m = cg.Manager("c1");
+        m.Create(null);
+        using var sleep = System.Diagnostics.Process.Start("/bin/sleep", "100");
+        try
+        {
+            var before = File.ReadAllText($"/proc/{sleep.Id}/cgroup");
+            m.Apply(sleep.Id, threadJoined: true);
+            var after = File.ReadAllText($"/proc/{sleep.Id}/cgroup");
+            foreach (var h in cg.Layout.V1)
+            {
+                Assert.Equal(LineOf(before, h), LineOf(after, h));
+            }
+            Assert.Equal("0::" + cg.PathOf("c1"), LineOf(after, cg.Layout.Unified!));
+        }
+        finally
+        {
+            sleep.Kill();
+            sleep.WaitForExit();
+        }
+        m.Destroy();
+    }
 }

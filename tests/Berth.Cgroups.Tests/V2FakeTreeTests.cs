@@ -270,4 +270,20 @@ public sealed class V2FakeTreeTests : IDisposable
         Assert.Equal(ErrorCode.NotFound, e.Code);
         Assert.False(Manager().Exists());
     }
+
+    [Fact]
+    public void A_v2_cgroup_cannot_take_a_thread_and_asking_writes_nothing()
+    {
+        tree.AddCgroup("/berth/c1");
+        var m = Manager();
+        var before = tree.Written();
+        Assert.False(m.CanJoinCurrentThread());
+        AssertFiles(before, tree.Written());
+        var e = Assert.Throws<BerthException>(m.JoinCurrentThread);
+        Assert.Equal(ErrorCode.FailedPrecondition, e.Code);
+        AssertFiles(before, tree.Written());
+        // Nothing was born in it: Apply after a (v2: impossible) join still moves the process into the whole cgroup.
+        m.Apply(1234, threadJoined: true);
+        Assert.Equal("1234", tree.Read("/berth/c1", "cgroup.procs"));
+    }
 }

@@ -33,6 +33,10 @@ public sealed class OciRuntime : IDisposable
 
     public Cli.Result Cmd(params string[] args) => Cli.RunToFiles(Path, ["--root", Root, .. args], timeout: TimeSpan.FromSeconds(60));
 
+    /// <summary>Like <see cref="Cmd"/> with BERTH_RUNTIME_TIMING=1: berth-runtime's phase marks (and its children's) on stderr.</summary>
+    public Cli.Result CmdTimed(params string[] args) =>
+        Cli.RunToFiles("/usr/bin/env", [PhaseTimer.Variable + "=1", Path, "--root", Root, .. args], timeout: TimeSpan.FromSeconds(60));
+
     public override string ToString() => Name;
 
     public void Dispose()
