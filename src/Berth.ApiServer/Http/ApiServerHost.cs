@@ -113,8 +113,8 @@ public sealed class ApiServerHost : IAsyncDisposable
         await hub.StartAsync(ct).ConfigureAwait(false);
         // Informer-style caches of what admission consults on every create (NamespaceLifecycle, ResourceQuota), so
         // a create is one store write instead of a namespace read, a quota list and the write.
-        var namespaces = new ResourceCache(objects, hub, registry.FindAnyVersion("", "namespaces")!.StoragePrefix);
-        var quotas = new ResourceCache(objects, hub, registry.FindAnyVersion("", "resourcequotas")!.StoragePrefix);
+        var namespaces = new ResourceCache(objects, hub, registry.FindAnyVersion("", "namespaces")!.StoragePrefix, logger);
+        var quotas = new ResourceCache(objects, hub, registry.FindAnyVersion("", "resourcequotas")!.StoragePrefix, logger);
         await namespaces.StartAsync(ct).ConfigureAwait(false);
         await quotas.StartAsync(ct).ConfigureAwait(false);
         var admission = new Admission(objects, registry, options.ServiceCidr, namespaces, quotas);
