@@ -60,9 +60,12 @@ public sealed class ResourceCacheTests
     {
         private readonly TempDirectory _dir;
 
-        private CacheEnv(TempDirectory dir, BreakableStore store, WatchHub hub, ResourceCache cache)
+        private readonly ObjectStore _objects;
+
+        private CacheEnv(TempDirectory dir, BreakableStore store, WatchHub hub, ObjectStore objects, ResourceCache cache)
         {
             _dir = dir;
+            _objects = objects;
             Store = store;
             Hub = hub;
             Cache = cache;
@@ -82,9 +85,10 @@ public sealed class ResourceCacheTests
             await store.Inner.CreateAsync(Prefix + "b", Namespace("b"));
             var hub = new WatchHub(store, NullLogger.Instance);
             await hub.StartAsync(default);
-            var cache = new ResourceCache(new ObjectStore(store), hub, Prefix, NullLogger.Instance);
+            var objects = new ObjectStore(store);
+            var cache = objects.AddCache(hub, Prefix, NullLogger.Instance);
             await cache.StartAsync(default);
-            return new CacheEnv(dir, store, hub, cache);
+            return new CacheEnv(dir, store, hub, objects, cache);
         }
 
         /// <summary>Waits until the cache answers from memory again and no longer holds <paramref name="name"/>.</summary>
@@ -111,7 +115,7 @@ public sealed class ResourceCacheTests
 
         public async ValueTask DisposeAsync()
         {
-            await Cache.DisposeAsync();
+            await _objects.DisposeAsync();
             await Hub.DisposeAsync();
             await Store.DisposeAsync();
             _dir.Dispose();

@@ -23,13 +23,13 @@ public sealed partial class ResourceCache : IAsyncDisposable
     private Task? _loop;
     private volatile bool _synced;
 
-    public ResourceCache(ObjectStore store, WatchHub hub, string prefix, ILogger logger)
+    /// <summary>Made by <see cref="ObjectStore.AddCache"/>, which tells it about this server's writes and disposes it.</summary>
+    internal ResourceCache(ObjectStore store, WatchHub hub, string prefix, ILogger logger)
     {
         _store = store;
         _hub = hub;
         _logger = logger;
         Prefix = prefix;
-        store.AddCache(this);
     }
 
     public string Prefix { get; }
