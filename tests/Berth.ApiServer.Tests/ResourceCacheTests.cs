@@ -14,7 +14,8 @@ namespace Berth.ApiServer.Tests;
 /// </summary>
 public sealed class ResourceCacheTests
 {
-    private static readonly string Prefix = new ResourceRegistry().FindAnyVersion("", "namespaces")!.StoragePrefix;
+    private static readonly ResourceDefinition Namespaces = new ResourceRegistry().FindAnyVersion("", "namespaces")!;
+    private static readonly string Prefix = Namespaces.StoragePrefix;
 
     [Fact]
     public async Task A_key_deleted_while_the_watch_was_broken_is_gone_after_the_relist()
@@ -30,7 +31,7 @@ public sealed class ResourceCacheTests
         await env.WaitSyncedWithoutAsync("a");
         Assert.Null(await env.Cache.GetAsync(Prefix + "a", default));
         Assert.NotNull(await env.Cache.GetAsync(Prefix + "b", default));
-        Assert.Equal(["b"], (await env.Cache.ListAsync(Prefix, default)).Select(o => o.Name()).ToArray());
+        Assert.Equal(["b"], (await env.Cache.ListAsync(Namespaces, null, default)).Select(o => o.Name()).ToArray());
     }
 
     [Fact]
@@ -46,12 +47,12 @@ public sealed class ResourceCacheTests
         // And it follows the hub again: a later create arrives through the watch.
         await env.Store.Inner.CreateAsync(Prefix + "c", Namespace("c"));
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while ((await env.Cache.ListAsync(Prefix, default)).Count != 2 || !env.Cache.Synced)
+        while ((await env.Cache.ListAsync(Namespaces, null, default)).Count != 2 || !env.Cache.Synced)
         {
             Assert.True(DateTime.UtcNow < deadline, "the cache never saw namespace c");
             await Task.Delay(20);
         }
-        Assert.Equal(["b", "c"], (await env.Cache.ListAsync(Prefix, default)).Select(o => o.Name()).Order(StringComparer.Ordinal).ToArray());
+        Assert.Equal(["b", "c"], (await env.Cache.ListAsync(Namespaces, null, default)).Select(o => o.Name()).Order(StringComparer.Ordinal).ToArray());
     }
 
     private static byte[] Namespace(string name) => Encoding.UTF8.GetBytes("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"" + name + "\"}}");
@@ -99,7 +100,7 @@ public sealed class ResourceCacheTests
             {
                 try
                 {
-                    if (Cache.Synced && !(await Cache.ListAsync(Prefix, default)).Any(o => o.Name() == name) && Cache.Synced)
+                    if (Cache.Synced && !(await Cache.ListAsync(Namespaces, null, default)).Any(o => o.Name() == name) && Cache.Synced)
                     {
                         return;
                     }

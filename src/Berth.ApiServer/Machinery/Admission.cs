@@ -302,7 +302,7 @@ public sealed class Admission
             return;
         }
         var mark = Diagnostics.Timings.Start();
-        var quotas = await _quotas.ListAsync(Core("resourcequotas").ListPrefix(obj.Namespace()), ct).ConfigureAwait(false);
+        var quotas = await _quotas.ListAsync(Core("resourcequotas"), obj.Namespace(), ct).ConfigureAwait(false);
         Diagnostics.Timings.Record("admission.quotas", mark);
         foreach (var q in quotas)
         {

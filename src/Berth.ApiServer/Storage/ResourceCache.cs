@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Berth.ApiServer.Registry;
 using Berth.Store;
 using Microsoft.Extensions.Logging;
 
@@ -168,9 +169,10 @@ public sealed partial class ResourceCache : IAsyncDisposable
         return obj;
     }
 
-    /// <summary>Every live object whose key starts with <paramref name="prefix"/> (under this cache's prefix); from the store while not in sync.</summary>
-    public async ValueTask<List<JsonObject>> ListAsync(string prefix, CancellationToken ct)
+    /// <summary>Every live object of <paramref name="def"/> in <paramref name="ns"/> (under this cache's prefix); from the store while not in sync.</summary>
+    public async ValueTask<List<JsonObject>> ListAsync(ResourceDefinition def, string? ns, CancellationToken ct)
     {
+        var prefix = def.ListPrefix(ns);
         if (_synced)
         {
             lock (_lock)
@@ -178,18 +180,7 @@ public sealed partial class ResourceCache : IAsyncDisposable
                 return [.. _items.Where(x => x.Value.Object is not null && x.Key.StartsWith(prefix, StringComparison.Ordinal)).Select(x => x.Value.Object!)];
             }
         }
-        var items = new List<JsonObject>();
-        string? after = null;
-        while (true)
-        {
-            var page = await _store.Store.ListAsync(prefix, after, 500, 0, ct).ConfigureAwait(false);
-            items.AddRange(page.Items.Select(kv => ObjectStore.Decode(kv)));
-            if (!page.More || page.Items.Count == 0)
-            {
-                return items;
-            }
-            after = page.Items[^1].Key;
-        }
+        return (await _store.ListAsync(def, ns, 0, null, 0, _ => true, ct).ConfigureAwait(false)).Items;
     }
 
     public async ValueTask DisposeAsync()
