@@ -380,15 +380,13 @@ public sealed partial class ApiHandler
         if (ctx.Request.ContentLength is { } length)
         {
             var body = new byte[length];
-            var read = 0;
-            while (read < body.Length)
+            try
             {
-                var n = await ctx.Request.Body.ReadAsync(body.AsMemory(read), ct).ConfigureAwait(false);
-                if (n == 0)
-                {
-                    throw ApiException.BadRequest($"the request body ended after {read} of the {length} bytes its Content-Length announced");
-                }
-                read += n;
+                await ctx.Request.Body.ReadExactlyAsync(body, ct).ConfigureAwait(false);
+            }
+            catch (EndOfStreamException)
+            {
+                throw ApiException.BadRequest($"the request body ended before the {length} bytes its Content-Length announced");
             }
             return body;
         }
