@@ -340,7 +340,6 @@ public sealed partial class ApiHandler
             return;
         }
         ctx.Response.ContentType = contentType;
-        var mark = Diagnostics.Timings.Start();
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
         using (var writer = new Utf8JsonWriter(buffer))
         {
@@ -355,7 +354,6 @@ public sealed partial class ApiHandler
         }
         ctx.Response.ContentLength = buffer.WrittenCount;
         await ctx.Response.Body.WriteAsync(buffer.WrittenMemory, ctx.RequestAborted).ConfigureAwait(false);
-        Diagnostics.Timings.Record("respond", mark);
     }
 
     private static async Task WriteStatusAsync(HttpContext ctx, ApiException e)

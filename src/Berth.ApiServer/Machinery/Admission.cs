@@ -70,9 +70,7 @@ public sealed class Admission
         if (old is null && def.Namespaced)
         {
             var ns = obj.Namespace() ?? "";
-            var mark = Diagnostics.Timings.Start();
             var nsObj = await _namespaces.GetAsync(Core("namespaces").Key(null, ns), ct).ConfigureAwait(false);
-            Diagnostics.Timings.Record("admission.namespace", mark);
             if (nsObj is null)
             {
                 throw ApiException.NotFound("", "namespaces", ns);
@@ -301,9 +299,7 @@ public sealed class Admission
         {
             return;
         }
-        var mark = Diagnostics.Timings.Start();
         var quotas = await _quotas.ListAsync(Core("resourcequotas"), obj.Namespace(), ct).ConfigureAwait(false);
-        Diagnostics.Timings.Record("admission.quotas", mark);
         foreach (var q in quotas)
         {
             var hard = q.At("spec.hard").StringMap();
