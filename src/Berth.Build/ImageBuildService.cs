@@ -80,13 +80,10 @@ public sealed class ImageBuildService
     {
         if (Environment.ProcessPath is { } exe)
         {
-            var dir = Path.GetDirectoryName(exe)!;
-            foreach (var candidate in (string[])[Path.Combine(dir, "berth-runtime"), Path.Combine(dir, "..", "..", "berth-runtime")])
+            var candidate = Path.Combine(Path.GetDirectoryName(exe)!, "berth-runtime");
+            if (File.Exists(candidate))
             {
-                if (File.Exists(candidate))
-                {
-                    return Path.GetFullPath(candidate);
-                }
+                return candidate;
             }
         }
         return "berth-runtime";

@@ -339,6 +339,7 @@ public sealed class BenchApiServerCommand : ICommand
     private static SocketsHttpHandler Handler(KubernetesClientConfiguration config)
     {
         var tls = new System.Net.Security.SslClientAuthenticationOptions();
+        // KubernetesClient's CertUtils is internal in this version: the two kubeconfig forms are loaded here.
         if (!string.IsNullOrEmpty(config.ClientCertificateData) && !string.IsNullOrEmpty(config.ClientCertificateKeyData))
         {
             tls.ClientCertificates = [System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(
@@ -348,23 +349,10 @@ public sealed class BenchApiServerCommand : ICommand
         {
             tls.ClientCertificates = [System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(config.ClientCertificateFilePath, config.ClientKeyFilePath)];
         }
-        tls.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-        {
-            if (config.SkipTlsVerify || errors == System.Net.Security.SslPolicyErrors.None)
-            {
-                return true;
-            }
-            if (certificate is null || config.SslCaCerts is null || (errors & ~System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors) != 0)
-            {
-                return false;
-            }
-            using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
-            chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
-            chain.ChainPolicy.CustomTrustStore.AddRange(config.SslCaCerts);
-            return chain.Build(certificate as System.Security.Cryptography.X509Certificates.X509Certificate2
-                ?? System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-        };
+        tls.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
+            config.SkipTlsVerify || (config.SslCaCerts is null
+                ? errors == System.Net.Security.SslPolicyErrors.None
+                : Kubernetes.CertificateValidationCallBack(sender, config.SslCaCerts, certificate!, chain!, errors));
         return new SocketsHttpHandler { SslOptions = tls, EnableMultipleHttp2Connections = false };
     }
 
@@ -405,32 +393,27 @@ public sealed class BenchApiServerCommand : ICommand
         }
     }
 
-    /// <summary>User + system CPU time of a process, from /proc/PID/stat (clock ticks of 1/100 s).</summary>
-    private static double CpuSeconds(int pid)
-    {
-        if (pid <= 0 || !File.Exists($"/proc/{pid}/stat"))
-        {
-            return double.NaN;
-        }
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
-    }
+    /// <summary>User + system CPU time of the server process (NaN without --server-pid).</summary>
+    private static double CpuSeconds(int pid) => Measure(pid, p => p.TotalProcessorTime.TotalSeconds);
 
-    private static double Rss(int pid)
+    /// <summary>Resident memory of the server process in MiB (NaN without --server-pid).</summary>
+    private static double Rss(int pid) => Measure(pid, p => p.WorkingSet64 / 1048576.0);
+
+    private static double Measure(int pid, Func<Process, double> read)
     {
-        if (pid <= 0 || !File.Exists($"/proc/{pid}/status"))
+        if (pid <= 0)
         {
             return double.NaN;
         }
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        try
         {
-            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-            {
-                return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
-            }
+            using var process = Process.GetProcessById(pid);
+            return read(process);
         }
-        return double.NaN;
+        catch (ArgumentException)
+        {
+            return double.NaN; // the process has exited
+        }
     }
 
     private static void Report(string label, string what, List<double> samples)

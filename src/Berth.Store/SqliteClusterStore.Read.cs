@@ -23,6 +23,8 @@ public sealed partial class SqliteClusterStore
         private SqliteCommand? meta;
         private SqliteCommand? listTo;
         private SqliteCommand? listAll;
+        private SqliteCommand? historyTo;
+        private SqliteCommand? historyAll;
 
         public Reader(string connectionString)
         {
@@ -35,7 +37,7 @@ public sealed partial class SqliteClusterStore
         // Each statement is prepared the first time this connection needs it.
         public SqliteCommand Get => get ??= Command("SELECT l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev WHERE c.key = $key", "$key");
 
-        public SqliteCommand Meta => meta ??= Command("SELECT (SELECT value FROM meta WHERE name = 'revision'), (SELECT value FROM meta WHERE name = 'compacted')");
+        public SqliteCommand Meta => meta ??= Command(MetaSql);
 
         /// <summary>The newest state of [start, end), in key order.</summary>
         public SqliteCommand ListTo => listTo ??= Command("""
@@ -49,13 +51,29 @@ public sealed partial class SqliteClusterStore
             WHERE c.key >= $start ORDER BY c.key LIMIT $limit
             """, "$start", "$limit");
 
+        /// <summary>The state of [start, end) as of $at: the newest row of each key at or before it, unless that row is a tombstone.</summary>
+        public SqliteCommand HistoryTo => historyTo ??= Command("""
+            SELECT l.key, l.create_rev, l.rev, l.value FROM log l
+            WHERE l.key >= $start AND l.key < $end AND l.rev <= $at AND l.deleted = 0
+              AND l.rev = (SELECT max(x.rev) FROM log x WHERE x.key = l.key AND x.rev <= $at)
+            ORDER BY l.key LIMIT $limit
+            """, "$start", "$end", "$at", "$limit");
+
+        /// <summary>As <see cref="HistoryTo"/>, from start on.</summary>
+        public SqliteCommand HistoryAll => historyAll ??= Command("""
+            SELECT l.key, l.create_rev, l.rev, l.value FROM log l
+            WHERE l.key >= $start AND l.rev <= $at AND l.deleted = 0
+              AND l.rev = (SELECT max(x.rev) FROM log x WHERE x.key = l.key AND x.rev <= $at)
+            ORDER BY l.key LIMIT $limit
+            """, "$start", "$at", "$limit");
+
         private SqliteCommand Command(string sql, params string[] parameters)
         {
             var command = Connection.CreateCommand();
             command.CommandText = sql;
             foreach (var p in parameters)
             {
-                command.Parameters.Add(p, p == "$limit" ? SqliteType.Integer : SqliteType.Blob);
+                command.Parameters.Add(p, p is "$limit" or "$at" ? SqliteType.Integer : SqliteType.Blob);
             }
             command.Prepare();
             return command;
@@ -67,6 +85,8 @@ public sealed partial class SqliteClusterStore
             meta?.Dispose();
             listTo?.Dispose();
             listAll?.Dispose();
+            historyTo?.Dispose();
+            historyAll?.Dispose();
             Connection.Dispose();
         }
     }
@@ -109,7 +129,7 @@ public sealed partial class SqliteClusterStore
         }
     }
 
-    public async Task<RangeResult> ListAsync(string prefix, string? startAfter = null, long limit = 0, long revision = 0, CancellationToken cancellationToken = default)
+    public Task<RangeResult> ListAsync(string prefix, string? startAfter = null, long limit = 0, long revision = 0, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prefix);
         ArgumentOutOfRangeException.ThrowIfNegative(limit);
@@ -117,92 +137,46 @@ public sealed partial class SqliteClusterStore
         var prefixBytes = KeyRange.Encode(prefix);
         var end = KeyRange.PrefixEnd(prefixBytes);
         var start = KeyRange.Start(prefixBytes, startAfter);
-        if (revision == 0)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            return ListCurrent(start, end, limit);
-        }
-        await using var connection = await OpenReaderAsync(cancellationToken).ConfigureAwait(false);
-        // One read transaction: the revision and the rows come from the same snapshot.
-        await using var tx = connection.BeginTransaction(deferred: true);
-        var (current, compacted) = ReadMeta(connection, tx);
-        var at = revision == 0 ? current : revision;
-        if (revision != 0)
-        {
-            if (revision > current)
-            {
-                throw BerthException.InvalidArgument($"revision {revision} is newer than the store's revision {current}; list at revision 0 for the newest state");
-            }
-            if (revision < compacted)
-            {
-                throw new CompactedException(revision, compacted);
-            }
-        }
-        await using var command = connection.CreateCommand();
-        command.Transaction = tx;
-        var upper = end is null ? "" : " AND {0} < $end";
-        if (revision == 0 || revision == current)
-        {
-            command.CommandText = $"""
-                SELECT c.key, l.create_rev, l.rev, l.value FROM cur c JOIN log l ON l.rev = c.rev
-                WHERE c.key >= $start{string.Format(System.Globalization.CultureInfo.InvariantCulture, upper, "c.key")}
-                ORDER BY c.key LIMIT $limit
-                """;
-        }
-        else
-        {
-            // The newest row of each key at or before the revision, unless that row is a tombstone.
-            command.CommandText = $"""
-                SELECT l.key, l.create_rev, l.rev, l.value FROM log l
-                WHERE l.key >= $start{string.Format(System.Globalization.CultureInfo.InvariantCulture, upper, "l.key")} AND l.rev <= $at AND l.deleted = 0
-                  AND l.rev = (SELECT max(x.rev) FROM log x WHERE x.key = l.key AND x.rev <= $at)
-                ORDER BY l.key LIMIT $limit
-                """;
-            command.Parameters.AddWithValue("$at", at);
-        }
-        command.Parameters.AddWithValue("$start", start);
-        if (end is not null)
-        {
-            command.Parameters.AddWithValue("$end", end);
-        }
-        command.Parameters.AddWithValue("$limit", limit == 0 ? -1 : limit + 1);
-        var items = new List<KeyValue>();
-        var more = false;
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-        {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (limit != 0 && items.Count == limit)
-                {
-                    more = true;
-                    break;
-                }
-                items.Add(new KeyValue(KeyRange.Decode((byte[])reader.GetValue(0)), (byte[])reader.GetValue(3), reader.GetInt64(1), reader.GetInt64(2)));
-            }
-        }
-        return new RangeResult(items, at, more);
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(ListAt(revision, start, end, limit));
     }
 
-    /// <summary>The newest state of a range on a pooled reader: the revision and the rows from one read transaction.</summary>
-    private RangeResult ListCurrent(byte[] start, byte[]? end, long limit)
+    /// <summary>
+    /// A range as of <paramref name="revision"/> (0: the newest) on a pooled reader, with prepared statements: the
+    /// store's revisions and the rows come from one read transaction.
+    /// </summary>
+    private RangeResult ListAt(long revision, byte[] start, byte[]? end, long limit)
     {
         var r = RentReader();
         try
         {
             using var tx = r.Connection.BeginTransaction(deferred: true);
             r.Meta.Transaction = tx;
-            long at;
+            long current, compacted;
             using (var meta = r.Meta.ExecuteReader())
             {
                 meta.Read();
-                at = meta.GetInt64(0);
+                (current, compacted) = (meta.GetInt64(0), meta.GetInt64(1));
             }
-            var command = end is null ? r.ListAll : r.ListTo;
+            if (revision > current)
+            {
+                throw BerthException.InvalidArgument($"revision {revision} is newer than the store's revision {current}; list at revision 0 for the newest state");
+            }
+            if (revision != 0 && revision < compacted)
+            {
+                throw new CompactedException(revision, compacted);
+            }
+            var at = revision == 0 ? current : revision;
+            var command = at == current ? end is null ? r.ListAll : r.ListTo : end is null ? r.HistoryAll : r.HistoryTo;
             command.Transaction = tx;
             command.Parameters["$start"].Value = start;
             if (end is not null)
             {
                 command.Parameters["$end"].Value = end;
+            }
+            if (at != current)
+            {
+                command.Parameters["$at"].Value = at;
             }
             command.Parameters["$limit"].Value = limit == 0 ? -1 : limit + 1;
             var items = new List<KeyValue>();

@@ -160,11 +160,14 @@ public sealed partial class SqliteClusterStore : IClusterStore
         tx.Commit();
     }
 
+    /// <summary>The store's revision and compacted revision, in one row.</summary>
+    private const string MetaSql = "SELECT (SELECT value FROM meta WHERE name = 'revision'), (SELECT value FROM meta WHERE name = 'compacted')";
+
     private static (long Revision, long Compacted) ReadMeta(SqliteConnection connection, SqliteTransaction? tx = null)
     {
         using var command = connection.CreateCommand();
         command.Transaction = tx;
-        command.CommandText = "SELECT (SELECT value FROM meta WHERE name = 'revision'), (SELECT value FROM meta WHERE name = 'compacted')";
+        command.CommandText = MetaSql;
         using var reader = command.ExecuteReader();
         reader.Read();
         return (reader.GetInt64(0), reader.GetInt64(1));

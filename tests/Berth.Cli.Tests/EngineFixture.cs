@@ -35,7 +35,7 @@ public sealed class EngineFixture : IDisposable
                 // --bridge none: no default bridge network, like dockerd's --bridge=none below, so both engines run the same tests alike.
                 ArgumentList = { "daemon", "-H", "unix://" + Socket, "--data-root", Path.Combine(_root, "data"), "--exec-root", Path.Combine(_root, "exec"), "--bridge", "none" },
             };
-            // out/berth is a link into out/.publish: name the runtime and shim that make put beside it.
+            // Name the runtime and shim beside the daemon, so another build's berth (BERTH_TEST_DAEMON) runs with its own.
             foreach (var (flag, exe) in new[] { ("--runtime", "berth-runtime"), ("--shim", "berth-shim") })
             {
                 if (File.Exists(Path.Combine(dir, exe)))

@@ -8,7 +8,7 @@ namespace Berth.ApiServer.Diagnostics;
 
 /// <summary>
 /// Where a request's time goes, for performance work: with BERTH_APISERVER_TIMINGS=1 the server records named
-/// durations (request phases, store calls, watch delivery) and prints count/p50/p99/max per name to stderr every
+/// durations (requests, store calls, watch delivery) and prints count/p50/p99/max per name to stderr every
 /// 5 seconds, with the thread pool's size and backlog. Off by default, and then every call is one branch.
 /// </summary>
 public static class Timings

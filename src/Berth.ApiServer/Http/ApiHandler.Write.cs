@@ -80,13 +80,6 @@ public sealed partial class ApiHandler
     /// </summary>
     private static void CheckFields(HttpContext ctx, ResourceDefinition def, JsonObject obj, byte[]? raw)
     {
-        var mark = Diagnostics.Timings.Start();
-        CheckFieldsCore(ctx, def, obj, raw);
-        Diagnostics.Timings.Record("checkfields", mark);
-    }
-
-    private static void CheckFieldsCore(HttpContext ctx, ResourceDefinition def, JsonObject obj, byte[]? raw)
-    {
         var mode = FieldValidation(ctx);
         var problems = new List<string>();
         if (raw is not null && mode != "Ignore" && !(ctx.Request.ContentType ?? "").Contains("yaml", StringComparison.Ordinal) && !Protobuf.IsProtobuf(ctx.Request.ContentType))
@@ -166,9 +159,7 @@ public sealed partial class ApiHandler
         CheckKind(req.Resource, obj, required: false);
         CheckFields(ctx, req.Resource, obj, raw);
         SetNamespace(req, obj);
-        var mark = Diagnostics.Timings.Start();
         var created = await Objects.CreateAsync(req.Resource, obj, Options(ctx, req, "Update"), ct).ConfigureAwait(false);
-        Diagnostics.Timings.Record("service.create", mark);
         await WriteJsonAsync(ctx, 201, created).ConfigureAwait(false);
     }
 
@@ -205,9 +196,7 @@ public sealed partial class ApiHandler
                 candidate = (JsonObject)current.Object.DeepClone();
                 candidate.Obj("spec")["finalizers"] = finalizers;
             }
-            var mark = Diagnostics.Timings.Start();
             var result = await Objects.UpdateAsync(req.Resource, candidate, current, opts, ct).ConfigureAwait(false);
-            Diagnostics.Timings.Record("service.update", mark);
             if (result is not null)
             {
                 await WriteJsonAsync(ctx, 200, result).ConfigureAwait(false);

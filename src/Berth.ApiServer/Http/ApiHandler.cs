@@ -340,7 +340,6 @@ public sealed partial class ApiHandler
             return;
         }
         ctx.Response.ContentType = contentType;
-        var mark = Diagnostics.Timings.Start();
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
         using (var writer = new Utf8JsonWriter(buffer))
         {
@@ -355,7 +354,6 @@ public sealed partial class ApiHandler
         }
         ctx.Response.ContentLength = buffer.WrittenCount;
         await ctx.Response.Body.WriteAsync(buffer.WrittenMemory, ctx.RequestAborted).ConfigureAwait(false);
-        Diagnostics.Timings.Record("respond", mark);
     }
 
     private static async Task WriteStatusAsync(HttpContext ctx, ApiException e)
@@ -380,15 +378,13 @@ public sealed partial class ApiHandler
         if (ctx.Request.ContentLength is { } length)
         {
             var body = new byte[length];
-            var read = 0;
-            while (read < body.Length)
+            try
             {
-                var n = await ctx.Request.Body.ReadAsync(body.AsMemory(read), ct).ConfigureAwait(false);
-                if (n == 0)
-                {
-                    throw ApiException.BadRequest($"the request body ended after {read} of the {length} bytes its Content-Length announced");
-                }
-                read += n;
+                await ctx.Request.Body.ReadExactlyAsync(body, ct).ConfigureAwait(false);
+            }
+            catch (EndOfStreamException)
+            {
+                throw ApiException.BadRequest($"the request body ended before the {length} bytes its Content-Length announced");
             }
             return body;
         }

@@ -32,12 +32,13 @@ public sealed class ApiServerHost : IAsyncDisposable
     private readonly Controllers _controllers;
     private readonly IClusterStore _store;
     private readonly bool _ownsStore;
-    private ResourceCache[] _caches = [];
+    private readonly ObjectStore _objects;
 
-    private ApiServerHost(WebApplication app, WatchHub hub, Controllers controllers, IClusterStore store, bool ownsStore, ClusterPki pki, int port, string host,
+    private ApiServerHost(WebApplication app, WatchHub hub, Controllers controllers, ObjectStore objects, IClusterStore store, bool ownsStore, ClusterPki pki, int port, string host,
         string adminToken, ResourceRegistry registry, Authenticator authenticator)
     {
         _app = app;
+        _objects = objects;
         _hub = hub;
         _controllers = controllers;
         _store = store;
@@ -113,8 +114,8 @@ public sealed class ApiServerHost : IAsyncDisposable
         await hub.StartAsync(ct).ConfigureAwait(false);
         // Informer-style caches of what admission consults on every create (NamespaceLifecycle, ResourceQuota), so
         // a create is one store write instead of a namespace read, a quota list and the write.
-        var namespaces = new ResourceCache(objects, hub, registry.FindAnyVersion("", "namespaces")!.StoragePrefix);
-        var quotas = new ResourceCache(objects, hub, registry.FindAnyVersion("", "resourcequotas")!.StoragePrefix);
+        var namespaces = objects.AddCache(hub, registry.FindAnyVersion("", "namespaces")!.StoragePrefix, logger);
+        var quotas = objects.AddCache(hub, registry.FindAnyVersion("", "resourcequotas")!.StoragePrefix, logger);
         await namespaces.StartAsync(ct).ConfigureAwait(false);
         await quotas.StartAsync(ct).ConfigureAwait(false);
         var admission = new Admission(objects, registry, options.ServiceCidr, namespaces, quotas);
@@ -131,10 +132,7 @@ public sealed class ApiServerHost : IAsyncDisposable
         handler.ServerAddress = $"{advertised}:{port}";
         var controllers = new Controllers(new ObjectService(objects, registry, admission, time), admission, hub, logger, time, pki.CaPem, options, advertised, port);
         await controllers.StartAsync(ct).ConfigureAwait(false);
-        var host = new ApiServerHost(app, hub, controllers, store, ownsStore, pki, port, advertised, adminToken, registry, authenticator)
-        {
-            _caches = [namespaces, quotas],
-        };
+        var host = new ApiServerHost(app, hub, controllers, objects, store, ownsStore, pki, port, advertised, adminToken, registry, authenticator);
         if (options.KubeconfigPath is not null)
         {
             host.WriteKubeconfig(options.KubeconfigPath, pki.Admin);
@@ -215,10 +213,7 @@ public sealed class ApiServerHost : IAsyncDisposable
     {
         await _app.StopAsync().ConfigureAwait(false);
         await _controllers.DisposeAsync().ConfigureAwait(false);
-        foreach (var cache in _caches)
-        {
-            await cache.DisposeAsync().ConfigureAwait(false);
-        }
+        await _objects.DisposeAsync().ConfigureAwait(false);
         await _hub.DisposeAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
         if (_ownsStore)

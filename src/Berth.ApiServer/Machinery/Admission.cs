@@ -20,12 +20,12 @@ public sealed class Admission
     private readonly IPAddress _network;
     private readonly int _prefixLength;
 
-    private readonly ResourceCache? _namespaces;
-    private readonly ResourceCache? _quotas;
+    private readonly ResourceCache _namespaces;
+    private readonly ResourceCache _quotas;
 
-    /// <param name="namespaces">All namespaces, for NamespaceLifecycle (null: read the store on every create).</param>
-    /// <param name="quotas">All ResourceQuotas, for the quota check on every create (null: list the store each time).</param>
-    public Admission(ObjectStore store, ResourceRegistry registry, string serviceCidr, ResourceCache? namespaces = null, ResourceCache? quotas = null)
+    /// <param name="namespaces">All namespaces, for NamespaceLifecycle on every create.</param>
+    /// <param name="quotas">All ResourceQuotas, for the quota check on every create.</param>
+    public Admission(ObjectStore store, ResourceRegistry registry, string serviceCidr, ResourceCache namespaces, ResourceCache quotas)
     {
         _store = store;
         _registry = registry;
@@ -70,11 +70,7 @@ public sealed class Admission
         if (old is null && def.Namespaced)
         {
             var ns = obj.Namespace() ?? "";
-            var mark = Diagnostics.Timings.Start();
-            var nsObj = _namespaces is not null
-                ? await _namespaces.GetAsync(Core("namespaces").Key(null, ns), ct).ConfigureAwait(false)
-                : (await _store.GetAsync(Core("namespaces"), null, ns, ct).ConfigureAwait(false))?.Object;
-            Diagnostics.Timings.Record("admission.namespace", mark);
+            var nsObj = await _namespaces.GetAsync(Core("namespaces").Key(null, ns), ct).ConfigureAwait(false);
             if (nsObj is null)
             {
                 throw ApiException.NotFound("", "namespaces", ns);
@@ -303,11 +299,7 @@ public sealed class Admission
         {
             return;
         }
-        var mark = Diagnostics.Timings.Start();
-        var quotas = _quotas is not null
-            ? await _quotas.ListAsync(Core("resourcequotas").ListPrefix(obj.Namespace()), ct).ConfigureAwait(false)
-            : (await _store.ListAsync(Core("resourcequotas"), obj.Namespace(), 0, null, 0, _ => true, ct).ConfigureAwait(false)).Items;
-        Diagnostics.Timings.Record("admission.quotas", mark);
+        var quotas = await _quotas.ListAsync(Core("resourcequotas"), obj.Namespace(), ct).ConfigureAwait(false);
         foreach (var q in quotas)
         {
             var hard = q.At("spec.hard").StringMap();

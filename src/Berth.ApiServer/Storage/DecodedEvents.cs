@@ -7,7 +7,7 @@ namespace Berth.ApiServer.Storage;
 
 /// <summary>
 /// A store event decoded once and shared by every watcher that receives it (the hub hands the same
-/// <see cref="WatchEvent"/> instance to all of them): the object, the previous object, and the object's JSON.
+/// <see cref="WatchEvent"/> instance to all of them): the object, the previous object, and the watch lines.
 /// The nodes are fully materialized before sharing, so concurrent readers never race on lazy initialization;
 /// readers must not modify them (clone first).
 /// </summary>
@@ -47,18 +47,6 @@ public sealed class DecodedEvent
                     _previousDone = true;
                 }
                 return _previous;
-            }
-        }
-    }
-
-    /// <summary>The object serialized once, for watchers that want plain JSON.</summary>
-    public byte[] Json
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _json ??= Encoding.UTF8.GetBytes(Object?.ToJsonString() ?? "null");
             }
         }
     }

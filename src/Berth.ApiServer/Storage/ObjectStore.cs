@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Berth.ApiServer.Http;
 using Berth.ApiServer.Registry;
 using Berth.Store;
+using Microsoft.Extensions.Logging;
 
 namespace Berth.ApiServer.Storage;
 
@@ -15,7 +16,7 @@ public sealed record StoredObject(JsonObject Object, long Revision, string Key);
 /// API objects over <see cref="IClusterStore"/>: JSON values under /registry/&lt;group&gt;/&lt;plural&gt;/[ns/]name, with
 /// metadata.resourceVersion taken from the store's mod revision on every read (it is never stored).
 /// </summary>
-public sealed class ObjectStore(IClusterStore store)
+public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
 {
     /// <summary>etcd's default request limit, which Kubernetes inherits as the largest object it stores.</summary>
     public const int MaxObjectBytes = 1536 * 1024;
@@ -24,7 +25,22 @@ public sealed class ObjectStore(IClusterStore store)
 
     private ResourceCache[] _caches = [];
 
-    internal void AddCache(ResourceCache cache) => _caches = [.. _caches, cache];
+    /// <summary>A cache of everything under <paramref name="prefix"/> that this store keeps current with its writes and disposes (start it).</summary>
+    public ResourceCache AddCache(WatchHub hub, string prefix, ILogger logger)
+    {
+        var cache = new ResourceCache(this, hub, prefix, logger);
+        _caches = [.. _caches, cache];
+        return cache;
+    }
+
+    /// <summary>Stops the caches (the store itself belongs to the caller).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var cache in _caches)
+        {
+            await cache.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Tells the caches over <paramref name="key"/> about a write this server made (a copy: callers keep theirs).</summary>
     private void Written(string key, JsonObject? obj, long revision)

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
+using Berth.ApiServer.Registry;
 using Berth.Store;
+using Microsoft.Extensions.Logging;
 
 namespace Berth.ApiServer.Storage;
 
@@ -11,25 +13,30 @@ namespace Berth.ApiServer.Storage;
 /// within milliseconds. Each key keeps the revision it was last set at (tombstones too), so an older event never
 /// overwrites a newer state whichever path delivered it first. Objects handed out are shared: do not modify them.
 /// </summary>
-public sealed class ResourceCache : IAsyncDisposable
+public sealed partial class ResourceCache : IAsyncDisposable
 {
     private readonly ObjectStore _store;
     private readonly WatchHub _hub;
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, (JsonObject? Object, long Revision)> _items = new(StringComparer.Ordinal);
+    private readonly ILogger _logger;
+    private Dictionary<string, (JsonObject? Object, long Revision)> _items = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
     private volatile bool _synced;
 
-    public ResourceCache(ObjectStore store, WatchHub hub, string prefix)
+    /// <summary>Made by <see cref="ObjectStore.AddCache"/>, which tells it about this server's writes and disposes it.</summary>
+    internal ResourceCache(ObjectStore store, WatchHub hub, string prefix, ILogger logger)
     {
         _store = store;
         _hub = hub;
+        _logger = logger;
         Prefix = prefix;
-        store.AddCache(this);
     }
 
     public string Prefix { get; }
+
+    /// <summary>Whether the contents follow the store (listed, and the watch since then unbroken); lookups go to the store otherwise.</summary>
+    internal bool Synced => _synced;
 
     /// <summary>Lists the prefix, then follows the hub from the list's revision.</summary>
     public async Task StartAsync(CancellationToken ct)
@@ -38,16 +45,23 @@ public sealed class ResourceCache : IAsyncDisposable
         _loop = Task.Run(() => FollowAsync(from, _stop.Token), CancellationToken.None);
     }
 
+    /// <summary>
+    /// Lists the prefix and replaces the contents with it, so keys deleted while the watch was down are dropped too.
+    /// Entries newer than the list (this server's writes that landed meanwhile) are kept.
+    /// </summary>
     private async Task<long> FillAsync(CancellationToken ct)
     {
-        var items = new List<KeyValue>();
+        var fresh = new Dictionary<string, (JsonObject? Object, long Revision)>(StringComparer.Ordinal);
         string? after = null;
         long revision = 0;
         while (true)
         {
             var page = await _store.Store.ListAsync(Prefix, after, 500, revision, ct).ConfigureAwait(false);
             revision = page.Revision;
-            items.AddRange(page.Items);
+            foreach (var kv in page.Items)
+            {
+                fresh[kv.Key] = (DecodedEvent.Materialize(ObjectStore.Decode(kv)), kv.ModRevision);
+            }
             if (!page.More || page.Items.Count == 0)
             {
                 break;
@@ -56,10 +70,14 @@ public sealed class ResourceCache : IAsyncDisposable
         }
         lock (_lock)
         {
-            foreach (var kv in items)
+            foreach (var (key, known) in _items)
             {
-                SetLocked(kv.Key, DecodedEvent.Materialize(ObjectStore.Decode(kv)), kv.ModRevision);
+                if (known.Revision > revision)
+                {
+                    fresh[key] = known;
+                }
             }
+            _items = fresh;
         }
         _synced = true;
         return revision;
@@ -71,6 +89,10 @@ public sealed class ResourceCache : IAsyncDisposable
         {
             try
             {
+                if (!_synced)
+                {
+                    from = await FillAsync(ct).ConfigureAwait(false);
+                }
                 await foreach (var e in _hub.WatchAsync(Prefix, from, ct).ConfigureAwait(false))
                 {
                     from = e.Current.ModRevision;
@@ -79,28 +101,23 @@ public sealed class ResourceCache : IAsyncDisposable
                 }
                 // The hub ended the watch (its store watch broke): it may have missed events, so list again.
                 _synced = false;
-                from = await FillAsync(ct).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception)
+            catch (Exception e)
             {
-                // CompactedException or an unavailable store: start over from a fresh list once it answers.
+                // CompactedException or an unavailable store: list again once it answers; until then lookups go to the store.
                 _synced = false;
+                LogFollowFailed(_logger, Prefix, e);
                 try
                 {
                     await Task.Delay(200, ct).ConfigureAwait(false);
-                    from = await FillAsync(ct).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                catch (OperationCanceledException)
                 {
                     return;
-                }
-                catch (Exception)
-                {
-                    // Still unavailable: the next round tries again; until then lookups go to the store.
                 }
             }
         }
@@ -152,9 +169,10 @@ public sealed class ResourceCache : IAsyncDisposable
         return obj;
     }
 
-    /// <summary>Every live object whose key starts with <paramref name="prefix"/> (under this cache's prefix); from the store while not in sync.</summary>
-    public async ValueTask<List<JsonObject>> ListAsync(string prefix, CancellationToken ct)
+    /// <summary>Every live object of <paramref name="def"/> in <paramref name="ns"/> (under this cache's prefix); from the store while not in sync.</summary>
+    public async ValueTask<List<JsonObject>> ListAsync(ResourceDefinition def, string? ns, CancellationToken ct)
     {
+        var prefix = def.ListPrefix(ns);
         if (_synced)
         {
             lock (_lock)
@@ -162,18 +180,7 @@ public sealed class ResourceCache : IAsyncDisposable
                 return [.. _items.Where(x => x.Value.Object is not null && x.Key.StartsWith(prefix, StringComparison.Ordinal)).Select(x => x.Value.Object!)];
             }
         }
-        var items = new List<JsonObject>();
-        string? after = null;
-        while (true)
-        {
-            var page = await _store.Store.ListAsync(prefix, after, 500, 0, ct).ConfigureAwait(false);
-            items.AddRange(page.Items.Select(kv => ObjectStore.Decode(kv)));
-            if (!page.More || page.Items.Count == 0)
-            {
-                return items;
-            }
-            after = page.Items[^1].Key;
-        }
+        return (await _store.ListAsync(def, ns, 0, null, 0, _ => true, ct).ConfigureAwait(false)).Items;
     }
 
     public async ValueTask DisposeAsync()
@@ -191,4 +198,7 @@ public sealed class ResourceCache : IAsyncDisposable
         }
         _stop.Dispose();
     }
+
+    [LoggerMessage(EventId = 7003, Level = LogLevel.Warning, Message = "Cache of {Prefix} lost the watch; listing again")]
+    private static partial void LogFollowFailed(ILogger logger, string prefix, Exception exception);
 }

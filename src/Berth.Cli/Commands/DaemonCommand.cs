@@ -67,8 +67,7 @@ public sealed class DaemonCommand : ICommand
         {
             throw BerthException.NotFound($"--cni-bin-dir {cniBinDir}: no such directory; give the directory holding bridge, host-local and portmap");
         }
-        cniBinDir = cniBinDir is null ? Path.GetDirectoryName(runtime) is { } rd && Directory.Exists(Path.Combine(rd, "cni")) ? Path.Combine(rd, "cni") : null : Path.GetFullPath(cniBinDir);
-        var bridge = args.Option("bridge", "berth0");
+        var bridge = args.Option("bridge");
         var debug = args.Debug;
         args.EnsureAllUsed();
         using var loggerFactory = LoggerFactory.Create(b =>
@@ -76,7 +75,13 @@ public sealed class DaemonCommand : ICommand
             b.AddSimpleConsole(o => o.SingleLine = true);
             b.SetMinimumLevel(debug ? LogLevel.Information : LogLevel.Warning);
         });
-        var options = new EngineOptions { SocketPath = socket, DataRoot = dataRoot, ExecRoot = execRoot, RuntimePath = runtime, ShimPath = shim, InitPath = init, CniPluginDirectory = cniBinDir, DefaultBridge = bridge };
+        // Only what was given is passed: the engine owns the defaults (cni/ beside the runtime, its default bridge).
+        var options = new EngineOptions
+        {
+            SocketPath = socket, DataRoot = dataRoot, ExecRoot = execRoot, RuntimePath = runtime, ShimPath = shim, InitPath = init,
+            CniPluginDirectory = cniBinDir is null ? null : Path.GetFullPath(cniBinDir),
+            DefaultBridge = bridge ?? new EngineOptions { RuntimePath = runtime, ShimPath = shim }.DefaultBridge,
+        };
         var engine = await ContainerEngine.OpenAsync(options, loggerFactory.CreateLogger("Berth.Engine"), cancellationToken).ConfigureAwait(false);
         await using (engine.ConfigureAwait(false))
         {
@@ -116,8 +121,6 @@ public sealed class DaemonCommand : ICommand
         if (Environment.ProcessPath is { } exe)
         {
             candidates.Add(Path.Combine(Path.GetDirectoryName(exe)!, nameOrPath));
-            // out/berth is a symlink to out/.publish/berth/berth: the NativeAOT executables sit two levels up.
-            candidates.Add(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(exe)!, "..", "..", nameOrPath)));
         }
         candidates.AddRange((Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries).Select(d => Path.Combine(d, nameOrPath)));
         return candidates.FirstOrDefault(File.Exists);

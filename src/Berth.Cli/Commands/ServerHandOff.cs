@@ -18,20 +18,15 @@ public static class ServerHandOff
         return Task.FromResult(127); // not reached: Exec returns only by throwing
     };
 
-    /// <summary>berth-server beside the real path of this executable (out/berth, or /usr/local/bin/berth linked to it).</summary>
+    /// <summary>
+    /// berth-server beside the real path of this executable (out/berth, or /usr/local/bin/berth linked to it: the base
+    /// directory comes from /proc/self/exe, links resolved).
+    /// </summary>
     public static string Locate()
     {
-        var self = ResolveSelf();
-        var path = Path.Combine(Path.GetDirectoryName(self)!, ExecutableName);
+        var path = Path.Combine(AppContext.BaseDirectory, ExecutableName);
         return File.Exists(path)
             ? path
-            : throw BerthException.NotFound($"{ExecutableName}: not found next to {self} (it hosts `berth server`); build it with `make cli` or install it beside berth");
-    }
-
-    private static string ResolveSelf()
-    {
-        var exe = Environment.ProcessPath ?? "/proc/self/exe";
-        // Environment.ProcessPath is /proc/self/exe resolved; resolve links again in case a host reports the link.
-        return new FileInfo(exe).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path.GetFullPath(exe);
+            : throw BerthException.NotFound($"{ExecutableName}: not found next to {Environment.ProcessPath ?? AppContext.BaseDirectory} (it hosts `berth server`); build it with `make cli` or install it beside berth");
     }
 }

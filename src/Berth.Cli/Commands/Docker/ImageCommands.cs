@@ -409,21 +409,13 @@ public static class ImageCommands
             {
                 return 0;
             }
-            var (deleted, space) = await PruneImagesAsync(cli, f.Bool("all"), f.List("filter"), ct).ConfigureAwait(false);
-            if (deleted.Count > 0)
-            {
-                cli.Out.WriteLine("Deleted Images:");
-                foreach (var d in deleted)
-                {
-                    cli.Out.WriteLine(d);
-                }
-                cli.Out.WriteLine();
-            }
+            var space = await PruneImagesAsync(cli, f.Bool("all"), f.List("filter"), ct).ConfigureAwait(false);
             cli.Out.WriteLine("Total reclaimed space: " + Units.HumanSize(space));
             return 0;
         });
 
-    public static async Task<(List<string> Deleted, long Space)> PruneImagesAsync(DockerCli cli, bool all, IEnumerable<string> filters, CancellationToken ct)
+    /// <summary>Prunes images, prints what went under "Deleted Images:" (image prune and system prune alike) and returns the space reclaimed.</summary>
+    public static async Task<long> PruneImagesAsync(DockerCli cli, bool all, IEnumerable<string> filters, CancellationToken ct)
     {
         var r = await cli.Api.PostJsonAsync("/images/prune" + DockerCli.Query(("filters", DockerCli.Filters(filters, ("dangling", all ? "false" : "true")))), null, ct).ConfigureAwait(false);
         var lines = new List<string>();
@@ -438,7 +430,16 @@ public static class ImageCommands
                 lines.Add("deleted: " + d);
             }
         }
-        return (lines, r?["SpaceReclaimed"]?.GetValue<long>() ?? 0);
+        if (lines.Count > 0)
+        {
+            cli.Out.WriteLine("Deleted Images:");
+            foreach (var line in lines)
+            {
+                cli.Out.WriteLine(line);
+            }
+            cli.Out.WriteLine();
+        }
+        return r?["SpaceReclaimed"]?.GetValue<long>() ?? 0;
     }
 
     public static DockerCommandSpec Build { get; } = new("build", "Build an image from a Dockerfile",

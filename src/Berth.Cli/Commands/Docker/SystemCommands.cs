@@ -198,17 +198,7 @@ public static class SystemCommands
             {
                 space += await PruneOptionalAsync(cli, "/volumes/prune" + DockerCli.Query(("filters", filters)), "VolumesDeleted", "Deleted Volumes:", ct).ConfigureAwait(false);
             }
-            var (images, imageSpace) = await ImageCommands.PruneImagesAsync(cli, f.Bool("all"), f.List("filter"), ct).ConfigureAwait(false);
-            space += imageSpace;
-            if (images.Count > 0)
-            {
-                cli.Out.WriteLine("Deleted Images:");
-                foreach (var d in images)
-                {
-                    cli.Out.WriteLine(d);
-                }
-                cli.Out.WriteLine();
-            }
+            space += await ImageCommands.PruneImagesAsync(cli, f.Bool("all"), f.List("filter"), ct).ConfigureAwait(false);
             space += await PruneOptionalAsync(cli, "/build/prune" + (f.Bool("all") ? "?all=1" : ""), "CachesDeleted", "Deleted build cache objects:", ct).ConfigureAwait(false);
             cli.Out.WriteLine("Total reclaimed space: " + Units.HumanSize(space));
             return 0;
