@@ -36,8 +36,12 @@ public sealed partial class ContainerEngine
     /// <summary>docker volume rm: a volume any container uses is a 409 naming them (also with force, as dockerd).</summary>
     public void RemoveVolume(string name, bool force)
     {
-        var v = Volumes.TryGet(name);
-        if (v is null)
+        var removed = TryRemoveUnusedVolume(name, out var users);
+        if (users.Count > 0)
+        {
+            throw new BerthException(ErrorCode.Conflict, $"remove {name}: volume is in use - [{string.Join(", ", users)}]");
+        }
+        if (removed is null)
         {
             if (force)
             {
@@ -45,16 +49,7 @@ public sealed partial class ContainerEngine
             }
             throw BerthException.NotFound($"get {name}: no such volume");
         }
-        lock (_lock)
-        {
-            var users = VolumeUsers(name);
-            if (users.Count > 0)
-            {
-                throw new BerthException(ErrorCode.Conflict, $"remove {name}: volume is in use - [{string.Join(", ", users)}]");
-            }
-            Volumes.Remove(name);
-        }
-        PublishVolume("destroy", v);
+        FinishRemoval(removed.Value);
     }
 
     /// <summary>docker volume prune: unused volumes; only anonymous ones unless <paramref name="all"/> (API 1.42+).</summary>
@@ -64,24 +59,50 @@ public sealed partial class ContainerEngine
         long reclaimed = 0;
         foreach (var v in Volumes.List())
         {
-            if ((!all && !v.Anonymous) || !matches(v))
+            if ((!all && !v.Anonymous) || !matches(v) || TryRemoveUnusedVolume(v.Name, out _) is not { } removed)
             {
                 continue;
             }
-            lock (_lock)
-            {
-                if (VolumeUsers(v.Name).Count > 0)
-                {
-                    continue;
-                }
-                var size = Volumes.Size(v.Name);
-                Volumes.Remove(v.Name);
-                reclaimed += size;
-            }
+            // Measured in the trash directory, after the locks are released: a big volume blocks no other operation.
+            reclaimed += VolumeStore.DirectorySize(Path.Combine(removed.Trash, "_data"));
             deleted.Add(v.Name);
-            PublishVolume("destroy", v);
+            FinishRemoval(removed);
         }
         return (deleted, reclaimed);
+    }
+
+    /// <summary>A volume taken out of the store (record gone, directory renamed to a trash name) but not yet deleted.</summary>
+    private readonly record struct RemovedVolume(VolumeRecord Volume, string Trash);
+
+    /// <summary>
+    /// The one place a volume is removed: under the engine lock (so no container create can start using it in between)
+    /// it is checked for users and unregistered, its directory renamed to a trash name. Null when it does not exist
+    /// or is in use (<paramref name="users"/> then names the containers). The caller deletes the trash through
+    /// <see cref="FinishRemoval"/> after the locks are released; a crash before that leaves a trash directory, which
+    /// <see cref="VolumeStore.Open"/> deletes.
+    /// </summary>
+    private RemovedVolume? TryRemoveUnusedVolume(string name, out IReadOnlyList<string> users)
+    {
+        lock (_lock)
+        {
+            users = [];
+            if (Volumes.TryGet(name) is not { } v)
+            {
+                return null;
+            }
+            users = VolumeUsers(name);
+            if (users.Count > 0)
+            {
+                return null;
+            }
+            return new RemovedVolume(v, Volumes.Remove(name));
+        }
+    }
+
+    private void FinishRemoval(RemovedVolume removed)
+    {
+        PublishVolume("destroy", removed.Volume);
+        TryDeleteDirectory(removed.Trash);
     }
 
     private void PublishVolume(string action, VolumeRecord v) =>
@@ -196,10 +217,9 @@ public sealed partial class ContainerEngine
         {
             try
             {
-                if (VolumeUsers(name).Count == 0 && Volumes.TryGet(name) is { } v)
+                if (TryRemoveUnusedVolume(name, out _) is { } removed)
                 {
-                    Volumes.Remove(name);
-                    PublishVolume("destroy", v);
+                    FinishRemoval(removed);
                 }
             }
             catch (Exception e) when (e is BerthException or IOException or UnauthorizedAccessException)

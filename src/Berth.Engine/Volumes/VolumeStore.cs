@@ -228,8 +228,13 @@ public sealed partial class VolumeStore
         }
     }
 
-    /// <summary>Removes the volume's record and data (the caller checked that no container uses it).</summary>
-    public void Remove(string name)
+    /// <summary>
+    /// Unregisters the volume (the caller checked that no container uses it): unmounts it, deletes its record and
+    /// renames its directory to a trash name, which it returns. The caller deletes that directory without holding
+    /// any lock (a big volume would block every other volume operation); a trash name left behind is deleted by
+    /// <see cref="Open"/>.
+    /// </summary>
+    public string Remove(string name)
     {
         lock (_lock)
         {
@@ -253,19 +258,23 @@ public sealed partial class VolumeStore
             try
             {
                 Directory.Move(dir, trash);
-                dir = trash;
+                return trash;
             }
             catch (IOException)
             {
+                // Not renamable (gone already, or busy): deleted in place; without volume.json it is not served.
+                return dir;
             }
-            Directory.Delete(dir, recursive: true);
         }
     }
 
     /// <summary>Bytes under the volume's data directory (system df).</summary>
-    public long Size(string name)
+    public long Size(string name) => DirectorySize(Mountpoint(name));
+
+    /// <summary>Bytes of the files under <paramref name="path"/> (0 when it is gone).</summary>
+    public static long DirectorySize(string path)
     {
-        var dir = new DirectoryInfo(Mountpoint(name));
+        var dir = new DirectoryInfo(path);
         if (!dir.Exists)
         {
             return 0;
