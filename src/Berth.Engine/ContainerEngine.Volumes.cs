@@ -123,17 +123,17 @@ public sealed partial class ContainerEngine
                 configVolumes.Add(v);
             }
         }
-        var requests = VolumeSpec.Plan(record.HostConfig, configVolumes);
-        var mounts = new List<VolumeMountPoint>();
-        var destinations = new HashSet<string>(requests.Select(r => VolumeSpec.Clean(r.Destination)), StringComparer.Ordinal);
-        foreach (var (m, ro) in VolumesFrom(record))
+        var inherited = VolumesFrom(record).Select(x => new VolumeMountPoint
         {
-            // Explicit mounts of this container win over inherited ones at the same destination.
-            if (destinations.Add(VolumeSpec.Clean(m.Destination)))
-            {
-                mounts.Add(new VolumeMountPoint { Name = m.Name, Destination = m.Destination, Source = m.Source, Driver = m.Driver, RW = ro is null ? m.RW : !ro.Value, Mode = m.Mode, CopyData = false });
-            }
-        }
+            Name = x.Mount.Name,
+            Destination = x.Mount.Destination,
+            Source = x.Mount.Source,
+            Driver = x.Mount.Driver,
+            RW = x.ReadOnly is null ? x.Mount.RW : !x.ReadOnly.Value,
+            Mode = x.Mount.Mode,
+            CopyData = false,
+        }).ToList();
+        var requests = VolumeSpec.Plan(record.HostConfig, configVolumes, inherited, out var mounts);
         if (configVolumes.Count > 0)
         {
             var all = new Dictionary<string, System.Text.Json.Nodes.JsonObject>(StringComparer.Ordinal);
@@ -168,6 +168,8 @@ public sealed partial class ContainerEngine
                         CopyData = !r.NoCopy,
                         Anonymous = r.Name is null,
                     });
+                    // A fresh copy each time, not the list being filled: the container is already listed, and ps,
+                    // inspect and --volumes-from read Record.Volumes without the engine lock.
                     record.Volumes = [.. mounts];
                 }
             }

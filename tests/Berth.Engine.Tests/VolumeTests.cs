@@ -297,6 +297,11 @@ public sealed class VolumeTests(EngineFixture f)
         Assert.Equal("via-from\n", Run("-v", vol + ":/s", "busybox", "cat", "/s/x").Ok().Stdout);
         var ro = Run("--volumes-from", src + ":ro", "busybox", "touch", "/shared/y");
         Assert.Contains("Read-only file system", ro.Stderr, StringComparison.Ordinal);
+        // An explicit bind or tmpfs at an inherited destination wins, as in Docker.
+        using var host = new TempDirectory("vfrom");
+        File.WriteAllText(Path.Combine(host.Path, "x"), "from-bind\n");
+        Assert.Equal("from-bind\n", Run("--volumes-from", src, "-v", host.Path + ":/shared", "busybox", "cat", "/shared/x").Ok().Stdout);
+        Assert.Equal("tmpfs\n", Run("--volumes-from", src, "--tmpfs", "/shared", "busybox", "sh", "-c", "ls /shared; awk '$2 == \"/shared\" { print $3 }' /proc/mounts").Ok().Stdout);
         f.Run("rm", src).Ok();
         f.Run("volume", "rm", vol).Ok();
     }
