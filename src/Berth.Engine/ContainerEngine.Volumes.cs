@@ -245,10 +245,10 @@ public sealed partial class ContainerEngine
         {
             await PrepareVolumesCoreAsync(c, rootfs, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is BerthException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            ReleaseVolumes(c);
-            throw e as BerthException ?? new BerthException(ErrorCode.Internal, $"preparing the volumes of {c.Record.Name.TrimStart('/')}: {e.Message}");
+            // The caller's failure path (Container.StartLockedAsync) releases the volumes, for this and later steps.
+            throw new BerthException(ErrorCode.Internal, $"preparing the volumes of {c.Record.Name.TrimStart('/')}: {e.Message}");
         }
     }
 

@@ -229,6 +229,10 @@ public sealed class VolumeTests(EngineFixture f)
         Assert.Equal("2048", r[1]);
         Assert.Equal("700", r[2]);
         Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Split(' ')[4] == mp); // unmounted when the last user stopped
+        // A start that fails after the volumes were mounted (the command is not in the image) unmounts them again.
+        var notFound = Run("-v", vol + ":/t", "busybox", "/no/such/command");
+        Assert.Equal(127, notFound.ExitCode);
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Split(' ')[4] == mp);
 
         using var host = new TempDirectory("vbind");
         File.WriteAllText(host.Combine("hostfile"), "from host\n");

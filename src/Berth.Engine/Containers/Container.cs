@@ -224,6 +224,8 @@ public sealed partial class Container
         {
             Shim = null;
             UnmountRootfs();
+            // Whichever step failed, volumes with mount options that PrepareVolumesAsync mounted are unmounted again.
+            _engine.ReleaseVolumes(this);
             await _engine.Networks.TeardownAsync(this).ConfigureAwait(false);
             // docker run maps these texts to its exit codes 127 and 126.
             Record.State.ExitCode = e.Message.Contains("not found", StringComparison.Ordinal) || e.Message.Contains("no such file", StringComparison.OrdinalIgnoreCase) ? 127
