@@ -72,19 +72,7 @@ public sealed partial class Container
     }
 
     /// <summary>Whether the overlay rootfs is mounted at the bundle (it stays mounted while the container runs, also across a daemon restart).</summary>
-    internal bool RootfsMounted()
-    {
-        var target = RootfsDir;
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            var fields = line.Split(' ');
-            if (fields.Length > 4 && fields[4] == target)
-            {
-                return true;
-            }
-        }
-        return false;
-    }
+    internal bool RootfsMounted() => Berth.Linux.MountInfo.IsMountPoint(RootfsDir);
 
     internal async Task MountRootfsAsync(CancellationToken cancellationToken)
     {

@@ -297,7 +297,7 @@ public sealed partial class VolumeStore
             return;
         }
         var target = Mountpoint(v.Name);
-        if (IsMounted(target))
+        if (MountInfo.IsMountPoint(target))
         {
             return;
         }
@@ -341,29 +341,14 @@ public sealed partial class VolumeStore
             return;
         }
         var target = Mountpoint(v.Name);
-        for (var i = 0; i < 10 && IsMounted(target); i++)
+        for (var i = 0; i < 10 && MountInfo.IsMountPoint(target); i++)
         {
             if (Sys.TryUnmount(target, 0) != 0)
             {
-                _ = Sys.TryUnmount(target, 2); // MNT_DETACH: a busy mount goes once its last user does
+                _ = Sys.TryUnmount(target, Sys.MNT_DETACH); // a busy mount goes once its last user does
             }
         }
     }
-
-    public static bool IsMounted(string target)
-    {
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            var fields = line.Split(' ');
-            if (fields.Length > 4 && Unescape(fields[4]) == target)
-            {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private static string Unescape(string s) => s.Contains('\\', StringComparison.Ordinal) ? Regex.Replace(s, @"\\([0-7]{3})", m => ((char)Convert.ToInt32(m.Groups[1].Value, 8)).ToString()) : s;
 
     /// <summary>mount(8)'s -o: flag words become MS_* flags, the rest is the file system's data string.</summary>
     public static (MountFlags Flags, string Data) ParseMountOptions(string? o)
