@@ -58,7 +58,7 @@ public sealed class ImageStoreBackend : IBuildBackend, IDisposable
         var mounts = Path.Combine(state, "mounts");
         if (Directory.Exists(mounts))
         {
-            var mounted = File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')).Where(f => f.Length > 4).Select(f => f[4]).ToHashSet(StringComparer.Ordinal);
+            var mounted = Berth.Linux.MountInfo.MountPoints();
             foreach (var dir in Directory.EnumerateDirectories(mounts))
             {
                 if (mounted.Contains(dir))

@@ -36,8 +36,12 @@ public sealed partial class ContainerEngine
     /// <summary>docker volume rm: a volume any container uses is a 409 naming them (also with force, as dockerd).</summary>
     public void RemoveVolume(string name, bool force)
     {
-        var v = Volumes.TryGet(name);
-        if (v is null)
+        var removed = TryRemoveUnusedVolume(name, out var users);
+        if (users.Count > 0)
+        {
+            throw new BerthException(ErrorCode.Conflict, $"remove {name}: volume is in use - [{string.Join(", ", users)}]");
+        }
+        if (removed is null)
         {
             if (force)
             {
@@ -45,16 +49,7 @@ public sealed partial class ContainerEngine
             }
             throw BerthException.NotFound($"get {name}: no such volume");
         }
-        lock (_lock)
-        {
-            var users = VolumeUsers(name);
-            if (users.Count > 0)
-            {
-                throw new BerthException(ErrorCode.Conflict, $"remove {name}: volume is in use - [{string.Join(", ", users)}]");
-            }
-            Volumes.Remove(name);
-        }
-        PublishVolume("destroy", v);
+        FinishRemoval(removed.Value);
     }
 
     /// <summary>docker volume prune: unused volumes; only anonymous ones unless <paramref name="all"/> (API 1.42+).</summary>
@@ -64,24 +59,50 @@ public sealed partial class ContainerEngine
         long reclaimed = 0;
         foreach (var v in Volumes.List())
         {
-            if ((!all && !v.Anonymous) || !matches(v))
+            if ((!all && !v.Anonymous) || !matches(v) || TryRemoveUnusedVolume(v.Name, out _) is not { } removed)
             {
                 continue;
             }
-            lock (_lock)
-            {
-                if (VolumeUsers(v.Name).Count > 0)
-                {
-                    continue;
-                }
-                var size = Volumes.Size(v.Name);
-                Volumes.Remove(v.Name);
-                reclaimed += size;
-            }
+            // Measured in the trash directory, after the locks are released: a big volume blocks no other operation.
+            reclaimed += VolumeStore.DirectorySize(Path.Combine(removed.Trash, "_data"));
             deleted.Add(v.Name);
-            PublishVolume("destroy", v);
+            FinishRemoval(removed);
         }
         return (deleted, reclaimed);
+    }
+
+    /// <summary>A volume taken out of the store (record gone, directory renamed to a trash name) but not yet deleted.</summary>
+    private readonly record struct RemovedVolume(VolumeRecord Volume, string Trash);
+
+    /// <summary>
+    /// The one place a volume is removed: under the engine lock (so no container create can start using it in between)
+    /// it is checked for users and unregistered, its directory renamed to a trash name. Null when it does not exist
+    /// or is in use (<paramref name="users"/> then names the containers). The caller deletes the trash through
+    /// <see cref="FinishRemoval"/> after the locks are released; a crash before that leaves a trash directory, which
+    /// <see cref="VolumeStore.Open"/> deletes.
+    /// </summary>
+    private RemovedVolume? TryRemoveUnusedVolume(string name, out IReadOnlyList<string> users)
+    {
+        lock (_lock)
+        {
+            users = [];
+            if (Volumes.TryGet(name) is not { } v)
+            {
+                return null;
+            }
+            users = VolumeUsers(name);
+            if (users.Count > 0)
+            {
+                return null;
+            }
+            return new RemovedVolume(v, Volumes.Remove(name));
+        }
+    }
+
+    private void FinishRemoval(RemovedVolume removed)
+    {
+        PublishVolume("destroy", removed.Volume);
+        TryDeleteDirectory(removed.Trash);
     }
 
     private void PublishVolume(string action, VolumeRecord v) =>
@@ -102,17 +123,17 @@ public sealed partial class ContainerEngine
                 configVolumes.Add(v);
             }
         }
-        var requests = VolumeSpec.Plan(record.HostConfig, configVolumes);
-        var mounts = new List<VolumeMountPoint>();
-        var destinations = new HashSet<string>(requests.Select(r => VolumeSpec.Clean(r.Destination)), StringComparer.Ordinal);
-        foreach (var (m, ro) in VolumesFrom(record))
+        var inherited = VolumesFrom(record).Select(x => new VolumeMountPoint
         {
-            // Explicit mounts of this container win over inherited ones at the same destination.
-            if (destinations.Add(VolumeSpec.Clean(m.Destination)))
-            {
-                mounts.Add(new VolumeMountPoint { Name = m.Name, Destination = m.Destination, Source = m.Source, Driver = m.Driver, RW = ro is null ? m.RW : !ro.Value, Mode = m.Mode, CopyData = false });
-            }
-        }
+            Name = x.Mount.Name,
+            Destination = x.Mount.Destination,
+            Source = x.Mount.Source,
+            Driver = x.Mount.Driver,
+            RW = x.ReadOnly is null ? x.Mount.RW : !x.ReadOnly.Value,
+            Mode = x.Mount.Mode,
+            CopyData = false,
+        }).ToList();
+        var requests = VolumeSpec.Plan(record.HostConfig, configVolumes, inherited, out var mounts);
         if (configVolumes.Count > 0)
         {
             var all = new Dictionary<string, System.Text.Json.Nodes.JsonObject>(StringComparer.Ordinal);
@@ -147,6 +168,8 @@ public sealed partial class ContainerEngine
                         CopyData = !r.NoCopy,
                         Anonymous = r.Name is null,
                     });
+                    // A fresh copy each time, not the list being filled: the container is already listed, and ps,
+                    // inspect and --volumes-from read Record.Volumes without the engine lock.
                     record.Volumes = [.. mounts];
                 }
             }
@@ -196,10 +219,9 @@ public sealed partial class ContainerEngine
         {
             try
             {
-                if (VolumeUsers(name).Count == 0 && Volumes.TryGet(name) is { } v)
+                if (TryRemoveUnusedVolume(name, out _) is { } removed)
                 {
-                    Volumes.Remove(name);
-                    PublishVolume("destroy", v);
+                    FinishRemoval(removed);
                 }
             }
             catch (Exception e) when (e is BerthException or IOException or UnauthorizedAccessException)
@@ -223,10 +245,10 @@ public sealed partial class ContainerEngine
         {
             await PrepareVolumesCoreAsync(c, rootfs, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is BerthException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            ReleaseVolumes(c);
-            throw e as BerthException ?? new BerthException(ErrorCode.Internal, $"preparing the volumes of {c.Record.Name.TrimStart('/')}: {e.Message}");
+            // The caller's failure path (Container.StartLockedAsync) releases the volumes, for this and later steps.
+            throw new BerthException(ErrorCode.Internal, $"preparing the volumes of {c.Record.Name.TrimStart('/')}: {e.Message}");
         }
     }
 

@@ -86,6 +86,21 @@ public sealed class VolumeSpecTests
         Assert.Equal("Duplicate mount point: /d", dup.Message);
     }
 
+    [Fact]
+    public void Plan_lets_explicit_mounts_win_over_volumes_from_and_volumes_from_over_image_volumes()
+    {
+        var h = new HostConfig
+        {
+            Binds = ["/host:/bound"],
+            Mounts = [new MountSpec { Type = "tmpfs", Target = "/mounted" }],
+            Tmpfs = new Dictionary<string, string> { ["/tmp/fs"] = "" },
+        };
+        VolumeMountPoint From(string destination) => new() { Name = "from" + destination.Replace('/', '-'), Destination = destination };
+        var plan = VolumeSpec.Plan(h, ["/kept/", "/image"], [From("/bound/"), From("/mounted"), From("/tmp/fs"), From("/kept"), From("/kept")], out var kept);
+        Assert.Equal(["anonymous:/image"], plan.Select(p => (p.Name ?? "anonymous") + ":" + p.Destination));
+        Assert.Equal("from-kept", Assert.Single(kept).Name);
+    }
+
     [Theory]
     [InlineData("type=tmpfs;device=tmpfs;o=size=1m,uid=1000", null)]
     [InlineData("type=none;device=/srv;o=bind", null)]

@@ -229,6 +229,10 @@ public sealed class VolumeTests(EngineFixture f)
         Assert.Equal("2048", r[1]);
         Assert.Equal("700", r[2]);
         Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Split(' ')[4] == mp); // unmounted when the last user stopped
+        // A start that fails after the volumes were mounted (the command is not in the image) unmounts them again.
+        var notFound = Run("-v", vol + ":/t", "busybox", "/no/such/command");
+        Assert.Equal(127, notFound.ExitCode);
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Split(' ')[4] == mp);
 
         using var host = new TempDirectory("vbind");
         File.WriteAllText(host.Combine("hostfile"), "from host\n");
@@ -297,6 +301,11 @@ public sealed class VolumeTests(EngineFixture f)
         Assert.Equal("via-from\n", Run("-v", vol + ":/s", "busybox", "cat", "/s/x").Ok().Stdout);
         var ro = Run("--volumes-from", src + ":ro", "busybox", "touch", "/shared/y");
         Assert.Contains("Read-only file system", ro.Stderr, StringComparison.Ordinal);
+        // An explicit bind or tmpfs at an inherited destination wins, as in Docker.
+        using var host = new TempDirectory("vfrom");
+        File.WriteAllText(Path.Combine(host.Path, "x"), "from-bind\n");
+        Assert.Equal("from-bind\n", Run("--volumes-from", src, "-v", host.Path + ":/shared", "busybox", "cat", "/shared/x").Ok().Stdout);
+        Assert.Equal("tmpfs\n", Run("--volumes-from", src, "--tmpfs", "/shared", "busybox", "sh", "-c", "ls /shared; awk '$2 == \"/shared\" { print $3 }' /proc/mounts").Ok().Stdout);
         f.Run("rm", src).Ok();
         f.Run("volume", "rm", vol).Ok();
     }

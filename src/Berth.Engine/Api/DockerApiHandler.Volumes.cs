@@ -33,9 +33,6 @@ public sealed class VolumeCreateRequest
 
 internal sealed partial class DockerApiHandler
 {
-    /// <summary>The request's API version as major*1000+minor (absent: unversioned, i.e. the newest).</summary>
-    private const string ApiVersionKey = "berth.api-version";
-
     private void RouteVolumes()
     {
         Route("GET", "/volumes", ListVolumesAsync);

@@ -12,6 +12,9 @@ namespace Berth.Engine.Api;
 /// <summary>Routes Docker Engine API requests (versioned /v1.xx/... and unversioned) to the engine.</summary>
 internal sealed partial class DockerApiHandler
 {
+    /// <summary>The request's API version as major*1000+minor (absent: unversioned, i.e. the newest).</summary>
+    private const string ApiVersionKey = "berth.api-version";
+
     private static readonly Regex VersionPrefix = new(@"^/v(\d+)\.(\d+)(/.*)$", RegexOptions.Compiled);
     private readonly ContainerEngine _engine;
     private readonly List<(string Method, Regex Pattern, Func<HttpContext, Match, Task> Handler)> _routes = [];

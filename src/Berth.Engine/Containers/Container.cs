@@ -72,19 +72,7 @@ public sealed partial class Container
     }
 
     /// <summary>Whether the overlay rootfs is mounted at the bundle (it stays mounted while the container runs, also across a daemon restart).</summary>
-    internal bool RootfsMounted()
-    {
-        var target = RootfsDir;
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            var fields = line.Split(' ');
-            if (fields.Length > 4 && fields[4] == target)
-            {
-                return true;
-            }
-        }
-        return false;
-    }
+    internal bool RootfsMounted() => Berth.Linux.MountInfo.IsMountPoint(RootfsDir);
 
     internal async Task MountRootfsAsync(CancellationToken cancellationToken)
     {
@@ -224,6 +212,8 @@ public sealed partial class Container
         {
             Shim = null;
             UnmountRootfs();
+            // Whichever step failed, volumes with mount options that PrepareVolumesAsync mounted are unmounted again.
+            _engine.ReleaseVolumes(this);
             await _engine.Networks.TeardownAsync(this).ConfigureAwait(false);
             // docker run maps these texts to its exit codes 127 and 126.
             Record.State.ExitCode = e.Message.Contains("not found", StringComparison.Ordinal) || e.Message.Contains("no such file", StringComparison.OrdinalIgnoreCase) ? 127

@@ -135,7 +135,15 @@ public static class VolumeSpec
     /// Config.Volumes and the image's VOLUMEs as anonymous volumes where nothing else (bind, tmpfs, volume) is mounted.
     /// Two explicit mounts at one destination are refused ("Duplicate mount point").
     /// </summary>
-    public static List<VolumeRequest> Plan(HostConfig h, IEnumerable<string> configVolumes)
+    public static List<VolumeRequest> Plan(HostConfig h, IEnumerable<string> configVolumes) => Plan(h, configVolumes, [], out _);
+
+    /// <summary>
+    /// <see cref="Plan(HostConfig, IEnumerable{string})"/> with the mounts inherited through --volumes-from: as in
+    /// Docker, an explicit bind, tmpfs or volume at an inherited destination wins over the inherited mount, and an
+    /// inherited mount wins over Config.Volumes and the image's VOLUMEs. <paramref name="kept"/> holds the inherited
+    /// mounts that stay (the first one at each destination). One set of destinations decides all of it.
+    /// </summary>
+    public static List<VolumeRequest> Plan(HostConfig h, IEnumerable<string> configVolumes, IEnumerable<VolumeMountPoint> inherited, out List<VolumeMountPoint> kept)
     {
         var taken = new HashSet<string>(StringComparer.Ordinal);
         var requests = new List<VolumeRequest>();
@@ -170,6 +178,14 @@ public static class VolumeSpec
         foreach (var dst in (h.Tmpfs ?? []).Keys)
         {
             Take(dst);
+        }
+        kept = [];
+        foreach (var m in inherited)
+        {
+            if (taken.Add(Clean(m.Destination)))
+            {
+                kept.Add(m);
+            }
         }
         foreach (var dst in configVolumes)
         {

@@ -228,8 +228,13 @@ public sealed partial class VolumeStore
         }
     }
 
-    /// <summary>Removes the volume's record and data (the caller checked that no container uses it).</summary>
-    public void Remove(string name)
+    /// <summary>
+    /// Unregisters the volume (the caller checked that no container uses it): unmounts it, deletes its record and
+    /// renames its directory to a trash name, which it returns. The caller deletes that directory without holding
+    /// any lock (a big volume would block every other volume operation); a trash name left behind is deleted by
+    /// <see cref="Open"/>.
+    /// </summary>
+    public string Remove(string name)
     {
         lock (_lock)
         {
@@ -253,19 +258,23 @@ public sealed partial class VolumeStore
             try
             {
                 Directory.Move(dir, trash);
-                dir = trash;
+                return trash;
             }
             catch (IOException)
             {
+                // Not renamable (gone already, or busy): deleted in place; without volume.json it is not served.
+                return dir;
             }
-            Directory.Delete(dir, recursive: true);
         }
     }
 
     /// <summary>Bytes under the volume's data directory (system df).</summary>
-    public long Size(string name)
+    public long Size(string name) => DirectorySize(Mountpoint(name));
+
+    /// <summary>Bytes of the files under <paramref name="path"/> (0 when it is gone).</summary>
+    public static long DirectorySize(string path)
     {
-        var dir = new DirectoryInfo(Mountpoint(name));
+        var dir = new DirectoryInfo(path);
         if (!dir.Exists)
         {
             return 0;
@@ -288,7 +297,7 @@ public sealed partial class VolumeStore
             return;
         }
         var target = Mountpoint(v.Name);
-        if (IsMounted(target))
+        if (MountInfo.IsMountPoint(target))
         {
             return;
         }
@@ -332,29 +341,14 @@ public sealed partial class VolumeStore
             return;
         }
         var target = Mountpoint(v.Name);
-        for (var i = 0; i < 10 && IsMounted(target); i++)
+        for (var i = 0; i < 10 && MountInfo.IsMountPoint(target); i++)
         {
             if (Sys.TryUnmount(target, 0) != 0)
             {
-                _ = Sys.TryUnmount(target, 2); // MNT_DETACH: a busy mount goes once its last user does
+                _ = Sys.TryUnmount(target, Sys.MNT_DETACH); // a busy mount goes once its last user does
             }
         }
     }
-
-    public static bool IsMounted(string target)
-    {
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            var fields = line.Split(' ');
-            if (fields.Length > 4 && Unescape(fields[4]) == target)
-            {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private static string Unescape(string s) => s.Contains('\\', StringComparison.Ordinal) ? Regex.Replace(s, @"\\([0-7]{3})", m => ((char)Convert.ToInt32(m.Groups[1].Value, 8)).ToString()) : s;
 
     /// <summary>mount(8)'s -o: flag words become MS_* flags, the rest is the file system's data string.</summary>
     public static (MountFlags Flags, string Data) ParseMountOptions(string? o)

@@ -10,8 +10,6 @@ namespace Berth.Linux.Netlink;
 /// </summary>
 public sealed class NetworkNamespace : IDisposable
 {
-    private const int CloneNewNet = 0x40000000;
-
     private NetworkNamespace(SafeFileHandle handle, string path)
     {
         Handle = handle;
@@ -37,47 +35,19 @@ public sealed class NetworkNamespace : IDisposable
     /// <summary>Runs <paramref name="work"/> synchronously on a fresh thread inside this namespace.</summary>
     public T Run<T>(Func<T> work)
     {
-        T? result = default;
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                using var original = Current();
-                LinuxSyscallException.Check(Libc.setns(Fd, CloneNewNet), "setns", Path);
-                try
-                {
-                    result = work();
-                }
-                finally
-                {
-                    // If restoring fails the thread still ends, and its namespace ends with it.
-                    _ = Libc.setns(original.Fd, CloneNewNet);
-                }
-            }
-            catch (Exception e)
-            {
-                failure = e;
-            }
-        }, maxStackSize: 256 * 1024)
-        {
-            IsBackground = true,
-            Name = "berth-netns",
-        };
-        thread.Start();
+        var (thread, done) = Start(work);
         thread.Join();
-        if (failure is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
-        }
-        return result!;
+        return done.GetAwaiter().GetResult();
     }
 
     /// <summary>
     /// Runs <paramref name="work"/> on a fresh thread inside this namespace like <see cref="Run{T}"/>, without
     /// blocking the caller while it does.
     /// </summary>
-    public Task<T> RunAsync<T>(Func<T> work)
+    public Task<T> RunAsync<T>(Func<T> work) => Start(work).Done;
+
+    /// <summary>The one thread body of <see cref="Run{T}"/> and <see cref="RunAsync{T}"/>: join, work, restore, report.</summary>
+    private (Thread Thread, Task<T> Done) Start<T>(Func<T> work)
     {
         var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         var thread = new Thread(() =>
@@ -85,7 +55,7 @@ public sealed class NetworkNamespace : IDisposable
             try
             {
                 using var original = Current();
-                LinuxSyscallException.Check(Libc.setns(Fd, CloneNewNet), "setns", Path);
+                Sys.SetNs(Fd, NamespaceFlags.Network, Path);
                 T result;
                 try
                 {
@@ -93,7 +63,8 @@ public sealed class NetworkNamespace : IDisposable
                 }
                 finally
                 {
-                    _ = Libc.setns(original.Fd, CloneNewNet);
+                    // If restoring fails the thread still ends, and its namespace ends with it.
+                    _ = Libc.setns(original.Fd, (int)NamespaceFlags.Network);
                 }
                 done.SetResult(result);
             }
@@ -107,7 +78,7 @@ public sealed class NetworkNamespace : IDisposable
             Name = "berth-netns",
         };
         thread.Start();
-        return done.Task;
+        return (thread, done.Task);
     }
 
     public void Dispose() => Handle.Dispose();

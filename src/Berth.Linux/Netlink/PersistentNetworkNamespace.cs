@@ -1,5 +1,3 @@
-using Berth.Linux.Interop;
-
 namespace Berth.Linux.Netlink;
 
 /// <summary>
@@ -9,9 +7,6 @@ namespace Berth.Linux.Netlink;
 /// </summary>
 public static class PersistentNetworkNamespace
 {
-    private const int CloneNewNet = 0x40000000;
-    private const ulong MsBind = 4096;
-
     /// <summary>
     /// Creates a new network namespace pinned at <paramref name="path"/>, with its loopback up. The unshare happens
     /// on a fresh thread that ends right after, so no pooled thread of the CLR ever changes namespace.
@@ -27,8 +22,8 @@ public static class PersistentNetworkNamespace
                 using (File.Create(path))
                 {
                 }
-                LinuxSyscallException.Check(Libc.unshare(CloneNewNet), "unshare(CLONE_NEWNET)", path);
-                LinuxSyscallException.Check(Libc.mount("/proc/thread-self/ns/net", path, null, MsBind, null), "mount --bind netns", path);
+                Sys.Unshare(NamespaceFlags.Network);
+                Sys.Mount("/proc/thread-self/ns/net", path, null, MountFlags.Bind, null);
                 // The socket is created on this thread, so it acts in the new namespace.
                 using var nl = RtNetlink.Open();
                 if (nl.FindLink("lo") is { } lo)
@@ -55,26 +50,14 @@ public static class PersistentNetworkNamespace
     }
 
     /// <summary>Whether <paramref name="path"/> is a mounted namespace (not just the empty file left by a crash).</summary>
-    public static bool IsMounted(string path)
-    {
-        var full = System.IO.Path.GetFullPath(path);
-        foreach (var line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            var fields = line.Split(' ');
-            if (fields.Length > 4 && fields[4] == full)
-            {
-                return true;
-            }
-        }
-        return false;
-    }
+    public static bool IsMounted(string path) => MountInfo.IsMountPoint(path);
 
     /// <summary>Unmounts (lazily) and deletes the pin; the namespace goes when nothing else holds it. Idempotent.</summary>
     public static void Remove(string path)
     {
-        for (var i = 0; i < 8 && IsMounted(path); i++)
+        // Each call detaches the topmost mount; EINVAL says nothing is mounted there any more (ENOENT: no pin at all).
+        for (var i = 0; i < 64 && Sys.TryUnmount(path, Sys.MNT_DETACH) == 0; i++)
         {
-            _ = Libc.umount2(path, Sys.MNT_DETACH);
         }
         try
         {
