@@ -187,6 +187,7 @@ public sealed partial class ContainerEngine : IAsyncDisposable
             {
                 _containers.Remove(id);
             }
+            Networks.Forget(id);
             await Images.RemoveContainerAsync(id, CancellationToken.None).ConfigureAwait(false);
             TryDeleteDirectory(Path.Combine(Options.ContainersDirectory, id));
             RemoveVolumesQuietly(newVolumes);
@@ -249,12 +250,14 @@ public sealed partial class ContainerEngine : IAsyncDisposable
         }
     }
 
+    /// <summary>A removed container leaves the engine's tables, its network state included.</summary>
     internal void Forget(Container c)
     {
         lock (_lock)
         {
             _containers.Remove(c.Id);
         }
+        Networks.Forget(c.Id);
     }
 
     public bool ImageInUse(Digest imageId)

@@ -214,7 +214,11 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
             Assert.Contains($"Bind for 0.0.0.0:{port} failed: port is already allocated", r.Stderr, StringComparison.Ordinal);
             Assert.Equal(links, EngineLinks(F.Engine));
             Assert.Equal("created", F.Run("inspect", "-f", "{{.State.Status}}", b).Ok().Stdout.Trim());
+            // Removal drops the container's network state from the engine (no state kept per removed container).
+            var idB = F.Run("inspect", "-f", "{{.Id}}", b).Ok().Stdout.Trim();
+            Assert.True(F.Engine.Networks.Tracks(idB));
             F.Run("rm", b).Ok();
+            Assert.False(F.Engine.Networks.Tracks(idB));
             // A port a host process listens on.
             using var listener = new TcpListener(IPAddress.Any, 0);
             listener.Start();

@@ -58,11 +58,21 @@ public sealed partial class NetworkManager
         }
     }
 
-    internal void Forget(Container c)
+    /// <summary>Drops the cached state of a removed container (its network.json goes with its directory).</summary>
+    internal void Forget(string containerId)
     {
         lock (_lock)
         {
-            _states.Remove(c.Id);
+            _states.Remove(containerId);
+        }
+    }
+
+    /// <summary>Whether state of the container is cached (tests check removal forgets it).</summary>
+    internal bool Tracks(string containerId)
+    {
+        lock (_lock)
+        {
+            return _states.ContainsKey(containerId);
         }
     }
 
