@@ -16,10 +16,11 @@ namespace Berth.Engine.Networks;
 public sealed partial class NetworkManager
 {
     /// <summary>
-    /// Containers on user-defined networks get "nameserver 127.0.0.11" (the embedded DNS server, NetworkManager.Dns);
-    /// false gives them the host's resolvers instead, like containers on the default bridge.
+    /// Whether the container gets a network namespace of its own (set up and torn down here): not with the host or
+    /// none network mode, not when it joins another container's (container:ID), nor without a mode recorded.
     /// </summary>
-    public bool EmbeddedDnsAvailable { get; set; } = true;
+    internal static bool OwnsNetns(HostConfig h) =>
+        h.NetworkMode is { } mode && mode is not ("host" or "none") && !mode.StartsWith("container:", StringComparison.Ordinal);
 
     private string StatePath(string containerId) => Path.Combine(_engine.Options.ContainersDirectory, containerId, "network.json");
 
@@ -193,8 +194,7 @@ public sealed partial class NetworkManager
     /// </summary>
     internal async Task SetupAsync(Container c, CancellationToken cancellationToken)
     {
-        var mode = c.Record.HostConfig.NetworkMode ?? "none";
-        if (mode is "host" or "none" || mode.StartsWith("container:", StringComparison.Ordinal))
+        if (!OwnsNetns(c.Record.HostConfig))
         {
             return;
         }
@@ -218,10 +218,7 @@ public sealed partial class NetworkManager
             }
             WriteFiles(c, st);
             SaveState(c.Id, st);
-            if (EmbeddedDnsAvailable)
-            {
-                await AttachDnsAsync(c, st, cancellationToken).ConfigureAwait(false);
-            }
+            await AttachDnsAsync(c, st, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -322,7 +319,7 @@ public sealed partial class NetworkManager
     /// <summary>CNI DEL of every attachment and the namespace removed, after the container stopped (or a failed start).</summary>
     internal async Task TeardownAsync(Container c)
     {
-        if (c.Record.HostConfig.NetworkMode is "host" or "none" || (c.Record.HostConfig.NetworkMode ?? "").StartsWith("container:", StringComparison.Ordinal))
+        if (!OwnsNetns(c.Record.HostConfig))
         {
             return;
         }
@@ -502,7 +499,7 @@ public sealed partial class NetworkManager
     {
         var host = File.Exists("/etc/resolv.conf") ? File.ReadAllLines("/etc/resolv.conf") : [];
         var userDefined = st.Endpoints.Values.Any(e => e.NetworkName != DefaultBridgeNetwork);
-        var embedded = userDefined && EmbeddedDnsAvailable;
+        var embedded = userDefined;
         List<string> servers;
         if (h.Dns is { Count: > 0 } && !embedded)
         {
@@ -568,12 +565,11 @@ public sealed partial class NetworkManager
     /// <summary>POST /networks/{id}/connect: recorded for a stopped container, attached (eth1, eth2 ...) to a running one.</summary>
     public async Task ConnectAsync(Container c, NetworkRecord n, List<string>? aliases, string? ipv4, CancellationToken cancellationToken)
     {
-        var mode = c.Record.HostConfig.NetworkMode ?? "none";
         if (!n.IsBridge)
         {
             throw new BerthException(ErrorCode.PermissionDenied, $"container cannot be disconnected from host network or connected to host network");
         }
-        if (mode is "host" or "none" || mode.StartsWith("container:", StringComparison.Ordinal))
+        if (!OwnsNetns(c.Record.HostConfig))
         {
             throw new BerthException(ErrorCode.PermissionDenied, $"container sharing network namespace with another container or host cannot be connected to any other network");
         }
@@ -621,7 +617,7 @@ public sealed partial class NetworkManager
                     throw;
                 }
                 WriteFiles(c, st);
-                if (EmbeddedDnsAvailable && HasDns(ep))
+                if (HasDns(ep))
                 {
                     if (Dns.Attached.Contains(c.Id))
                     {
