@@ -205,16 +205,23 @@ public sealed partial class NetworkManager
             await TeardownLockedAsync(c, st).ConfigureAwait(false);
             var ns = Path.Combine(NetnsDirectory, c.Id);
             st.SandboxKey = ns;
-            SaveState(c.Id, st);
             PersistentNetworkNamespace.Create(ns);
             var ports = AllocatePorts(c, st);
-            var i = 0;
+            var attach = new List<(EndpointState Endpoint, NetworkRecord Network)>();
             foreach (var ep in st.Endpoints.Values.OrderBy(e => e.Order).ToList())
             {
                 var n = TryGet(ep.NetworkId) ?? TryGet(ep.NetworkName)
                     ?? throw BerthException.NotFound($"failed to set up container networking: network {ep.NetworkName} not found");
-                await AddEndpointAsync(c, st, ep, n, "eth" + i.ToString(CultureInfo.InvariantCulture), i == 0 ? ports : null, cancellationToken).ConfigureAwait(false);
-                i++;
+                PrepareEndpoint(ep, n, "eth" + attach.Count.ToString(CultureInfo.InvariantCulture));
+                attach.Add((ep, n));
+            }
+            // Saved once before any ADD: a daemon killed part-way through leaves the interfaces recorded and the next
+            // start's ReconcileAsync DELs them (the CNI cache only has completed ADDs; pinned namespaces of containers
+            // that do not run are removed there too).
+            SaveState(c.Id, st);
+            for (var i = 0; i < attach.Count; i++)
+            {
+                await AddEndpointAsync(c, st, attach[i].Endpoint, attach[i].Network, i == 0 ? ports : null, cancellationToken).ConfigureAwait(false);
             }
             WriteFiles(c, st);
             SaveState(c.Id, st);
@@ -275,7 +282,8 @@ public sealed partial class NetworkManager
         }
     }
 
-    private async Task AddEndpointAsync(Container c, ContainerNetworkState st, EndpointState ep, NetworkRecord n, string ifName, JsonObject? ports, CancellationToken cancellationToken)
+    /// <summary>The interface and endpoint id an attachment will get, recorded (and saved by the caller) before its CNI ADD.</summary>
+    private static void PrepareEndpoint(EndpointState ep, NetworkRecord n, string ifName)
     {
         if (!n.IsBridge)
         {
@@ -285,7 +293,12 @@ public sealed partial class NetworkManager
         ep.EndpointId = NewId();
         ep.NetworkId = n.Id;
         ep.NetworkName = n.Name;
-        SaveState(c.Id, st);
+    }
+
+    /// <summary>CNI ADD of a prepared endpoint; the result lands in <paramref name="ep"/>, which the caller saves.</summary>
+    private async Task AddEndpointAsync(Container c, ContainerNetworkState st, EndpointState ep, NetworkRecord n, JsonObject? ports, CancellationToken cancellationToken)
+    {
+        var ifName = ep.IfName!;
         var rt = Runtime(c.Id, st.SandboxKey!, ifName, ep.RequestedIPv4, ports);
         CniResult result;
         try
@@ -304,7 +317,6 @@ public sealed partial class NetworkManager
         ep.Gateway = ip.Gateway ?? n.Gateway;
         ep.MacAddress = result.Interfaces?.FirstOrDefault(x => x.Name == ifName && x.Sandbox is not null)?.Mac
             ?? result.Interfaces?.FirstOrDefault(x => x.Sandbox is not null)?.Mac;
-        SaveState(c.Id, st);
     }
 
     private static RuntimeConf Runtime(string containerId, string netns, string ifName, string? staticIp, JsonObject? ports) => new()
@@ -354,6 +366,7 @@ public sealed partial class NetworkManager
         SaveState(c.Id, st);
     }
 
+    /// <summary>CNI DEL of one endpoint (idempotent, so a teardown cut short is simply run again); the caller saves.</summary>
     private async Task DelEndpointAsync(string containerId, ContainerNetworkState st, EndpointState ep)
     {
         var rt = Runtime(containerId, st.SandboxKey ?? "", ep.IfName!, null, null);
@@ -384,7 +397,6 @@ public sealed partial class NetworkManager
         ep.IPPrefixLen = 0;
         ep.Gateway = null;
         ep.MacAddress = null;
-        SaveState(containerId, st);
     }
 
     /// <summary>Host ports for this start: explicit ones checked against other containers and host sockets, free ones picked.</summary>
@@ -608,7 +620,9 @@ public sealed partial class NetworkManager
                 }
                 try
                 {
-                    await AddEndpointAsync(c, st, ep, n, "eth" + index.ToString(CultureInfo.InvariantCulture), null, cancellationToken).ConfigureAwait(false);
+                    PrepareEndpoint(ep, n, "eth" + index.ToString(CultureInfo.InvariantCulture));
+                    SaveState(c.Id, st);
+                    await AddEndpointAsync(c, st, ep, n, null, cancellationToken).ConfigureAwait(false);
                 }
                 catch
                 {
