@@ -9,6 +9,7 @@ using Berth.Engine.Api;
 using Berth.Engine.Containers;
 using Berth.Linux.Netlink;
 using Berth.Networking.Cni;
+using Berth.Networking.Dns;
 using Berth.Oci.Runtime;
 
 namespace Berth.Engine.Networks;
@@ -469,90 +470,18 @@ public sealed partial class NetworkManager
     {
         var dir = Path.Combine(_engine.Options.ContainersDirectory, c.Id);
         var h = c.Record.HostConfig;
-        var hosts = new StringBuilder("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
-        foreach (var extra in h.ExtraHosts ?? [])
-        {
-            var sep = extra.IndexOf('=', StringComparison.Ordinal);
-            if (sep < 0)
-            {
-                sep = extra.IndexOf(':', StringComparison.Ordinal);
-            }
-            if (sep <= 0)
-            {
-                continue;
-            }
-            var ip = extra[(sep + 1)..].Trim('[', ']');
-            if (ip == "host-gateway")
-            {
-                ip = HostGateway() ?? st.Endpoints.Values.OrderBy(e => e.Order).FirstOrDefault()?.Gateway ?? "";
-            }
-            hosts.Append(ip).Append('\t').Append(extra[..sep]).Append('\n');
-        }
         var primary = st.Endpoints.Values.Where(e => e.IPAddress is not null).OrderBy(e => e.Order).FirstOrDefault();
-        var hostname = Containers.SpecGenerator.Hostname(c.Record, false);
-        if (primary is not null)
-        {
-            var name = c.Record.Name.TrimStart('/');
-            hosts.Append(primary.IPAddress).Append('\t').Append(hostname);
-            if (primary.NetworkName != DefaultBridgeNetwork && name != hostname)
-            {
-                hosts.Append(' ').Append(name);
-            }
-            hosts.Append('\n');
-        }
-        AtomicFile.WriteAllBytes(Path.Combine(dir, "hosts"), Encoding.UTF8.GetBytes(hosts.ToString()));
-        AtomicFile.WriteAllBytes(Path.Combine(dir, "resolv.conf"), Encoding.UTF8.GetBytes(ResolvConf(h, st)));
+        var gateway = HostGateway() ?? st.Endpoints.Values.OrderBy(e => e.Order).FirstOrDefault()?.Gateway;
+        var hosts = ContainerDnsFiles.Hosts(c.Record, false, gateway, primary?.IPAddress, primary is not null && primary.NetworkName != DefaultBridgeNetwork);
+        // User-defined networks are served by the embedded DNS server (NetworkManager.Dns); the default bridge is not.
+        var embedded = st.Endpoints.Values.Any(e => e.NetworkName != DefaultBridgeNetwork);
+        var resolv = ContainerDnsFiles.Resolv(ResolvConf.Load(ContainerDnsFiles.HostResolvConfPath), h, embedded, containerNamespace: true);
+        AtomicFile.WriteAllBytes(Path.Combine(dir, "hosts"), Encoding.UTF8.GetBytes(hosts));
+        AtomicFile.WriteAllBytes(Path.Combine(dir, "resolv.conf"), Encoding.UTF8.GetBytes(resolv));
     }
 
     /// <summary>What host-gateway in --add-host means: the default bridge's gateway, the host's address on it.</summary>
     public string? HostGateway() => TryGet(DefaultBridgeNetwork)?.Gateway;
-
-    private string ResolvConf(HostConfig h, ContainerNetworkState st)
-    {
-        var host = File.Exists("/etc/resolv.conf") ? File.ReadAllLines("/etc/resolv.conf") : [];
-        var userDefined = st.Endpoints.Values.Any(e => e.NetworkName != DefaultBridgeNetwork);
-        var embedded = userDefined;
-        List<string> servers;
-        if (h.Dns is { Count: > 0 } && !embedded)
-        {
-            servers = h.Dns;
-        }
-        else if (embedded)
-        {
-            // The embedded server answers names on the container's networks and forwards the rest (to --dns if given).
-            servers = ["127.0.0.11"];
-        }
-        else
-        {
-            // The host's loopback resolvers are unreachable from the container's namespace: dropped, with Docker's fallback.
-            servers = host.Where(l => l.StartsWith("nameserver", StringComparison.Ordinal)).Select(l => l[10..].Trim())
-                .Where(s => !s.StartsWith("127.", StringComparison.Ordinal) && s != "::1").ToList();
-            if (servers.Count == 0)
-            {
-                servers = ["8.8.8.8", "8.8.4.4"];
-            }
-        }
-        var search = h.DnsSearch is { Count: > 0 } ? h.DnsSearch : host.Where(l => l.StartsWith("search", StringComparison.Ordinal)).SelectMany(l => l[6..].Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
-        var options = h.DnsOptions is { Count: > 0 } ? h.DnsOptions : host.Where(l => l.StartsWith("options", StringComparison.Ordinal)).SelectMany(l => l[7..].Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
-        if (embedded && !options.Any(o => o.StartsWith("ndots", StringComparison.Ordinal)))
-        {
-            options = [.. options, "ndots:0"];
-        }
-        var sb = new StringBuilder();
-        if (search.Count > 0)
-        {
-            sb.Append("search ").Append(string.Join(' ', search)).Append('\n');
-        }
-        foreach (var s in servers)
-        {
-            sb.Append("nameserver ").Append(s).Append('\n');
-        }
-        if (options.Count > 0)
-        {
-            sb.Append("options ").Append(string.Join(' ', options)).Append('\n');
-        }
-        return sb.ToString();
-    }
 
     /// <summary>Running containers attached to <paramref name="n"/>.</summary>
     internal IEnumerable<(Container Container, EndpointState Endpoint)> Endpoints(NetworkRecord n)
