@@ -245,6 +245,64 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
         }
     }
 
+    /// <summary>A raw request to the daemon's socket: the status and, for an error, the message of its body.</summary>
+    protected (HttpStatusCode Status, string Body) Api(string method, string path, string? json = null)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await s.ConnectAsync(new UnixDomainSocketEndPoint(F.Socket), ct);
+                return new NetworkStream(s, ownsSocket: true);
+            },
+        }) { BaseAddress = new Uri("http://berth") };
+        using var request = new HttpRequestMessage(new HttpMethod(method), path);
+        if (json is not null)
+        {
+            request.Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+        }
+        using var response = http.Send(request);
+        var body = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+        return ((int)response.StatusCode >= 400 ? (response.StatusCode, JsonDocument.Parse(body).RootElement.GetProperty("message").GetString()!) : (response.StatusCode, body));
+    }
+
+    [Fact]
+    public void The_dangling_filter_lists_and_prunes_as_dockerd()
+    {
+        var unused = Unique("dg");
+        var used = Unique("du");
+        var c = Unique("dc");
+        CreateNetwork(unused);
+        CreateNetwork(used);
+        try
+        {
+            F.Run("run", "-d", "--name", c, "--network", used, busybox, "sleep", "300").Ok();
+            var filter = (bool dangling) => Uri.EscapeDataString($$"""{"dangling":["{{(dangling ? "true" : "false")}}"]}""");
+            var (status, body) = Api("GET", "/networks?filters=" + filter(true));
+            var names = JsonDocument.Parse(body).RootElement.EnumerateArray().Select(n => n.GetProperty("Name").GetString()).ToList();
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Contains(unused, names);
+            Assert.DoesNotContain(used, names);
+            Assert.DoesNotContain("bridge", names);
+            names = [.. JsonDocument.Parse(Api("GET", "/networks?filters=" + filter(false)).Body).RootElement.EnumerateArray().Select(n => n.GetProperty("Name").GetString())];
+            Assert.Contains(used, names);
+            Assert.Contains("bridge", names);
+            Assert.DoesNotContain(unused, names);
+            // Prune applies it too: dangling=false keeps every network (those it selects are in use or predefined).
+            (status, body) = Api("POST", "/networks/prune?filters=" + filter(false));
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Empty(JsonDocument.Parse(body).RootElement.GetProperty("NetworksDeleted").EnumerateArray());
+            Assert.Equal(0, F.Run("network", "inspect", unused).ExitCode);
+            Assert.Equal((HttpStatusCode.BadRequest, "Invalid filter 'dangling=[maybe]'"), Api("GET", "/networks?filters=" + Uri.EscapeDataString("""{"dangling":["maybe"]}""")));
+        }
+        finally
+        {
+            F.Run("rm", "-f", c);
+            F.Run("network", "rm", unused, used);
+        }
+    }
+
     [Fact]
     public void Network_api_errors_are_dockers()
     {
