@@ -150,7 +150,7 @@ public sealed partial class ContainerEngine : IAsyncDisposable
         }
         var merged = ConfigMerge.Merge(request, image.Config.Config);
         var argv = ConfigMerge.Command(merged);
-        var id = Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
+        var id = EngineFormat.NewId();
         var record = new ContainerRecord
         {
             Id = id,

@@ -291,7 +291,7 @@ public sealed partial class NetworkManager
             throw BerthException.InvalidArgument($"network {n.Name} ({n.Driver}) cannot be combined with other networks");
         }
         ep.IfName = ifName;
-        ep.EndpointId = NewId();
+        ep.EndpointId = EngineFormat.NewId();
         ep.NetworkId = n.Id;
         ep.NetworkName = n.Name;
     }

@@ -6,18 +6,6 @@ namespace Berth.Engine.Networks;
 
 public sealed partial class NetworkManager
 {
-    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
-
-    private static JsonObject Map(Dictionary<string, string> d)
-    {
-        var o = new JsonObject();
-        foreach (var (k, v) in d)
-        {
-            o[k] = v;
-        }
-        return o;
-    }
-
     /// <summary>GET /networks/{id} (and each entry of GET /networks), as dockerd shapes it.</summary>
     internal JsonObject Inspect(NetworkRecord n, bool withContainers = true)
     {
@@ -51,7 +39,7 @@ public sealed partial class NetworkManager
         {
             ["Name"] = n.Name,
             ["Id"] = n.Id,
-            ["Created"] = Time(n.Created),
+            ["Created"] = EngineFormat.Time(n.Created),
             ["Scope"] = "local",
             ["Driver"] = n.Driver,
             ["EnableIPv4"] = true,
@@ -63,8 +51,8 @@ public sealed partial class NetworkManager
             ["ConfigFrom"] = new JsonObject { ["Network"] = "" },
             ["ConfigOnly"] = false,
             ["Containers"] = containers,
-            ["Options"] = Map(n.Options),
-            ["Labels"] = Map(n.Labels),
+            ["Options"] = EngineFormat.StringMap(n.Options),
+            ["Labels"] = EngineFormat.StringMap(n.Labels),
         };
     }
 

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Berth.Core;
@@ -107,13 +106,13 @@ public sealed partial class NetworkManager
             var subnet = PickSubnet();
             var n = new NetworkRecord
             {
-                Id = NewId(),
+                Id = EngineFormat.NewId(),
                 Name = DefaultBridgeNetwork,
                 Driver = "bridge",
                 Created = _engine.Time.GetUtcNow(),
                 Predefined = true,
                 Subnet = subnet.ToString(),
-                Gateway = IPPrefix.FromNumber(subnet.First + 1, AddressFamily.InterNetwork).ToString(),
+                Gateway = DefaultGateway(subnet),
                 Bridge = bridgeName,
                 Options = new Dictionary<string, string>
                 {
@@ -147,12 +146,13 @@ public sealed partial class NetworkManager
         {
             return;
         }
-        var n = new NetworkRecord { Id = NewId(), Name = name, Driver = driver, Created = _engine.Time.GetUtcNow(), Predefined = true };
+        var n = new NetworkRecord { Id = EngineFormat.NewId(), Name = name, Driver = driver, Created = _engine.Time.GetUtcNow(), Predefined = true };
         SaveRecord(n);
         _networks[n.Id] = n;
     }
 
-    private static string NewId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
+    /// <summary>A network's gateway when none is given: the subnet's first address, as in Docker.</summary>
+    private static string DefaultGateway(IPPrefix subnet) => IPPrefix.FromNumber(subnet.First + 1, AddressFamily.InterNetwork).ToString();
 
     private string RecordPath(string id) => Path.Combine(Directory, id + ".json");
 
@@ -229,7 +229,7 @@ public sealed partial class NetworkManager
             {
                 throw new BerthException(ErrorCode.Conflict, $"network with name {request.Name} already exists");
             }
-            var id = NewId();
+            var id = EngineFormat.NewId();
             var pool = request.Ipam.FirstOrDefault();
             IPPrefix subnet;
             string? gateway = null;
@@ -275,7 +275,7 @@ public sealed partial class NetworkManager
                 }
                 ipRange = range.ToString();
             }
-            gateway ??= IPPrefix.FromNumber(subnet.First + 1, AddressFamily.InterNetwork).ToString();
+            gateway ??= DefaultGateway(subnet);
             var bridge = request.Options.TryGetValue("com.docker.network.bridge.name", out var bn) && bn.Length > 0 ? bn : "br-" + id[..12];
             if (bridge.Length > 15 || bridge.Contains('/', StringComparison.Ordinal) || bridge.Any(char.IsWhiteSpace))
             {
