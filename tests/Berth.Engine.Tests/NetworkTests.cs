@@ -236,6 +236,13 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
             Assert.Contains(ports, l => l.StartsWith("53/udp -> 0.0.0.0:", StringComparison.Ordinal));
             // Bad specs never reach a container.
             Assert.Contains("invalid", F.Run("run", "--rm", "-p", "80:99999", busybox, "true").Stderr, StringComparison.Ordinal);
+            // The docker CLI rejects that spec itself; the daemon's own check is seen through the API.
+            var name = Unique("pv");
+            var (status, message) = Api("POST", $"/containers/create?name={name}", $$"""{"Image":"busybox","Cmd":["true"],"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"99999"}]}}}""");
+            Assert.Equal((HttpStatusCode.BadRequest, "invalid hostPort: 99999"), (status, message));
+            (status, message) = Api("POST", $"/containers/create?name={name}", $$"""{"Image":"busybox","Cmd":["true"],"HostConfig":{"PortBindings":{"99999/tcp":[{"HostPort":"80"}]}}}""");
+            Assert.Equal((HttpStatusCode.BadRequest, "invalid containerPort: 99999"), (status, message));
+            Assert.NotEqual(0, F.Run("inspect", name).ExitCode);
             var unknown = F.Run("run", "--rm", "--network", "no-such-net-" + Guid.NewGuid().ToString("N")[..4], busybox, "true");
             Assert.Equal(125, unknown.ExitCode);
         }
@@ -363,7 +370,9 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
             // A restart keeps the alias and re-attaches.
             F.Run("restart", "-t", "0", c).Ok();
             Assert.Contains("inet ", F.Run("exec", c, "ip", "-o", "-4", "addr", "show", "eth0").Ok().Stdout, StringComparison.Ordinal);
-            Assert.Contains("--ip", F.Run("run", "--rm", "--ip", "172.17.9.9", busybox, "true").Stderr.Replace("user specified IP address", "--ip", StringComparison.Ordinal), StringComparison.Ordinal);
+            var onDefault = F.Run("run", "--rm", "--ip", "172.17.9.9", busybox, "true");
+            Assert.Equal(125, onDefault.ExitCode);
+            Assert.Contains("Error response from daemon: user specified IP address is supported on user defined networks only", onDefault.Stderr, StringComparison.Ordinal);
         }
         finally
         {
@@ -407,9 +416,13 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
     }
 
     /// <summary>Host links on this engine's bridges (other engines and tests may run on the host at the same time).</summary>
-    internal static HashSet<string> EngineLinks(ContainerEngine e)
+    internal static HashSet<string> EngineLinks(ContainerEngine e) =>
+        LinksOn(e.Networks.List().Select(n => n.Bridge).OfType<string>());
+
+    /// <summary>Host links enslaved to the named bridges (the containers' veths).</summary>
+    internal static HashSet<string> LinksOn(IEnumerable<string> bridgeNames)
     {
-        var bridges = e.Networks.List().Select(n => n.Bridge).Where(b => b is not null).ToHashSet(StringComparer.Ordinal);
+        var bridges = bridgeNames.ToHashSet(StringComparer.Ordinal);
         using var nl = RtNetlink.Open();
         var links = nl.GetLinks();
         var indices = links.Where(l => bridges.Contains(l.Name)).Select(l => l.Index).ToHashSet();
@@ -427,11 +440,11 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
         return [.. nl.GetAddresses().Where(a => names.ContainsKey(a.LinkIndex)).Select(a => names[a.LinkIndex] + ":" + a.Address + "/" + a.PrefixLength)];
     }
 
-    internal static int IpamFiles(ContainerEngine e)
-    {
-        var dir = Path.Combine(e.Networks.Directory, "ipam");
-        return Directory.Exists(dir) ? Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Count(f => IPAddress.TryParse(Path.GetFileName(f), out _)) : 0;
-    }
+    internal static int IpamFiles(ContainerEngine e) => Reservations(Path.Combine(e.Networks.Directory, "ipam"));
+
+    /// <summary>IPAM reservations (files named by an address) under a host-local data directory.</summary>
+    internal static int Reservations(string dir) =>
+        Directory.Exists(dir) ? Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Count(f => IPAddress.TryParse(Path.GetFileName(f), out _)) : 0;
 
     internal static string NftTable(ContainerEngine e)
     {
@@ -478,10 +491,10 @@ public sealed class NetworkReconcileTests
             Run("run", "-d", "--name", "keep", "--network", "rn", "-p", $"{port}:80", "busybox", "sh", "-c", "mkdir /www; echo kept > /www/index.html; exec httpd -f -p 80 -h /www");
             var dies = Run("run", "-d", "--name", "dies", "--network", "rn", "-p", $"{NetworkScenarios.FreePort()}:80", "busybox", "sleep", "300");
             var diesPid = Run("inspect", "-f", "{{.State.Pid}}", "dies");
-            var diesVeth = VethsOn(netBridge);
+            var diesVeth = NetworkScenarios.LinksOn([netBridge]);
             Assert.Equal(2, diesVeth.Count);
             var ipamDir = Path.Combine(dir.Path, "data", "networks", "ipam", "rn");
-            Assert.Equal(2, Reservations(ipamDir));
+            Assert.Equal(2, NetworkScenarios.Reservations(ipamDir));
             Assert.Equal("kept\n", NetworkScenarios.GetEventually($"http://127.0.0.1:{port}/"));
 
             daemon.Kill();
@@ -496,16 +509,16 @@ public sealed class NetworkReconcileTests
             daemon = LiveRestoreTests.StartDaemon(dir.Path, socket);
             Assert.Equal("exited", Run("inspect", "-f", "{{.State.Status}}", "dies"));
             Assert.Equal("running", Run("inspect", "-f", "{{.State.Status}}", "keep"));
-            DockerCliTests.WaitFor(() => Reservations(ipamDir) == 1);
-            Assert.Single(VethsOn(netBridge));
+            DockerCliTests.WaitFor(() => NetworkScenarios.Reservations(ipamDir) == 1);
+            Assert.Single(NetworkScenarios.LinksOn([netBridge]));
             Assert.False(File.Exists(stale));
             Assert.False(PersistentNetworkNamespace.IsMounted(stale));
             Assert.Equal("kept\n", NetworkScenarios.Get($"http://127.0.0.1:{port}/"));
             Assert.DoesNotContain(dies, Cli.Run("ls", [Path.Combine(dir.Path, "data", "networks", "cni-cache", "results")]).Stdout, StringComparison.Ordinal);
 
             Run("rm", "-f", "keep", "dies");
-            Assert.Equal(0, Reservations(ipamDir));
-            Assert.Empty(VethsOn(netBridge));
+            Assert.Equal(0, NetworkScenarios.Reservations(ipamDir));
+            Assert.Empty(NetworkScenarios.LinksOn([netBridge]));
             Assert.Empty(Directory.EnumerateFiles(Path.Combine(dir.Path, "exec", "netns")));
             Run("network", "rm", "rn");
             Assert.Null(Link(netBridge));
@@ -522,20 +535,9 @@ public sealed class NetworkReconcileTests
         }
     }
 
-    private static int Reservations(string dir) =>
-        Directory.Exists(dir) ? Directory.EnumerateFiles(dir).Count(f => IPAddress.TryParse(Path.GetFileName(f), out _)) : 0;
-
     private static LinkInfo? Link(string name)
     {
         using var nl = RtNetlink.Open();
         return nl.FindLink(name);
-    }
-
-    private static List<string> VethsOn(string bridge)
-    {
-        using var nl = RtNetlink.Open();
-        var links = nl.GetLinks();
-        var b = links.FirstOrDefault(l => l.Name == bridge);
-        return b is null ? [] : [.. links.Where(l => l.MasterIndex == b.Index).Select(l => l.Name)];
     }
 }
