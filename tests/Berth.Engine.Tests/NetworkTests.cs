@@ -238,9 +238,9 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
             Assert.Contains("invalid", F.Run("run", "--rm", "-p", "80:99999", busybox, "true").Stderr, StringComparison.Ordinal);
             // The docker CLI rejects that spec itself; the daemon's own check is seen through the API.
             var name = Unique("pv");
-            var (status, message) = Api("POST", $"/containers/create?name={name}", $$"""{"Image":"busybox","Cmd":["true"],"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"99999"}]}}}""");
+            var (status, message) = Api("POST", $"/containers/create?name={name}", """{"Image":"busybox","Cmd":["true"],"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"99999"}]}}}""");
             Assert.Equal((HttpStatusCode.BadRequest, "invalid hostPort: 99999"), (status, message));
-            (status, message) = Api("POST", $"/containers/create?name={name}", $$"""{"Image":"busybox","Cmd":["true"],"HostConfig":{"PortBindings":{"99999/tcp":[{"HostPort":"80"}]}}}""");
+            (status, message) = Api("POST", $"/containers/create?name={name}", """{"Image":"busybox","Cmd":["true"],"HostConfig":{"PortBindings":{"99999/tcp":[{"HostPort":"80"}]}}}""");
             Assert.Equal((HttpStatusCode.BadRequest, "invalid containerPort: 99999"), (status, message));
             Assert.NotEqual(0, F.Run("inspect", name).ExitCode);
             var unknown = F.Run("run", "--rm", "--network", "no-such-net-" + Guid.NewGuid().ToString("N")[..4], busybox, "true");
@@ -253,7 +253,7 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
     }
 
     /// <summary>A raw request to the daemon's socket: the status and, for an error, the message of its body.</summary>
-    protected (HttpStatusCode Status, string Body) Api(string method, string path, string? json = null)
+    private (HttpStatusCode Status, string Body) Api(string method, string path, string? json = null)
     {
         using var http = new HttpClient(new SocketsHttpHandler
         {
@@ -491,10 +491,10 @@ public sealed class NetworkReconcileTests
             Run("run", "-d", "--name", "keep", "--network", "rn", "-p", $"{port}:80", "busybox", "sh", "-c", "mkdir /www; echo kept > /www/index.html; exec httpd -f -p 80 -h /www");
             var dies = Run("run", "-d", "--name", "dies", "--network", "rn", "-p", $"{NetworkScenarios.FreePort()}:80", "busybox", "sleep", "300");
             var diesPid = Run("inspect", "-f", "{{.State.Pid}}", "dies");
-            var diesVeth = NetworkScenarios.LinksOn([netBridge]);
+            var diesVeth = NetworkTests.LinksOn([netBridge]);
             Assert.Equal(2, diesVeth.Count);
             var ipamDir = Path.Combine(dir.Path, "data", "networks", "ipam", "rn");
-            Assert.Equal(2, NetworkScenarios.Reservations(ipamDir));
+            Assert.Equal(2, NetworkTests.Reservations(ipamDir));
             Assert.Equal("kept\n", NetworkScenarios.GetEventually($"http://127.0.0.1:{port}/"));
 
             daemon.Kill();
@@ -509,16 +509,16 @@ public sealed class NetworkReconcileTests
             daemon = LiveRestoreTests.StartDaemon(dir.Path, socket);
             Assert.Equal("exited", Run("inspect", "-f", "{{.State.Status}}", "dies"));
             Assert.Equal("running", Run("inspect", "-f", "{{.State.Status}}", "keep"));
-            DockerCliTests.WaitFor(() => NetworkScenarios.Reservations(ipamDir) == 1);
-            Assert.Single(NetworkScenarios.LinksOn([netBridge]));
+            DockerCliTests.WaitFor(() => NetworkTests.Reservations(ipamDir) == 1);
+            Assert.Single(NetworkTests.LinksOn([netBridge]));
             Assert.False(File.Exists(stale));
             Assert.False(PersistentNetworkNamespace.IsMounted(stale));
             Assert.Equal("kept\n", NetworkScenarios.Get($"http://127.0.0.1:{port}/"));
             Assert.DoesNotContain(dies, Cli.Run("ls", [Path.Combine(dir.Path, "data", "networks", "cni-cache", "results")]).Stdout, StringComparison.Ordinal);
 
             Run("rm", "-f", "keep", "dies");
-            Assert.Equal(0, NetworkScenarios.Reservations(ipamDir));
-            Assert.Empty(NetworkScenarios.LinksOn([netBridge]));
+            Assert.Equal(0, NetworkTests.Reservations(ipamDir));
+            Assert.Empty(NetworkTests.LinksOn([netBridge]));
             Assert.Empty(Directory.EnumerateFiles(Path.Combine(dir.Path, "exec", "netns")));
             Run("network", "rm", "rn");
             Assert.Null(Link(netBridge));
