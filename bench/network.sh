@@ -76,7 +76,8 @@ one() { # set dir bridge subnet i -> prints "setup_ms teardown_ms"
 stats() { # file column label
   sort -n -k"$2" "$1" | awk -v c="$2" -v l="$3" '{v[NR]=$c} END {m=v[int((NR+1)/2)]; p=v[int(NR*0.95+0.999)]; printf "%-34s median %7.2f ms   p95 %7.2f ms   (n=%d)\n", l, m/1000, p/1000, NR}'
 }
-median() { sort -n -k"$2" "$1" | awk -v c="$2" '{v[NR]=$c} END {print v[int((NR+1)/2)]}'; }
+# sort -g: the columns may be integers (microseconds) or floats in exponent form (iperf3's bits per second).
+median() { sort -g -k"$2" "$1" | awk -v c="$2" '{v[NR]=$c} END {print v[int((NR+1)/2)]}'; }
 
 echo "== CNI ADD+DEL, bridge + host-local + portmap (N=$N, interleaved)"
 : > "$work/berth.txt"; : > "$work/ref.txt"
@@ -192,12 +193,11 @@ if [ "${ENGINES:-1}" != 0 ]; then
     xfer "$eroot/b.sock" >> "$eroot/berth.txt"
     xfer "$eroot/d.sock" >> "$eroot/docker.txt"
   done
-  med() { sort -g -k"$2" "$1" | awk -v c="$2" '{v[NR]=$c} END {print v[int((NR+1)/2)]}'; }
   for e in berth docker; do
-    awk -v e="$e" -v c="$(med "$eroot/$e.txt" 1)" -v r="$(med "$eroot/$e.txt" 2)" -v h="$(med "$eroot/$e.txt" 3)" \
+    awk -v e="$e" -v c="$(median "$eroot/$e.txt" 1)" -v r="$(median "$eroot/$e.txt" 2)" -v h="$(median "$eroot/$e.txt" 3)" \
       'BEGIN {printf "%-7s container->container %7.2f Gbit/s   ping rtt %6.3f ms   host->published port %7.2f Gbit/s\n", e, c/1e9, r, h/1e9}'
   done
-  awk -v bc="$(med "$eroot/berth.txt" 1)" -v dc="$(med "$eroot/docker.txt" 1)" -v br="$(med "$eroot/berth.txt" 2)" -v dr="$(med "$eroot/docker.txt" 2)" \
-      -v bh="$(med "$eroot/berth.txt" 3)" -v dh="$(med "$eroot/docker.txt" 3)" \
+  awk -v bc="$(median "$eroot/berth.txt" 1)" -v dc="$(median "$eroot/docker.txt" 1)" -v br="$(median "$eroot/berth.txt" 2)" -v dr="$(median "$eroot/docker.txt" 2)" \
+      -v bh="$(median "$eroot/berth.txt" 3)" -v dh="$(median "$eroot/docker.txt" 3)" \
     'BEGIN {printf "ratio berth/docker: container->container throughput %.2fx, rtt %.2fx (<1: lower), host->published port throughput %.2fx\n", bc/dc, br/dr, bh/dh}'
 fi

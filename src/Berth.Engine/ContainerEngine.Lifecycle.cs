@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Berth.Core;
 using Berth.Engine.Api;
 using Berth.Engine.Containers;
@@ -73,7 +72,7 @@ public sealed partial class ContainerEngine
         }
         var exec = new ExecInstance
         {
-            Id = Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant(),
+            Id = EngineFormat.NewId(),
             Container = c,
             Config = request,
         };

@@ -150,7 +150,7 @@ public sealed partial class ContainerEngine : IAsyncDisposable
         }
         var merged = ConfigMerge.Merge(request, image.Config.Config);
         var argv = ConfigMerge.Command(merged);
-        var id = Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
+        var id = EngineFormat.NewId();
         var record = new ContainerRecord
         {
             Id = id,
@@ -177,7 +177,8 @@ public sealed partial class ContainerEngine : IAsyncDisposable
             Directory.CreateDirectory(Path.Combine(Options.ContainersDirectory, id));
             Networks.SaveCreated(id, network);
             var hostNetwork = hostConfig.NetworkMode == "host";
-            var init = new InitFiles(SpecGenerator.Hostname(record, hostNetwork), HostsFile(record, hostNetwork, Networks.HostGateway()), ResolvConf(hostConfig));
+            var init = new InitFiles(SpecGenerator.Hostname(record, hostNetwork), Berth.Engine.Networks.ContainerDnsFiles.Hosts(record, hostNetwork, Networks.HostGateway()),
+                Berth.Engine.Networks.ContainerDnsFiles.Resolv(Berth.Networking.Dns.ResolvConf.Load(Berth.Engine.Networks.ContainerDnsFiles.HostResolvConfPath), hostConfig, embedded: false, containerNamespace: false));
             await Images.PrepareContainerAsync(id, image.Id.ToString(), init, null, cancellationToken).ConfigureAwait(false);
             container.Save();
         }
@@ -187,6 +188,7 @@ public sealed partial class ContainerEngine : IAsyncDisposable
             {
                 _containers.Remove(id);
             }
+            Networks.Forget(id);
             await Images.RemoveContainerAsync(id, CancellationToken.None).ConfigureAwait(false);
             TryDeleteDirectory(Path.Combine(Options.ContainersDirectory, id));
             RemoveVolumesQuietly(newVolumes);
@@ -249,12 +251,14 @@ public sealed partial class ContainerEngine : IAsyncDisposable
         }
     }
 
+    /// <summary>A removed container leaves the engine's tables, its network state included.</summary>
     internal void Forget(Container c)
     {
         lock (_lock)
         {
             _containers.Remove(c.Id);
         }
+        Networks.Forget(c.Id);
     }
 
     public bool ImageInUse(Digest imageId)
@@ -281,74 +285,6 @@ public sealed partial class ContainerEngine : IAsyncDisposable
         {
             return reference;
         }
-    }
-
-    private static string HostsFile(ContainerRecord c, bool hostNetwork, string? gateway)
-    {
-        var sb = new System.Text.StringBuilder();
-        if (hostNetwork && File.Exists("/etc/hosts"))
-        {
-            sb.Append(File.ReadAllText("/etc/hosts"));
-            if (sb.Length > 0 && sb[^1] != '\n')
-            {
-                sb.Append('\n');
-            }
-        }
-        else
-        {
-            sb.Append("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
-        }
-        foreach (var extra in c.HostConfig.ExtraHosts ?? [])
-        {
-            // "name:ip" (the CLI's form) or "name=ip"; the IP may be IPv6 with colons.
-            var sep = extra.IndexOf('=', StringComparison.Ordinal);
-            if (sep < 0)
-            {
-                sep = extra.IndexOf(':', StringComparison.Ordinal);
-            }
-            if (sep <= 0)
-            {
-                throw BerthException.InvalidArgument($"invalid extra host \"{extra}\": use name:ip");
-            }
-            var ip = extra[(sep + 1)..];
-            if (ip == "host-gateway")
-            {
-                // The bridge networks' /etc/hosts (Networks) resolves it to the default bridge's gateway.
-                ip = gateway ?? throw BerthException.Unsupported("host-gateway in --add-host needs the default bridge network (the daemon runs with --bridge none)");
-            }
-            if (!System.Net.IPAddress.TryParse(ip.Trim('[', ']'), out _))
-            {
-                throw BerthException.InvalidArgument($"invalid IP address in extra host \"{extra}\"");
-            }
-            sb.Append(ip.Trim('[', ']')).Append('\t').Append(extra[..sep]).Append('\n');
-        }
-        return sb.ToString();
-    }
-
-    private static string ResolvConf(HostConfig h)
-    {
-        var lines = new List<string>();
-        var host = File.Exists("/etc/resolv.conf") ? File.ReadAllLines("/etc/resolv.conf") : [];
-        var servers = h.Dns is { Count: > 0 } ? h.Dns : host.Where(l => l.StartsWith("nameserver", StringComparison.Ordinal)).Select(l => l[10..].Trim()).ToList();
-        var search = h.DnsSearch is { Count: > 0 } ? h.DnsSearch : host.Where(l => l.StartsWith("search", StringComparison.Ordinal)).SelectMany(l => l[6..].Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
-        var options = h.DnsOptions is { Count: > 0 } ? h.DnsOptions : host.Where(l => l.StartsWith("options", StringComparison.Ordinal)).SelectMany(l => l[7..].Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
-        foreach (var s in h.Dns ?? [])
-        {
-            if (!System.Net.IPAddress.TryParse(s, out _))
-            {
-                throw BerthException.InvalidArgument($"invalid --dns {s}: not an IP address");
-            }
-        }
-        if (search.Count > 0)
-        {
-            lines.Add("search " + string.Join(' ', search));
-        }
-        lines.AddRange(servers.Select(s => "nameserver " + s));
-        if (options.Count > 0)
-        {
-            lines.Add("options " + string.Join(' ', options));
-        }
-        return string.Join('\n', lines) + "\n";
     }
 
     internal static void TryDeleteDirectory(string dir)

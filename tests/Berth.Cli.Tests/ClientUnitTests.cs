@@ -220,6 +220,34 @@ public sealed class FlagParsingTests
         Assert.Throws<UsageException>(() => ContainerConfig.Build(ParseRun(flag, value, "busybox"), "busybox", [], detach: false));
 
     [Fact]
+    public void Publish_specs_are_parsed_once_and_container_ranges_expand_per_port()
+    {
+        Assert.Equal([("80/tcp", "", "")], ContainerConfig.Publish("80"));
+        Assert.Equal([("80/udp", "127.0.0.1", "8080"), ("81/udp", "127.0.0.1", "8081")], ContainerConfig.Publish("127.0.0.1:8080-8081:80-81/udp"));
+        Assert.Equal([("80/tcp", "", ""), ("81/tcp", "", "")], ContainerConfig.Publish("80-81"));
+        Assert.Equal([("80/tcp", "::1", "9000-9010")], ContainerConfig.Publish("[::1]:9000-9010:80"));
+        Assert.Equal("invalid argument \"8080:80-81\" for \"-p, --publish\" flag: invalid ranges specified for container and host Ports: 80-81 and 8080",
+            Assert.Throws<UsageException>(() => ContainerConfig.Publish("8080:80-81")).Message);
+        Assert.Equal("invalid argument \"80:99999\" for \"-p, --publish\" flag: invalid containerPort: 99999",
+            Assert.Throws<UsageException>(() => ContainerConfig.Publish("80:99999")).Message);
+    }
+
+    [Fact]
+    public void Key_value_flags_share_one_parser()
+    {
+        var labels = KeyValueFlags.Map(["a=1", "bare", "c=x=y"], "label", allowBare: true);
+        Assert.Equal("{\"a\":\"1\",\"bare\":\"\",\"c\":\"x=y\"}", labels.ToJsonString());
+        Assert.Equal("invalid argument \"bare\" for \"--opt\" flag: expected key=value",
+            Assert.Throws<UsageException>(() => KeyValueFlags.Map(["bare"], "opt", allowBare: false)).Message);
+        Assert.Throws<UsageException>(() => KeyValueFlags.Map(["=v"], "label", allowBare: true));
+        var mount = ContainerConfig.Build(ParseRun("--mount", "type=volume,target=/d,volume-label=k=v,volume-opt=o=p", "busybox"), "busybox", [], detach: false);
+        var opts = mount["HostConfig"]!["Mounts"]![0]!["VolumeOptions"]!;
+        Assert.Equal("v", opts["Labels"]!["k"]!.GetValue<string>());
+        Assert.Equal("p", opts["DriverConfig"]!["Options"]!["o"]!.GetValue<string>());
+        Assert.Throws<UsageException>(() => ContainerConfig.Build(ParseRun("--mount", "type=volume,target=/d,volume-opt=bare", "busybox"), "busybox", [], detach: false));
+    }
+
+    [Fact]
     public void Rm_conflicts_with_a_restart_policy() =>
         Assert.Contains("--restart and --rm", Assert.Throws<UsageException>(() => ContainerConfig.Build(ParseRun("--rm", "--restart", "always", "busybox"), "busybox", [], false)).Message, StringComparison.Ordinal);
 

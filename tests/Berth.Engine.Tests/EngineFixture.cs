@@ -103,18 +103,18 @@ public sealed class ReferencePluginsCollection : ICollectionFixture<ReferencePlu
 
 /// <summary>
 /// What engine tests change on the host's networking, put back afterwards: ip_forward (the bridge plugins turn it
-/// on), the bridges of the test daemons' networks, and the "ip nat" table iptables-nft makes for the reference
-/// plugins when it did not exist before and holds nothing but their CNI-* chains.
+/// on), the bridges of the test daemons' networks, and the "ip"/"ip6" nat tables iptables-nft makes for the
+/// reference plugins when they did not exist before and hold nothing but their CNI-* chains (ReferenceNatTables).
 /// </summary>
 public sealed class HostNetworkState
 {
     private string _forward = "0";
-    private bool _natExisted;
+    private ReferenceNatTables _nat = null!;
 
     public static HostNetworkState Record() => new()
     {
         _forward = File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim(),
-        _natExisted = Cli.Run("nft", ["list", "table", "ip", "nat"]).ExitCode == 0,
+        _nat = ReferenceNatTables.Record(),
     };
 
     public void Restore(IEnumerable<string> bridges)
@@ -123,20 +123,7 @@ public sealed class HostNetworkState
         {
             Cli.Run("ip", ["link", "delete", b]);
         }
-        if (!_natExisted)
-        {
-            var r = Cli.Run("nft", ["list", "table", "ip", "nat"]);
-            if (r.ExitCode == 0)
-            {
-                var chains = System.Text.RegularExpressions.Regex.Matches(r.Stdout, @"chain (\S+) \{").Select(m => m.Groups[1].Value);
-                var jumps = System.Text.RegularExpressions.Regex.Matches(r.Stdout, @"(?:jump|goto) (\S+)").Select(m => m.Groups[1].Value);
-                string[] bases = ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"];
-                if (chains.All(c => c.StartsWith("CNI-", StringComparison.Ordinal) || bases.Contains(c)) && jumps.All(j => j.StartsWith("CNI-", StringComparison.Ordinal)))
-                {
-                    Cli.Run("nft", ["delete", "table", "ip", "nat"]);
-                }
-            }
-        }
+        _nat.RemoveMade();
         File.WriteAllText("/proc/sys/net/ipv4/ip_forward", _forward);
     }
 }

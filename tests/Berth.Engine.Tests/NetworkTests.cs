@@ -214,7 +214,11 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
             Assert.Contains($"Bind for 0.0.0.0:{port} failed: port is already allocated", r.Stderr, StringComparison.Ordinal);
             Assert.Equal(links, EngineLinks(F.Engine));
             Assert.Equal("created", F.Run("inspect", "-f", "{{.State.Status}}", b).Ok().Stdout.Trim());
+            // Removal drops the container's network state from the engine (no state kept per removed container).
+            var idB = F.Run("inspect", "-f", "{{.Id}}", b).Ok().Stdout.Trim();
+            Assert.True(F.Engine.Networks.Tracks(idB));
             F.Run("rm", b).Ok();
+            Assert.False(F.Engine.Networks.Tracks(idB));
             // A port a host process listens on.
             using var listener = new TcpListener(IPAddress.Any, 0);
             listener.Start();
@@ -232,12 +236,77 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
             Assert.Contains(ports, l => l.StartsWith("53/udp -> 0.0.0.0:", StringComparison.Ordinal));
             // Bad specs never reach a container.
             Assert.Contains("invalid", F.Run("run", "--rm", "-p", "80:99999", busybox, "true").Stderr, StringComparison.Ordinal);
+            // The docker CLI rejects that spec itself; the daemon's own check is seen through the API.
+            var name = Unique("pv");
+            var (status, message) = Api("POST", $"/containers/create?name={name}", """{"Image":"busybox","Cmd":["true"],"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"99999"}]}}}""");
+            Assert.Equal((HttpStatusCode.BadRequest, "invalid hostPort: 99999"), (status, message));
+            (status, message) = Api("POST", $"/containers/create?name={name}", """{"Image":"busybox","Cmd":["true"],"HostConfig":{"PortBindings":{"99999/tcp":[{"HostPort":"80"}]}}}""");
+            Assert.Equal((HttpStatusCode.BadRequest, "invalid containerPort: 99999"), (status, message));
+            Assert.NotEqual(0, F.Run("inspect", name).ExitCode);
             var unknown = F.Run("run", "--rm", "--network", "no-such-net-" + Guid.NewGuid().ToString("N")[..4], busybox, "true");
             Assert.Equal(125, unknown.ExitCode);
         }
         finally
         {
             F.Run("rm", "-f", a, b);
+        }
+    }
+
+    /// <summary>A raw request to the daemon's socket: the status and, for an error, the message of its body.</summary>
+    private (HttpStatusCode Status, string Body) Api(string method, string path, string? json = null)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await s.ConnectAsync(new UnixDomainSocketEndPoint(F.Socket), ct);
+                return new NetworkStream(s, ownsSocket: true);
+            },
+        }) { BaseAddress = new Uri("http://berth") };
+        using var request = new HttpRequestMessage(new HttpMethod(method), path);
+        if (json is not null)
+        {
+            request.Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+        }
+        using var response = http.Send(request);
+        var body = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+        return ((int)response.StatusCode >= 400 ? (response.StatusCode, JsonDocument.Parse(body).RootElement.GetProperty("message").GetString()!) : (response.StatusCode, body));
+    }
+
+    [Fact]
+    public void The_dangling_filter_lists_and_prunes_as_dockerd()
+    {
+        var unused = Unique("dg");
+        var used = Unique("du");
+        var c = Unique("dc");
+        CreateNetwork(unused);
+        CreateNetwork(used);
+        try
+        {
+            F.Run("run", "-d", "--name", c, "--network", used, busybox, "sleep", "300").Ok();
+            var filter = (bool dangling) => Uri.EscapeDataString($$"""{"dangling":["{{(dangling ? "true" : "false")}}"]}""");
+            var (status, body) = Api("GET", "/networks?filters=" + filter(true));
+            var names = JsonDocument.Parse(body).RootElement.EnumerateArray().Select(n => n.GetProperty("Name").GetString()).ToList();
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Contains(unused, names);
+            Assert.DoesNotContain(used, names);
+            Assert.DoesNotContain("bridge", names);
+            names = [.. JsonDocument.Parse(Api("GET", "/networks?filters=" + filter(false)).Body).RootElement.EnumerateArray().Select(n => n.GetProperty("Name").GetString())];
+            Assert.Contains(used, names);
+            Assert.Contains("bridge", names);
+            Assert.DoesNotContain(unused, names);
+            // Prune applies it too: dangling=false keeps every network (those it selects are in use or predefined).
+            (status, body) = Api("POST", "/networks/prune?filters=" + filter(false));
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Empty(JsonDocument.Parse(body).RootElement.GetProperty("NetworksDeleted").EnumerateArray());
+            Assert.Equal(0, F.Run("network", "inspect", unused).ExitCode);
+            Assert.Equal((HttpStatusCode.BadRequest, "Invalid filter 'dangling=[maybe]'"), Api("GET", "/networks?filters=" + Uri.EscapeDataString("""{"dangling":["maybe"]}""")));
+        }
+        finally
+        {
+            F.Run("rm", "-f", c);
+            F.Run("network", "rm", unused, used);
         }
     }
 
@@ -301,7 +370,9 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
             // A restart keeps the alias and re-attaches.
             F.Run("restart", "-t", "0", c).Ok();
             Assert.Contains("inet ", F.Run("exec", c, "ip", "-o", "-4", "addr", "show", "eth0").Ok().Stdout, StringComparison.Ordinal);
-            Assert.Contains("--ip", F.Run("run", "--rm", "--ip", "172.17.9.9", busybox, "true").Stderr.Replace("user specified IP address", "--ip", StringComparison.Ordinal), StringComparison.Ordinal);
+            var onDefault = F.Run("run", "--rm", "--ip", "172.17.9.9", busybox, "true");
+            Assert.Equal(125, onDefault.ExitCode);
+            Assert.Contains("Error response from daemon: user specified IP address is supported on user defined networks only", onDefault.Stderr, StringComparison.Ordinal);
         }
         finally
         {
@@ -345,9 +416,13 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
     }
 
     /// <summary>Host links on this engine's bridges (other engines and tests may run on the host at the same time).</summary>
-    internal static HashSet<string> EngineLinks(ContainerEngine e)
+    internal static HashSet<string> EngineLinks(ContainerEngine e) =>
+        LinksOn(e.Networks.List().Select(n => n.Bridge).OfType<string>());
+
+    /// <summary>Host links enslaved to the named bridges (the containers' veths).</summary>
+    internal static HashSet<string> LinksOn(IEnumerable<string> bridgeNames)
     {
-        var bridges = e.Networks.List().Select(n => n.Bridge).Where(b => b is not null).ToHashSet(StringComparer.Ordinal);
+        var bridges = bridgeNames.ToHashSet(StringComparer.Ordinal);
         using var nl = RtNetlink.Open();
         var links = nl.GetLinks();
         var indices = links.Where(l => bridges.Contains(l.Name)).Select(l => l.Index).ToHashSet();
@@ -365,11 +440,11 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
         return [.. nl.GetAddresses().Where(a => names.ContainsKey(a.LinkIndex)).Select(a => names[a.LinkIndex] + ":" + a.Address + "/" + a.PrefixLength)];
     }
 
-    internal static int IpamFiles(ContainerEngine e)
-    {
-        var dir = Path.Combine(e.Networks.Directory, "ipam");
-        return Directory.Exists(dir) ? Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Count(f => IPAddress.TryParse(Path.GetFileName(f), out _)) : 0;
-    }
+    internal static int IpamFiles(ContainerEngine e) => Reservations(Path.Combine(e.Networks.Directory, "ipam"));
+
+    /// <summary>IPAM reservations (files named by an address) under a host-local data directory.</summary>
+    internal static int Reservations(string dir) =>
+        Directory.Exists(dir) ? Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Count(f => IPAddress.TryParse(Path.GetFileName(f), out _)) : 0;
 
     internal static string NftTable(ContainerEngine e)
     {
@@ -416,10 +491,10 @@ public sealed class NetworkReconcileTests
             Run("run", "-d", "--name", "keep", "--network", "rn", "-p", $"{port}:80", "busybox", "sh", "-c", "mkdir /www; echo kept > /www/index.html; exec httpd -f -p 80 -h /www");
             var dies = Run("run", "-d", "--name", "dies", "--network", "rn", "-p", $"{NetworkScenarios.FreePort()}:80", "busybox", "sleep", "300");
             var diesPid = Run("inspect", "-f", "{{.State.Pid}}", "dies");
-            var diesVeth = VethsOn(netBridge);
+            var diesVeth = NetworkTests.LinksOn([netBridge]);
             Assert.Equal(2, diesVeth.Count);
             var ipamDir = Path.Combine(dir.Path, "data", "networks", "ipam", "rn");
-            Assert.Equal(2, Reservations(ipamDir));
+            Assert.Equal(2, NetworkTests.Reservations(ipamDir));
             Assert.Equal("kept\n", NetworkScenarios.GetEventually($"http://127.0.0.1:{port}/"));
 
             daemon.Kill();
@@ -434,16 +509,16 @@ public sealed class NetworkReconcileTests
             daemon = LiveRestoreTests.StartDaemon(dir.Path, socket);
             Assert.Equal("exited", Run("inspect", "-f", "{{.State.Status}}", "dies"));
             Assert.Equal("running", Run("inspect", "-f", "{{.State.Status}}", "keep"));
-            DockerCliTests.WaitFor(() => Reservations(ipamDir) == 1);
-            Assert.Single(VethsOn(netBridge));
+            DockerCliTests.WaitFor(() => NetworkTests.Reservations(ipamDir) == 1);
+            Assert.Single(NetworkTests.LinksOn([netBridge]));
             Assert.False(File.Exists(stale));
             Assert.False(PersistentNetworkNamespace.IsMounted(stale));
             Assert.Equal("kept\n", NetworkScenarios.Get($"http://127.0.0.1:{port}/"));
             Assert.DoesNotContain(dies, Cli.Run("ls", [Path.Combine(dir.Path, "data", "networks", "cni-cache", "results")]).Stdout, StringComparison.Ordinal);
 
             Run("rm", "-f", "keep", "dies");
-            Assert.Equal(0, Reservations(ipamDir));
-            Assert.Empty(VethsOn(netBridge));
+            Assert.Equal(0, NetworkTests.Reservations(ipamDir));
+            Assert.Empty(NetworkTests.LinksOn([netBridge]));
             Assert.Empty(Directory.EnumerateFiles(Path.Combine(dir.Path, "exec", "netns")));
             Run("network", "rm", "rn");
             Assert.Null(Link(netBridge));
@@ -460,20 +535,9 @@ public sealed class NetworkReconcileTests
         }
     }
 
-    private static int Reservations(string dir) =>
-        Directory.Exists(dir) ? Directory.EnumerateFiles(dir).Count(f => IPAddress.TryParse(Path.GetFileName(f), out _)) : 0;
-
     private static LinkInfo? Link(string name)
     {
         using var nl = RtNetlink.Open();
         return nl.FindLink(name);
-    }
-
-    private static List<string> VethsOn(string bridge)
-    {
-        using var nl = RtNetlink.Open();
-        var links = nl.GetLinks();
-        var b = links.FirstOrDefault(l => l.Name == bridge);
-        return b is null ? [] : [.. links.Where(l => l.MasterIndex == b.Index).Select(l => l.Name)];
     }
 }

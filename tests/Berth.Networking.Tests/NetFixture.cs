@@ -84,7 +84,7 @@ public sealed class CniWorld : IDisposable
 {
     private static int counter;
     private readonly string forwardBefore;
-    private readonly string tablesBefore;
+    private readonly ReferenceNatTables natTables;
 
     public CniWorld(PluginSet set)
     {
@@ -115,7 +115,7 @@ public sealed class CniWorld : IDisposable
             }
         }
         forwardBefore = File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim();
-        tablesBefore = Sh.Run("nft", "list", "tables");
+        natTables = ReferenceNatTables.Record();
         LinksBefore = HostLinks();
         AddressesBefore = HostAddresses();
         Runner = new CniRunner([PluginDir], Dir.Combine("cache"));
@@ -203,35 +203,6 @@ public sealed class CniWorld : IDisposable
         return new RuntimeConf { ContainerId = id, NetNs = ns.Path, IfName = "eth0", CapabilityArgs = caps };
     }
 
-    /// <summary>
-    /// The reference portmap (iptables-nft) leaves its top-level CNI-HOSTPORT-* chains in "ip nat"/"ip6 nat" by
-    /// design. A table that did not exist before this world and holds nothing but those chains (and base chains
-    /// jumping only to them) was made by these tests, and goes; anything else there is someone else's and stays.
-    /// </summary>
-    private void RemoveReferenceNatTables()
-    {
-        foreach (var family in new[] { "ip", "ip6" })
-        {
-            if (tablesBefore.Contains($"table {family} nat\n", StringComparison.Ordinal))
-            {
-                continue;
-            }
-            var (code, text, _) = Sh.Exec("nft", "list", "table", family, "nat");
-            if (code != 0)
-            {
-                continue;
-            }
-            var chains = System.Text.RegularExpressions.Regex.Matches(text, @"chain (\S+) \{").Select(m => m.Groups[1].Value);
-            var jumps = System.Text.RegularExpressions.Regex.Matches(text, @"(?:jump|goto) (\S+)").Select(m => m.Groups[1].Value);
-            string[] bases = ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"];
-            if (chains.All(c => c.StartsWith("CNI-", StringComparison.Ordinal) || bases.Contains(c)) &&
-                jumps.All(j => j.StartsWith("CNI-", StringComparison.Ordinal)))
-            {
-                Sh.Try("nft", "delete", "table", family, "nat");
-            }
-        }
-    }
-
     /// <summary>Host links that appeared since the world was made, other than its bridge.</summary>
     public List<string> LeakedLinks() => [.. HostLinks().Except(LinksBefore).Where(l => l != Bridge)];
 
@@ -267,7 +238,7 @@ public sealed class CniWorld : IDisposable
         Sh.Try("nft", "delete", "table", "ip", Table);
         if (Set != PluginSet.Berth)
         {
-            RemoveReferenceNatTables();
+            natTables.RemoveMade();
         }
         File.WriteAllText("/proc/sys/net/ipv4/ip_forward", forwardBefore);
         Dir.Dispose();

@@ -6,6 +6,33 @@ using Microsoft.AspNetCore.Http;
 
 namespace Berth.Engine.Api;
 
+/// <summary>Body of POST /networks/create.</summary>
+public sealed class NetworkCreateRequest
+{
+    public string? Name { get; set; }
+    public string? Driver { get; set; }
+    public bool Internal { get; set; }
+    public bool Attachable { get; set; }
+    public bool? EnableIPv6 { get; set; }
+    public Dictionary<string, string>? Labels { get; set; }
+    public Dictionary<string, string>? Options { get; set; }
+    public NetworkIpamRequest? IPAM { get; set; }
+}
+
+public sealed class NetworkIpamRequest
+{
+    public string? Driver { get; set; }
+    public List<IpamPool>? Config { get; set; }
+}
+
+/// <summary>Body of POST /networks/{id}/connect and /disconnect (Force, of disconnect, changes nothing here).</summary>
+public sealed class NetworkConnectRequest
+{
+    public string? Container { get; set; }
+    public EndpointSettings? EndpointConfig { get; set; }
+    public bool Force { get; set; }
+}
+
 /// <summary>The /networks endpoints.</summary>
 internal sealed partial class DockerApiHandler
 {
@@ -20,26 +47,8 @@ internal sealed partial class DockerApiHandler
         Route("POST", "/networks/(?<id>[^/]+)/disconnect", DisconnectNetworkAsync);
     }
 
-    private static async Task<JsonObject> ReadObjectAsync(HttpContext context)
-    {
-        using var ms = new MemoryStream();
-        await context.Request.Body.CopyToAsync(ms, context.RequestAborted).ConfigureAwait(false);
-        if (ms.Length == 0)
-        {
-            return [];
-        }
-        try
-        {
-            return System.Text.Json.JsonSerializer.Deserialize(ms.ToArray(), DockerJsonContext.Default.JsonObject)
-                ?? throw BerthException.InvalidArgument("the request body must be a JSON object");
-        }
-        catch (System.Text.Json.JsonException e)
-        {
-            throw BerthException.InvalidArgument("invalid JSON in the request body: " + e.Message);
-        }
-    }
-
-    private static IEnumerable<NetworkRecord> FilterNetworks(IEnumerable<NetworkRecord> list, Dictionary<string, List<string>> filters)
+    /// <summary>Docker's network filters, for list and prune alike.</summary>
+    private IEnumerable<NetworkRecord> FilterNetworks(IEnumerable<NetworkRecord> list, Dictionary<string, List<string>> filters)
     {
         foreach (var (key, values) in filters)
         {
@@ -57,7 +66,10 @@ internal sealed partial class DockerApiHandler
                 "type" => values.All(v => v is "custom" or "builtin")
                     ? list.Where(n => values.Contains(n.Predefined ? "builtin" : "custom"))
                     : throw BerthException.InvalidArgument($"invalid filter: 'type'='{string.Join(",", values)}'"),
-                "dangling" => list,
+                // As dockerd: dangling=true is a user-defined network without active endpoints; false, the others.
+                "dangling" => ParseBoolFilter("dangling", values[^1])
+                    ? list.Where(n => !n.Predefined && !_engine.Networks.Endpoints(n).Any())
+                    : list.Where(n => n.Predefined || _engine.Networks.Endpoints(n).Any()),
                 "until" => list.Where(n => ParseTime(values[0]) is not { } t || n.Created < t),
                 _ => throw BerthException.InvalidArgument($"invalid filter '{key}'"),
             };
@@ -68,11 +80,6 @@ internal sealed partial class DockerApiHandler
     private Task ListNetworksAsync(HttpContext context, Match _)
     {
         var list = FilterNetworks(_engine.Networks.List(), Filters(Query(context, "filters")));
-        if (Filters(Query(context, "filters")).TryGetValue("dangling", out var d) && d.Count > 0)
-        {
-            var dangling = d[0] is "true" or "1";
-            list = list.Where(n => !n.Predefined && _engine.Networks.Endpoints(n).Any() != dangling);
-        }
         return WriteJsonAsync(context, new JsonArray([.. list.Select(n => (JsonNode?)_engine.Networks.Inspect(n))]));
     }
 
@@ -81,35 +88,22 @@ internal sealed partial class DockerApiHandler
 
     private async Task CreateNetworkAsync(HttpContext context, Match _)
     {
-        var body = await ReadObjectAsync(context).ConfigureAwait(false);
-        static Dictionary<string, string> Strings(JsonNode? node) =>
-            node is JsonObject o ? o.Where(p => p.Value is JsonValue).ToDictionary(p => p.Key, p => p.Value!.ToString(), StringComparer.Ordinal) : [];
+        var body = await ReadBodyAsync(context, DockerJsonContext.Default.NetworkCreateRequest).ConfigureAwait(false);
+        if (body.IPAM?.Driver is { Length: > 0 } driver && driver != "default")
+        {
+            throw BerthException.NotFound($"plugin \"{driver}\" not found: only the default IPAM driver is served");
+        }
         var options = new NetworkCreateOptions
         {
-            Name = body["Name"]?.GetValue<string>() ?? "",
-            Driver = body["Driver"]?.GetValue<string>(),
-            Internal = body["Internal"]?.GetValue<bool>() ?? false,
-            Attachable = body["Attachable"]?.GetValue<bool>() ?? false,
-            EnableIPv6 = body["EnableIPv6"] is JsonValue v6 && v6.TryGetValue<bool>(out var b6) && b6,
-            Labels = Strings(body["Labels"]),
-            Options = Strings(body["Options"]),
+            Name = body.Name ?? "",
+            Driver = body.Driver,
+            Internal = body.Internal,
+            Attachable = body.Attachable,
+            EnableIPv6 = body.EnableIPv6 == true,
+            Labels = body.Labels ?? [],
+            Options = body.Options ?? [],
         };
-        if (body["IPAM"] is JsonObject ipam)
-        {
-            if (ipam["Driver"]?.GetValue<string>() is { Length: > 0 } driver && driver != "default")
-            {
-                throw BerthException.NotFound($"plugin \"{driver}\" not found: only the default IPAM driver is served");
-            }
-            foreach (var c in (ipam["Config"] as JsonArray ?? []).OfType<JsonObject>())
-            {
-                options.Ipam.Add(new IpamPool
-                {
-                    Subnet = c["Subnet"]?.GetValue<string>(),
-                    Gateway = c["Gateway"]?.GetValue<string>(),
-                    IPRange = c["IPRange"]?.GetValue<string>(),
-                });
-            }
-        }
+        options.Ipam.AddRange(body.IPAM?.Config ?? []);
         var n = _engine.Networks.Create(options);
         await WriteJsonAsync(context, new JsonObject { ["Id"] = n.Id, ["Warning"] = "" }, 201).ConfigureAwait(false);
     }
@@ -117,8 +111,7 @@ internal sealed partial class DockerApiHandler
     private Task RemoveNetworkAsync(HttpContext context, Match m)
     {
         _engine.Networks.Remove(Uri.UnescapeDataString(m.Groups["id"].Value));
-        context.Response.StatusCode = 204;
-        return Task.CompletedTask;
+        return NoContentAsync(context);
     }
 
     private Task PruneNetworksAsync(HttpContext context, Match _)
@@ -132,21 +125,17 @@ internal sealed partial class DockerApiHandler
     private async Task ConnectNetworkAsync(HttpContext context, Match m)
     {
         var n = _engine.Networks.Get(Uri.UnescapeDataString(m.Groups["id"].Value));
-        var body = await ReadObjectAsync(context).ConfigureAwait(false);
-        var c = _engine.Get(body["Container"]?.GetValue<string>() ?? throw BerthException.InvalidArgument("Container is required"));
-        var ep = body["EndpointConfig"] as JsonObject;
-        var aliases = (ep?["Aliases"] as JsonArray)?.Select(a => a?.ToString() ?? "").Where(a => a.Length > 0).ToList();
-        var ip = ep?["IPAMConfig"]?["IPv4Address"]?.GetValue<string>();
-        await _engine.Networks.ConnectAsync(c, n, aliases, ip, context.RequestAborted).ConfigureAwait(false);
-        context.Response.StatusCode = 200;
+        var body = await ReadBodyAsync(context, DockerJsonContext.Default.NetworkConnectRequest).ConfigureAwait(false);
+        var c = _engine.Get(body.Container ?? throw BerthException.InvalidArgument("Container is required"));
+        var aliases = body.EndpointConfig?.Aliases?.Where(a => a.Length > 0).ToList();
+        await _engine.Networks.ConnectAsync(c, n, aliases, body.EndpointConfig?.IPAMConfig?.IPv4Address, context.RequestAborted).ConfigureAwait(false);
     }
 
     private async Task DisconnectNetworkAsync(HttpContext context, Match m)
     {
         var n = _engine.Networks.Get(Uri.UnescapeDataString(m.Groups["id"].Value));
-        var body = await ReadObjectAsync(context).ConfigureAwait(false);
-        var c = _engine.Get(body["Container"]?.GetValue<string>() ?? throw BerthException.InvalidArgument("Container is required"));
+        var body = await ReadBodyAsync(context, DockerJsonContext.Default.NetworkConnectRequest).ConfigureAwait(false);
+        var c = _engine.Get(body.Container ?? throw BerthException.InvalidArgument("Container is required"));
         await _engine.Networks.DisconnectAsync(c, n, context.RequestAborted).ConfigureAwait(false);
-        context.Response.StatusCode = 200;
     }
 }

@@ -80,7 +80,7 @@ internal sealed partial class DockerApiHandler
             ["Debug"] = false,
             ["NFd"] = Directory.GetFiles("/proc/self/fd").Length,
             ["NGoroutines"] = System.Diagnostics.Process.GetCurrentProcess().Threads.Count,
-            ["SystemTime"] = Time(_engine.Time.GetUtcNow()),
+            ["SystemTime"] = EngineFormat.Time(_engine.Time.GetUtcNow()),
             ["LoggingDriver"] = "json-file",
             ["CgroupDriver"] = "cgroupfs",
             ["CgroupVersion"] = cgroupVersion,

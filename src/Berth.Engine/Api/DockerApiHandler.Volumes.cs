@@ -48,29 +48,15 @@ internal sealed partial class DockerApiHandler
         {
             ["CreatedAt"] = VolumeStore.FormatTime(v.CreatedAt),
             ["Driver"] = v.Driver,
-            ["Labels"] = StringMap(v.Labels),
+            ["Labels"] = EngineFormat.StringMap(v.Labels),
             ["Mountpoint"] = _engine.Volumes.Mountpoint(v.Name),
             ["Name"] = v.Name,
-            ["Options"] = StringMap(v.Options),
+            ["Options"] = EngineFormat.StringMap(v.Options),
             ["Scope"] = "local",
         };
         if (usage)
         {
             o["UsageData"] = new JsonObject { ["Size"] = _engine.Volumes.Size(v.Name), ["RefCount"] = _engine.VolumeUsers(v.Name).Count };
-        }
-        return o;
-    }
-
-    private static JsonObject? StringMap(Dictionary<string, string>? map)
-    {
-        if (map is null)
-        {
-            return null;
-        }
-        var o = new JsonObject();
-        foreach (var (k, val) in map)
-        {
-            o[k] = val;
         }
         return o;
     }

@@ -257,8 +257,6 @@ internal sealed partial class DockerApiHandler
         return result;
     }
 
-    private static string Time(DateTimeOffset? t) => t is { } v ? v.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture) : "0001-01-01T00:00:00Z";
-
     /// <summary>Docker's `since`/`until`: unix seconds (with a fraction) or RFC 3339.</summary>
     internal static DateTimeOffset? ParseTime(string? value)
     {

@@ -189,6 +189,8 @@ public sealed class UpdateRequest
 [JsonSerializable(typeof(IdResponse))]
 [JsonSerializable(typeof(UpdateRequest))]
 [JsonSerializable(typeof(VolumeCreateRequest))]
+[JsonSerializable(typeof(NetworkCreateRequest))]
+[JsonSerializable(typeof(NetworkConnectRequest))]
 [JsonSerializable(typeof(JsonNode))]
 [JsonSerializable(typeof(JsonObject))]
 [JsonSerializable(typeof(JsonArray))]

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Berth.Engine.Api;
@@ -7,8 +6,6 @@ namespace Berth.Engine.Containers;
 
 public sealed partial class Container
 {
-    private static string Time(DateTimeOffset? t) => t is { } v ? v.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture) : "0001-01-01T00:00:00Z";
-
     private static JsonNode? ToNode<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) =>
         JsonSerializer.SerializeToNode(value, type);
 
@@ -122,7 +119,7 @@ public sealed partial class Container
             var log = new JsonArray();
             foreach (var e in h.Log)
             {
-                log.Add((JsonNode)new JsonObject { ["Start"] = Time(e.Start), ["End"] = Time(e.End), ["ExitCode"] = e.ExitCode, ["Output"] = e.Output });
+                log.Add((JsonNode)new JsonObject { ["Start"] = EngineFormat.Time(e.Start), ["End"] = EngineFormat.Time(e.End), ["ExitCode"] = e.ExitCode, ["Output"] = e.Output });
             }
             health = new JsonObject { ["Status"] = h.Status, ["FailingStreak"] = h.FailingStreak, ["Log"] = log };
         }
@@ -137,8 +134,8 @@ public sealed partial class Container
             ["Pid"] = s.Pid,
             ["ExitCode"] = s.ExitCode,
             ["Error"] = s.Error,
-            ["StartedAt"] = Time(s.StartedAt),
-            ["FinishedAt"] = Time(s.FinishedAt),
+            ["StartedAt"] = EngineFormat.Time(s.StartedAt),
+            ["FinishedAt"] = EngineFormat.Time(s.FinishedAt),
         };
         if (health is not null)
         {
@@ -154,7 +151,7 @@ public sealed partial class Container
         var o = new JsonObject
         {
             ["Id"] = Id,
-            ["Created"] = Time(Record.Created),
+            ["Created"] = EngineFormat.Time(Record.Created),
             ["Path"] = Record.Path,
             ["Args"] = new JsonArray(Record.Args.Select(a => (JsonNode?)a).ToArray()),
             ["State"] = state,

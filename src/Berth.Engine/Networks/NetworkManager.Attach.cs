@@ -9,6 +9,7 @@ using Berth.Engine.Api;
 using Berth.Engine.Containers;
 using Berth.Linux.Netlink;
 using Berth.Networking.Cni;
+using Berth.Networking.Dns;
 using Berth.Oci.Runtime;
 
 namespace Berth.Engine.Networks;
@@ -16,10 +17,11 @@ namespace Berth.Engine.Networks;
 public sealed partial class NetworkManager
 {
     /// <summary>
-    /// Containers on user-defined networks get "nameserver 127.0.0.11" (the embedded DNS server, NetworkManager.Dns);
-    /// false gives them the host's resolvers instead, like containers on the default bridge.
+    /// Whether the container gets a network namespace of its own (set up and torn down here): not with the host or
+    /// none network mode, not when it joins another container's (container:ID), nor without a mode recorded.
     /// </summary>
-    public bool EmbeddedDnsAvailable { get; set; } = true;
+    internal static bool OwnsNetns(HostConfig h) =>
+        h.NetworkMode is { } mode && mode is not ("host" or "none") && !mode.StartsWith("container:", StringComparison.Ordinal);
 
     private string StatePath(string containerId) => Path.Combine(_engine.Options.ContainersDirectory, containerId, "network.json");
 
@@ -58,11 +60,21 @@ public sealed partial class NetworkManager
         }
     }
 
-    internal void Forget(Container c)
+    /// <summary>Drops the cached state of a removed container (its network.json goes with its directory).</summary>
+    internal void Forget(string containerId)
     {
         lock (_lock)
         {
-            _states.Remove(c.Id);
+            _states.Remove(containerId);
+        }
+    }
+
+    /// <summary>Whether state of the container is cached (tests check removal forgets it).</summary>
+    internal bool Tracks(string containerId)
+    {
+        lock (_lock)
+        {
+            return _states.ContainsKey(containerId);
         }
     }
 
@@ -183,8 +195,7 @@ public sealed partial class NetworkManager
     /// </summary>
     internal async Task SetupAsync(Container c, CancellationToken cancellationToken)
     {
-        var mode = c.Record.HostConfig.NetworkMode ?? "none";
-        if (mode is "host" or "none" || mode.StartsWith("container:", StringComparison.Ordinal))
+        if (!OwnsNetns(c.Record.HostConfig))
         {
             return;
         }
@@ -195,23 +206,27 @@ public sealed partial class NetworkManager
             await TeardownLockedAsync(c, st).ConfigureAwait(false);
             var ns = Path.Combine(NetnsDirectory, c.Id);
             st.SandboxKey = ns;
-            SaveState(c.Id, st);
             PersistentNetworkNamespace.Create(ns);
             var ports = AllocatePorts(c, st);
-            var i = 0;
+            var attach = new List<(EndpointState Endpoint, NetworkRecord Network)>();
             foreach (var ep in st.Endpoints.Values.OrderBy(e => e.Order).ToList())
             {
                 var n = TryGet(ep.NetworkId) ?? TryGet(ep.NetworkName)
                     ?? throw BerthException.NotFound($"failed to set up container networking: network {ep.NetworkName} not found");
-                await AddEndpointAsync(c, st, ep, n, "eth" + i.ToString(CultureInfo.InvariantCulture), i == 0 ? ports : null, cancellationToken).ConfigureAwait(false);
-                i++;
+                PrepareEndpoint(ep, n, "eth" + attach.Count.ToString(CultureInfo.InvariantCulture));
+                attach.Add((ep, n));
+            }
+            // Saved once before any ADD: a daemon killed part-way through leaves the interfaces recorded and the next
+            // start's ReconcileAsync DELs them (the CNI cache only has completed ADDs; pinned namespaces of containers
+            // that do not run are removed there too).
+            SaveState(c.Id, st);
+            for (var i = 0; i < attach.Count; i++)
+            {
+                await AddEndpointAsync(c, st, attach[i].Endpoint, attach[i].Network, i == 0 ? ports : null, cancellationToken).ConfigureAwait(false);
             }
             WriteFiles(c, st);
             SaveState(c.Id, st);
-            if (EmbeddedDnsAvailable)
-            {
-                await AttachDnsAsync(c, st, cancellationToken).ConfigureAwait(false);
-            }
+            await AttachDnsAsync(c, st, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -268,17 +283,23 @@ public sealed partial class NetworkManager
         }
     }
 
-    private async Task AddEndpointAsync(Container c, ContainerNetworkState st, EndpointState ep, NetworkRecord n, string ifName, JsonObject? ports, CancellationToken cancellationToken)
+    /// <summary>The interface and endpoint id an attachment will get, recorded (and saved by the caller) before its CNI ADD.</summary>
+    private static void PrepareEndpoint(EndpointState ep, NetworkRecord n, string ifName)
     {
         if (!n.IsBridge)
         {
             throw BerthException.InvalidArgument($"network {n.Name} ({n.Driver}) cannot be combined with other networks");
         }
         ep.IfName = ifName;
-        ep.EndpointId = NewId();
+        ep.EndpointId = EngineFormat.NewId();
         ep.NetworkId = n.Id;
         ep.NetworkName = n.Name;
-        SaveState(c.Id, st);
+    }
+
+    /// <summary>CNI ADD of a prepared endpoint; the result lands in <paramref name="ep"/>, which the caller saves.</summary>
+    private async Task AddEndpointAsync(Container c, ContainerNetworkState st, EndpointState ep, NetworkRecord n, JsonObject? ports, CancellationToken cancellationToken)
+    {
+        var ifName = ep.IfName!;
         var rt = Runtime(c.Id, st.SandboxKey!, ifName, ep.RequestedIPv4, ports);
         CniResult result;
         try
@@ -297,7 +318,6 @@ public sealed partial class NetworkManager
         ep.Gateway = ip.Gateway ?? n.Gateway;
         ep.MacAddress = result.Interfaces?.FirstOrDefault(x => x.Name == ifName && x.Sandbox is not null)?.Mac
             ?? result.Interfaces?.FirstOrDefault(x => x.Sandbox is not null)?.Mac;
-        SaveState(c.Id, st);
     }
 
     private static RuntimeConf Runtime(string containerId, string netns, string ifName, string? staticIp, JsonObject? ports) => new()
@@ -312,7 +332,7 @@ public sealed partial class NetworkManager
     /// <summary>CNI DEL of every attachment and the namespace removed, after the container stopped (or a failed start).</summary>
     internal async Task TeardownAsync(Container c)
     {
-        if (c.Record.HostConfig.NetworkMode is "host" or "none" || (c.Record.HostConfig.NetworkMode ?? "").StartsWith("container:", StringComparison.Ordinal))
+        if (!OwnsNetns(c.Record.HostConfig))
         {
             return;
         }
@@ -347,6 +367,7 @@ public sealed partial class NetworkManager
         SaveState(c.Id, st);
     }
 
+    /// <summary>CNI DEL of one endpoint (idempotent, so a teardown cut short is simply run again); the caller saves.</summary>
     private async Task DelEndpointAsync(string containerId, ContainerNetworkState st, EndpointState ep)
     {
         var rt = Runtime(containerId, st.SandboxKey ?? "", ep.IfName!, null, null);
@@ -377,7 +398,6 @@ public sealed partial class NetworkManager
         ep.IPPrefixLen = 0;
         ep.Gateway = null;
         ep.MacAddress = null;
-        SaveState(containerId, st);
     }
 
     /// <summary>Host ports for this start: explicit ones checked against other containers and host sockets, free ones picked.</summary>
@@ -450,90 +470,18 @@ public sealed partial class NetworkManager
     {
         var dir = Path.Combine(_engine.Options.ContainersDirectory, c.Id);
         var h = c.Record.HostConfig;
-        var hosts = new StringBuilder("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
-        foreach (var extra in h.ExtraHosts ?? [])
-        {
-            var sep = extra.IndexOf('=', StringComparison.Ordinal);
-            if (sep < 0)
-            {
-                sep = extra.IndexOf(':', StringComparison.Ordinal);
-            }
-            if (sep <= 0)
-            {
-                continue;
-            }
-            var ip = extra[(sep + 1)..].Trim('[', ']');
-            if (ip == "host-gateway")
-            {
-                ip = HostGateway() ?? st.Endpoints.Values.OrderBy(e => e.Order).FirstOrDefault()?.Gateway ?? "";
-            }
-            hosts.Append(ip).Append('\t').Append(extra[..sep]).Append('\n');
-        }
         var primary = st.Endpoints.Values.Where(e => e.IPAddress is not null).OrderBy(e => e.Order).FirstOrDefault();
-        var hostname = Containers.SpecGenerator.Hostname(c.Record, false);
-        if (primary is not null)
-        {
-            var name = c.Record.Name.TrimStart('/');
-            hosts.Append(primary.IPAddress).Append('\t').Append(hostname);
-            if (primary.NetworkName != DefaultBridgeNetwork && name != hostname)
-            {
-                hosts.Append(' ').Append(name);
-            }
-            hosts.Append('\n');
-        }
-        AtomicFile.WriteAllBytes(Path.Combine(dir, "hosts"), Encoding.UTF8.GetBytes(hosts.ToString()));
-        AtomicFile.WriteAllBytes(Path.Combine(dir, "resolv.conf"), Encoding.UTF8.GetBytes(ResolvConf(h, st)));
+        var gateway = HostGateway() ?? st.Endpoints.Values.OrderBy(e => e.Order).FirstOrDefault()?.Gateway;
+        var hosts = ContainerDnsFiles.Hosts(c.Record, false, gateway, primary?.IPAddress, primary is not null && primary.NetworkName != DefaultBridgeNetwork);
+        // User-defined networks are served by the embedded DNS server (NetworkManager.Dns); the default bridge is not.
+        var embedded = st.Endpoints.Values.Any(e => e.NetworkName != DefaultBridgeNetwork);
+        var resolv = ContainerDnsFiles.Resolv(ResolvConf.Load(ContainerDnsFiles.HostResolvConfPath), h, embedded, containerNamespace: true);
+        AtomicFile.WriteAllBytes(Path.Combine(dir, "hosts"), Encoding.UTF8.GetBytes(hosts));
+        AtomicFile.WriteAllBytes(Path.Combine(dir, "resolv.conf"), Encoding.UTF8.GetBytes(resolv));
     }
 
     /// <summary>What host-gateway in --add-host means: the default bridge's gateway, the host's address on it.</summary>
     public string? HostGateway() => TryGet(DefaultBridgeNetwork)?.Gateway;
-
-    private string ResolvConf(HostConfig h, ContainerNetworkState st)
-    {
-        var host = File.Exists("/etc/resolv.conf") ? File.ReadAllLines("/etc/resolv.conf") : [];
-        var userDefined = st.Endpoints.Values.Any(e => e.NetworkName != DefaultBridgeNetwork);
-        var embedded = userDefined && EmbeddedDnsAvailable;
-        List<string> servers;
-        if (h.Dns is { Count: > 0 } && !embedded)
-        {
-            servers = h.Dns;
-        }
-        else if (embedded)
-        {
-            // The embedded server answers names on the container's networks and forwards the rest (to --dns if given).
-            servers = ["127.0.0.11"];
-        }
-        else
-        {
-            // The host's loopback resolvers are unreachable from the container's namespace: dropped, with Docker's fallback.
-            servers = host.Where(l => l.StartsWith("nameserver", StringComparison.Ordinal)).Select(l => l[10..].Trim())
-                .Where(s => !s.StartsWith("127.", StringComparison.Ordinal) && s != "::1").ToList();
-            if (servers.Count == 0)
-            {
-                servers = ["8.8.8.8", "8.8.4.4"];
-            }
-        }
-        var search = h.DnsSearch is { Count: > 0 } ? h.DnsSearch : host.Where(l => l.StartsWith("search", StringComparison.Ordinal)).SelectMany(l => l[6..].Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
-        var options = h.DnsOptions is { Count: > 0 } ? h.DnsOptions : host.Where(l => l.StartsWith("options", StringComparison.Ordinal)).SelectMany(l => l[7..].Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToList();
-        if (embedded && !options.Any(o => o.StartsWith("ndots", StringComparison.Ordinal)))
-        {
-            options = [.. options, "ndots:0"];
-        }
-        var sb = new StringBuilder();
-        if (search.Count > 0)
-        {
-            sb.Append("search ").Append(string.Join(' ', search)).Append('\n');
-        }
-        foreach (var s in servers)
-        {
-            sb.Append("nameserver ").Append(s).Append('\n');
-        }
-        if (options.Count > 0)
-        {
-            sb.Append("options ").Append(string.Join(' ', options)).Append('\n');
-        }
-        return sb.ToString();
-    }
 
     /// <summary>Running containers attached to <paramref name="n"/>.</summary>
     internal IEnumerable<(Container Container, EndpointState Endpoint)> Endpoints(NetworkRecord n)
@@ -558,12 +506,11 @@ public sealed partial class NetworkManager
     /// <summary>POST /networks/{id}/connect: recorded for a stopped container, attached (eth1, eth2 ...) to a running one.</summary>
     public async Task ConnectAsync(Container c, NetworkRecord n, List<string>? aliases, string? ipv4, CancellationToken cancellationToken)
     {
-        var mode = c.Record.HostConfig.NetworkMode ?? "none";
         if (!n.IsBridge)
         {
             throw new BerthException(ErrorCode.PermissionDenied, $"container cannot be disconnected from host network or connected to host network");
         }
-        if (mode is "host" or "none" || mode.StartsWith("container:", StringComparison.Ordinal))
+        if (!OwnsNetns(c.Record.HostConfig))
         {
             throw new BerthException(ErrorCode.PermissionDenied, $"container sharing network namespace with another container or host cannot be connected to any other network");
         }
@@ -602,7 +549,9 @@ public sealed partial class NetworkManager
                 }
                 try
                 {
-                    await AddEndpointAsync(c, st, ep, n, "eth" + index.ToString(CultureInfo.InvariantCulture), null, cancellationToken).ConfigureAwait(false);
+                    PrepareEndpoint(ep, n, "eth" + index.ToString(CultureInfo.InvariantCulture));
+                    SaveState(c.Id, st);
+                    await AddEndpointAsync(c, st, ep, n, null, cancellationToken).ConfigureAwait(false);
                 }
                 catch
                 {
@@ -611,7 +560,7 @@ public sealed partial class NetworkManager
                     throw;
                 }
                 WriteFiles(c, st);
-                if (EmbeddedDnsAvailable && HasDns(ep))
+                if (HasDns(ep))
                 {
                     if (Dns.Attached.Contains(c.Id))
                     {

@@ -6,18 +6,6 @@ namespace Berth.Engine.Networks;
 
 public sealed partial class NetworkManager
 {
-    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
-
-    private static JsonObject Map(Dictionary<string, string> d)
-    {
-        var o = new JsonObject();
-        foreach (var (k, v) in d)
-        {
-            o[k] = v;
-        }
-        return o;
-    }
-
     /// <summary>GET /networks/{id} (and each entry of GET /networks), as dockerd shapes it.</summary>
     internal JsonObject Inspect(NetworkRecord n, bool withContainers = true)
     {
@@ -51,7 +39,7 @@ public sealed partial class NetworkManager
         {
             ["Name"] = n.Name,
             ["Id"] = n.Id,
-            ["Created"] = Time(n.Created),
+            ["Created"] = EngineFormat.Time(n.Created),
             ["Scope"] = "local",
             ["Driver"] = n.Driver,
             ["EnableIPv4"] = true,
@@ -63,8 +51,8 @@ public sealed partial class NetworkManager
             ["ConfigFrom"] = new JsonObject { ["Network"] = "" },
             ["ConfigOnly"] = false,
             ["Containers"] = containers,
-            ["Options"] = Map(n.Options),
-            ["Labels"] = Map(n.Labels),
+            ["Options"] = EngineFormat.StringMap(n.Options),
+            ["Labels"] = EngineFormat.StringMap(n.Labels),
         };
     }
 
@@ -72,26 +60,9 @@ public sealed partial class NetworkManager
     internal JsonObject ContainerSettings(Container c)
     {
         var st = State(c);
-        var networks = new JsonObject();
-        var mode = c.Record.HostConfig.NetworkMode ?? "none";
-        JsonObject? bridgeEp = null;
-        if (st.Endpoints.Count == 0)
-        {
-            if (!mode.StartsWith("container:", StringComparison.Ordinal))
-            {
-                var n = TryGet(mode);
-                networks[mode] = Endpoint(new EndpointState { NetworkId = n?.Id ?? "", NetworkName = mode }, c, c.IsRunning);
-            }
-        }
-        foreach (var ep in st.Endpoints.Values.OrderBy(e => e.Order))
-        {
-            var o = Endpoint(ep, c, c.IsRunning);
-            networks[ep.NetworkName] = o;
-            if (ep.NetworkName == DefaultBridgeNetwork)
-            {
-                bridgeEp = o;
-            }
-        }
+        var networks = NetworksJson(c, st);
+        // The top-level fields repeat the default bridge's endpoint, as dockerd's do.
+        var bridgeEp = networks[DefaultBridgeNetwork] as JsonObject;
         var settings = new JsonObject
         {
             ["Bridge"] = "",
@@ -199,5 +170,22 @@ public sealed partial class NetworkManager
     }
 
     /// <summary>NetworkSettings.Networks of GET /containers/json.</summary>
-    internal JsonObject SummaryNetworks(Container c) => (JsonObject)ContainerSettings(c)["Networks"]!.DeepClone();
+    internal JsonObject SummaryNetworks(Container c) => NetworksJson(c, State(c));
+
+    /// <summary>One entry per network the container is on (or its network mode's, before any endpoint).</summary>
+    private JsonObject NetworksJson(Container c, ContainerNetworkState st)
+    {
+        var networks = new JsonObject();
+        var mode = c.Record.HostConfig.NetworkMode ?? "none";
+        if (st.Endpoints.Count == 0 && !mode.StartsWith("container:", StringComparison.Ordinal))
+        {
+            var n = TryGet(mode);
+            networks[mode] = Endpoint(new EndpointState { NetworkId = n?.Id ?? "", NetworkName = mode }, c, c.IsRunning);
+        }
+        foreach (var ep in st.Endpoints.Values.OrderBy(e => e.Order))
+        {
+            networks[ep.NetworkName] = Endpoint(ep, c, c.IsRunning);
+        }
+        return networks;
+    }
 }

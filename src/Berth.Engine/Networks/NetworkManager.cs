@@ -28,6 +28,9 @@ public sealed partial class NetworkManager
     private readonly Dictionary<string, NetworkRecord> _networks = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ContainerNetworkState> _states = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
+
+    /// <summary>Networks reserved by a create still making their bridge and record (under <see cref="_lock"/>).</summary>
+    private readonly Dictionary<string, NetworkRecord> _creating = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _attachGate = new(1, 1);
     private readonly ContainerEngine _engine;
 
@@ -104,16 +107,16 @@ public sealed partial class NetworkManager
         }
         else if (existing is null)
         {
-            var subnet = PickSubnet();
+            var subnet = PickSubnet(_networks.Values, HostRouteList());
             var n = new NetworkRecord
             {
-                Id = NewId(),
+                Id = EngineFormat.NewId(),
                 Name = DefaultBridgeNetwork,
                 Driver = "bridge",
                 Created = _engine.Time.GetUtcNow(),
                 Predefined = true,
                 Subnet = subnet.ToString(),
-                Gateway = IPPrefix.FromNumber(subnet.First + 1, AddressFamily.InterNetwork).ToString(),
+                Gateway = DefaultGateway(subnet),
                 Bridge = bridgeName,
                 Options = new Dictionary<string, string>
                 {
@@ -147,12 +150,13 @@ public sealed partial class NetworkManager
         {
             return;
         }
-        var n = new NetworkRecord { Id = NewId(), Name = name, Driver = driver, Created = _engine.Time.GetUtcNow(), Predefined = true };
+        var n = new NetworkRecord { Id = EngineFormat.NewId(), Name = name, Driver = driver, Created = _engine.Time.GetUtcNow(), Predefined = true };
         SaveRecord(n);
         _networks[n.Id] = n;
     }
 
-    private static string NewId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
+    /// <summary>A network's gateway when none is given: the subnet's first address, as in Docker.</summary>
+    private static string DefaultGateway(IPPrefix subnet) => IPPrefix.FromNumber(subnet.First + 1, AddressFamily.InterNetwork).ToString();
 
     private string RecordPath(string id) => Path.Combine(Directory, id + ".json");
 
@@ -223,69 +227,80 @@ public sealed partial class NetworkManager
         {
             throw BerthException.InvalidArgument($"invalid MTU {mtuText}: give a number of at least 68");
         }
+        var pool = request.Ipam.FirstOrDefault();
+        IPPrefix? given = null;
+        string? gateway = null;
+        string? ipRange = null;
+        if (pool?.Subnet is { Length: > 0 } s)
+        {
+            var parsed = ParseCidr(s);
+            if (parsed.Family != AddressFamily.InterNetwork)
+            {
+                throw BerthException.Unsupported($"IPv6 subnet {s}; give an IPv4 subnet");
+            }
+            given = parsed;
+        }
+        else if (pool?.Gateway is { Length: > 0 } || pool?.IPRange is { Length: > 0 })
+        {
+            throw BerthException.InvalidArgument("a gateway or ip range needs a subnet: give --subnet too");
+        }
+        if (pool?.Gateway is { Length: > 0 } g)
+        {
+            if (!IPAddress.TryParse(g, out var ga) || ga.AddressFamily != AddressFamily.InterNetwork)
+            {
+                throw BerthException.InvalidArgument($"invalid gateway address {g}: give an IPv4 address");
+            }
+            if (!given!.Value.Contains(ga))
+            {
+                throw BerthException.InvalidArgument($"no matching subnet for gateway {g}: it is not in {given.Value}");
+            }
+            gateway = ga.ToString();
+        }
+        if (pool?.IPRange is { Length: > 0 } r)
+        {
+            var range = ParseCidr(r);
+            if (!given!.Value.Contains(range.Network) || range.Length < given.Value.Length)
+            {
+                throw BerthException.InvalidArgument($"no matching subnet for range {r}: it is not inside {given.Value}");
+            }
+            ipRange = range.ToString();
+        }
+        var id = EngineFormat.NewId();
+        var bridge = request.Options.TryGetValue("com.docker.network.bridge.name", out var bn) && bn.Length > 0 ? bn : "br-" + id[..12];
+        if (bridge.Length > 15 || bridge.Contains('/', StringComparison.Ordinal) || bridge.Any(char.IsWhiteSpace))
+        {
+            throw BerthException.InvalidArgument($"invalid bridge name {bridge}: at most 15 characters, no '/' or spaces");
+        }
+        // The host's routes are read before the lock: a netlink dump needs no engine state, and inspect, ps and
+        // start wait on the lock.
+        var routes = given is null ? HostRouteList() : [];
+        NetworkRecord record;
         lock (_lock)
         {
-            if (_networks.Values.Any(n => n.Name == request.Name))
+            // Networks being created count as existing: a concurrent create cannot take the same name, subnet or bridge.
+            var existing = _networks.Values.Concat(_creating.Values).ToList();
+            if (existing.Any(n => n.Name == request.Name))
             {
                 throw new BerthException(ErrorCode.Conflict, $"network with name {request.Name} already exists");
             }
-            var id = NewId();
-            var pool = request.Ipam.FirstOrDefault();
             IPPrefix subnet;
-            string? gateway = null;
-            string? ipRange = null;
-            if (pool?.Subnet is { Length: > 0 } s)
+            if (given is { } wanted)
             {
-                subnet = ParseCidr(s);
-                if (subnet.Family != AddressFamily.InterNetwork)
+                if (existing.FirstOrDefault(n => n.Subnet is not null && IPPrefix.Parse(n.Subnet, "subnet").Overlaps(wanted)) is { } clash)
                 {
-                    throw BerthException.Unsupported($"IPv6 subnet {s}; give an IPv4 subnet");
+                    throw new BerthException(ErrorCode.PermissionDenied, $"invalid pool request: Pool overlaps with other one on this address space ({pool!.Subnet} overlaps network {clash.Name}'s {clash.Subnet})");
                 }
-                if (_networks.Values.FirstOrDefault(n => n.Subnet is not null && IPPrefix.Parse(n.Subnet, "subnet").Overlaps(subnet)) is { } clash)
-                {
-                    throw new BerthException(ErrorCode.PermissionDenied, $"invalid pool request: Pool overlaps with other one on this address space ({s} overlaps network {clash.Name}'s {clash.Subnet})");
-                }
+                subnet = wanted;
             }
             else
             {
-                if (pool?.Gateway is { Length: > 0 } || pool?.IPRange is { Length: > 0 })
-                {
-                    throw BerthException.InvalidArgument("a gateway or ip range needs a subnet: give --subnet too");
-                }
-                subnet = PickSubnet();
+                subnet = PickSubnet(existing, routes);
             }
-            if (pool?.Gateway is { Length: > 0 } g)
-            {
-                if (!IPAddress.TryParse(g, out var ga) || ga.AddressFamily != AddressFamily.InterNetwork)
-                {
-                    throw BerthException.InvalidArgument($"invalid gateway address {g}: give an IPv4 address");
-                }
-                if (!subnet.Contains(ga))
-                {
-                    throw BerthException.InvalidArgument($"no matching subnet for gateway {g}: it is not in {subnet}");
-                }
-                gateway = ga.ToString();
-            }
-            if (pool?.IPRange is { Length: > 0 } r)
-            {
-                var range = ParseCidr(r);
-                if (!subnet.Contains(range.Network) || range.Length < subnet.Length)
-                {
-                    throw BerthException.InvalidArgument($"no matching subnet for range {r}: it is not inside {subnet}");
-                }
-                ipRange = range.ToString();
-            }
-            gateway ??= IPPrefix.FromNumber(subnet.First + 1, AddressFamily.InterNetwork).ToString();
-            var bridge = request.Options.TryGetValue("com.docker.network.bridge.name", out var bn) && bn.Length > 0 ? bn : "br-" + id[..12];
-            if (bridge.Length > 15 || bridge.Contains('/', StringComparison.Ordinal) || bridge.Any(char.IsWhiteSpace))
-            {
-                throw BerthException.InvalidArgument($"invalid bridge name {bridge}: at most 15 characters, no '/' or spaces");
-            }
-            if (_networks.Values.Any(n => n.Bridge == bridge))
+            if (existing.Any(n => n.Bridge == bridge))
             {
                 throw new BerthException(ErrorCode.Conflict, $"bridge name {bridge} is already used by another network");
             }
-            var record = new NetworkRecord
+            record = new NetworkRecord
             {
                 Id = id,
                 Name = request.Name,
@@ -296,11 +311,16 @@ public sealed partial class NetworkManager
                 Labels = new Dictionary<string, string>(request.Labels),
                 Options = new Dictionary<string, string>(request.Options),
                 Subnet = subnet.ToString(),
-                Gateway = gateway,
+                Gateway = gateway ?? DefaultGateway(subnet),
                 IpRange = ipRange,
                 Bridge = bridge,
-                SubnetGiven = pool?.Subnet is { Length: > 0 },
+                SubnetGiven = given is not null,
             };
+            _creating[id] = record;
+        }
+        // The bridge and the fsync'd record are made outside the lock, on the reserved name, subnet and bridge.
+        try
+        {
             // Validates the whole configuration (as the plugins will see it) before anything exists.
             _ = ConfList(record);
             EnsureBridge(record);
@@ -313,10 +333,22 @@ public sealed partial class NetworkManager
                 DeleteNetworkArtifacts(record);
                 throw;
             }
-            _networks[id] = record;
-            _engine.Events.Publish("network", "create", id, new Dictionary<string, string> { ["name"] = record.Name, ["type"] = driver });
-            return record;
         }
+        catch
+        {
+            lock (_lock)
+            {
+                _creating.Remove(id);
+            }
+            throw;
+        }
+        lock (_lock)
+        {
+            _creating.Remove(id);
+            _networks[id] = record;
+        }
+        _engine.Events.Publish("network", "create", id, new Dictionary<string, string> { ["name"] = record.Name, ["type"] = driver });
+        return record;
     }
 
     private static IPPrefix ParseCidr(string text)
@@ -436,9 +468,10 @@ public sealed partial class NetworkManager
     }
 
     /// <summary>The first pool that overlaps no other network and no host route.</summary>
-    private IPPrefix PickSubnet()
+    /// <summary>The first default pool that overlaps neither a network's subnet nor a route of the host.</summary>
+    private static IPPrefix PickSubnet(IEnumerable<NetworkRecord> networks, IEnumerable<IPPrefix> routes)
     {
-        var taken = _networks.Values.Where(n => n.Subnet is not null).Select(n => IPPrefix.Parse(n.Subnet, "subnet")).Concat(HostRouteList()).ToList();
+        var taken = networks.Where(n => n.Subnet is not null).Select(n => IPPrefix.Parse(n.Subnet, "subnet")).Concat(routes).ToList();
         foreach (var p in Pools)
         {
             if (!taken.Any(t => t.Overlaps(p)))

@@ -96,7 +96,7 @@ public static class ContainerConfig
             ["AttachStderr"] = !detach && (attach.Count == 0 || attach.Contains("stderr", StringComparer.OrdinalIgnoreCase)),
             ["Env"] = Array(Env(f)),
             ["Cmd"] = command.Count > 0 ? Array(command) : null,
-            ["Labels"] = Map(KeyValues(f.List("label").Concat(f.List("label-file").SelectMany(ReadLines)), "label", allowBare: true)),
+            ["Labels"] = KeyValueFlags.Map(f.List("label").Concat(f.List("label-file").SelectMany(ReadLines)), "label", allowBare: true),
             ["HostConfig"] = host,
         };
         if (f.Value("entrypoint") is { } ep)
@@ -145,7 +145,7 @@ public static class ContainerConfig
         }
         if (f.List("tmpfs") is { Count: > 0 } tmpfs)
         {
-            host["Tmpfs"] = Map(tmpfs.Select(t => t.Split(':', 2)).Select(p => (p[0], p.Length > 1 ? p[1] : "")));
+            host["Tmpfs"] = KeyValueFlags.ToJson(tmpfs.Select(t => t.Split(':', 2)).Select(p => (p[0], p.Length > 1 ? p[1] : "")));
         }
         if (f.Value("memory") is { } mem)
         {
@@ -229,7 +229,7 @@ public static class ContainerConfig
         }
         if (f.List("sysctl") is { Count: > 0 } sysctls)
         {
-            host["Sysctls"] = Map(KeyValues(sysctls, "sysctl", allowBare: false));
+            host["Sysctls"] = KeyValueFlags.Map(sysctls, "sysctl", allowBare: false);
         }
         if (f.List("ulimit") is { Count: > 0 } ulimits)
         {
@@ -252,7 +252,7 @@ public static class ContainerConfig
             host["LogConfig"] = new JsonObject
             {
                 ["Type"] = f.Value("log-driver", ""),
-                ["Config"] = Map(KeyValues(f.List("log-opt"), "log-opt", allowBare: false)),
+                ["Config"] = KeyValueFlags.Map(f.List("log-opt"), "log-opt", allowBare: false),
             };
         }
         var exposed = new JsonObject();
@@ -261,9 +261,8 @@ public static class ContainerConfig
             exposed[e.Contains('/', StringComparison.Ordinal) ? e : e + "/tcp"] = new JsonObject();
         }
         var bindings = new JsonObject();
-        foreach (var p in f.List("publish").SelectMany(ExpandPublish))
+        foreach (var (port, hostIp, hostPort) in f.List("publish").SelectMany(Publish))
         {
-            var (port, hostIp, hostPort) = Publish(p);
             exposed[port] = new JsonObject();
             if (bindings[port] is not JsonArray list)
             {
@@ -456,16 +455,17 @@ public static class ContainerConfig
                 case "volume-nocopy":
                     VolumeOptions(m)["NoCopy"] = value is null or "true" or "1";
                     break;
-                case "volume-label" or "volume-opt" when value is null || value.IndexOf('=', StringComparison.Ordinal) <= 0:
-                    throw new UsageException($"invalid argument \"{spec}\" for \"--mount\" flag: invalid {key} '{value}': use key=value");
-                case "volume-label":
-                    (VolumeOptions(m)["Labels"] as JsonObject ?? (JsonObject)(VolumeOptions(m)["Labels"] = new JsonObject()))[value[..value.IndexOf('=', StringComparison.Ordinal)]] = value[(value.IndexOf('=', StringComparison.Ordinal) + 1)..];
+                case "volume-label" or "volume-opt":
+                    if (!KeyValueFlags.TrySplit(value ?? "", allowBare: false, out var k, out var v))
+                    {
+                        throw new UsageException($"invalid argument \"{spec}\" for \"--mount\" flag: invalid {key} '{value}': use key=value");
+                    }
+                    var target = key == "volume-label" ? VolumeOptions(m) : DriverConfig(m);
+                    var name = key == "volume-label" ? "Labels" : "Options";
+                    (target[name] as JsonObject ?? (JsonObject)(target[name] = new JsonObject()))[k] = v;
                     break;
                 case "volume-driver":
                     DriverConfig(m)["Name"] = value;
-                    break;
-                case "volume-opt":
-                    (DriverConfig(m)["Options"] as JsonObject ?? (JsonObject)(DriverConfig(m)["Options"] = new JsonObject()))[value[..value.IndexOf('=', StringComparison.Ordinal)]] = value[(value.IndexOf('=', StringComparison.Ordinal) + 1)..];
                     break;
                 case "volume-subpath":
                     VolumeOptions(m)["Subpath"] = value;
@@ -490,58 +490,13 @@ public static class ContainerConfig
     private static JsonObject DriverConfig(JsonObject m) => VolumeOptions(m)["DriverConfig"] as JsonObject ?? (JsonObject)(VolumeOptions(m)["DriverConfig"] = new JsonObject());
 
     /// <summary>
-    /// A container port range becomes one spec per port, as the docker CLI sends them: "8080-8081:80-81" →
-    /// "8080:80", "8081:81"; a host range with one container port stays (the daemon picks a free one).
+    /// -p [ip:][hostPort[-end]:]containerPort[-end][/proto], parsed once: a container port range becomes one binding
+    /// per port, as the docker CLI sends them ("8080-8081:80-81" → 8080→80, 8081→81); a host range with one
+    /// container port stays a range (the daemon picks a free port in it).
     /// </summary>
-    public static IEnumerable<string> ExpandPublish(string spec)
+    public static IEnumerable<(string Port, string HostIp, string HostPort)> Publish(string spec)
     {
-        var proto = "";
-        var s = spec;
-        var slash = s.LastIndexOf('/');
-        if (slash > 0)
-        {
-            proto = s[slash..];
-            s = s[..slash];
-        }
-        var colon = s.LastIndexOf(':');
-        var container = s[(colon + 1)..];
-        var prefix = colon < 0 ? "" : s[..(colon + 1)];
-        var dash = container.IndexOf('-', StringComparison.Ordinal);
-        if (dash < 0)
-        {
-            return [spec];
-        }
-        if (!int.TryParse(container[..dash], CultureInfo.InvariantCulture, out var start) || !int.TryParse(container[(dash + 1)..], CultureInfo.InvariantCulture, out var end) || end < start || start < 1 || end > 65535)
-        {
-            throw new UsageException($"invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid containerPort: {container}");
-        }
-        var hostPart = colon < 0 ? "" : prefix[..^1];
-        var hostColon = hostPart.LastIndexOf(':');
-        var hostIp = hostColon < 0 ? "" : hostPart[..(hostColon + 1)];
-        var hostPorts = hostColon < 0 ? hostPart : hostPart[(hostColon + 1)..];
-        var list = new List<string>();
-        var hostDash = hostPorts.IndexOf('-', StringComparison.Ordinal);
-        int hostStart = 0;
-        if (hostPorts.Length > 0)
-        {
-            var hs = hostDash < 0 ? hostPorts : hostPorts[..hostDash];
-            var he = hostDash < 0 ? hostPorts : hostPorts[(hostDash + 1)..];
-            if (!int.TryParse(hs, CultureInfo.InvariantCulture, out hostStart) || !int.TryParse(he, CultureInfo.InvariantCulture, out var hostEnd) || hostEnd - hostStart != end - start)
-            {
-                throw new UsageException($"invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid ranges specified for container and host Ports: {container} and {hostPorts}");
-            }
-        }
-        for (var p = start; p <= end; p++)
-        {
-            var host = hostPorts.Length == 0 ? "" : (hostStart + (p - start)).ToString(CultureInfo.InvariantCulture);
-            list.Add((colon < 0 ? "" : hostIp + host + ":") + p.ToString(CultureInfo.InvariantCulture) + proto);
-        }
-        return list;
-    }
-
-    /// <summary>-p [ip:][hostPort:]containerPort[/proto].</summary>
-    public static (string Port, string HostIp, string HostPort) Publish(string spec)
-    {
+        UsageException Bad(string why) => new($"invalid argument \"{spec}\" for \"-p, --publish\" flag: {why}");
         var proto = "tcp";
         var s = spec;
         var slash = s.LastIndexOf('/');
@@ -562,18 +517,38 @@ public static class ContainerConfig
         {
             parts[0] = bracketIp;
         }
-        var (ip, hostPort, port) = parts.Length switch
+        var (ip, hostPorts, container) = parts.Length switch
         {
             1 => ("", "", parts[0]),
             2 => ("", parts[0], parts[1]),
             3 => (parts[0], parts[1], parts[2]),
-            _ => throw new UsageException($"invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid publish spec"),
+            _ => throw Bad("invalid publish spec"),
         };
-        if (!int.TryParse(port, CultureInfo.InvariantCulture, out var p) || p is < 1 or > 65535 || proto is not ("tcp" or "udp" or "sctp"))
+        var dash = container.IndexOf('-', StringComparison.Ordinal);
+        var startText = dash < 0 ? container : container[..dash];
+        var endText = dash < 0 ? container : container[(dash + 1)..];
+        if (!int.TryParse(startText, CultureInfo.InvariantCulture, out var start) || !int.TryParse(endText, CultureInfo.InvariantCulture, out var end) ||
+            end < start || start < 1 || end > 65535 || proto is not ("tcp" or "udp" or "sctp"))
         {
-            throw new UsageException($"invalid argument \"{spec}\" for \"-p, --publish\" flag: invalid containerPort: {port}");
+            throw Bad($"invalid containerPort: {container}");
         }
-        return ($"{p}/{proto}", ip, hostPort);
+        if (start == end)
+        {
+            return [($"{start}/{proto}", ip, hostPorts)];
+        }
+        var hostStart = 0;
+        if (hostPorts.Length > 0)
+        {
+            var hostDash = hostPorts.IndexOf('-', StringComparison.Ordinal);
+            var hs = hostDash < 0 ? hostPorts : hostPorts[..hostDash];
+            var he = hostDash < 0 ? hostPorts : hostPorts[(hostDash + 1)..];
+            if (!int.TryParse(hs, CultureInfo.InvariantCulture, out hostStart) || !int.TryParse(he, CultureInfo.InvariantCulture, out var hostEnd) || hostEnd - hostStart != end - start)
+            {
+                throw Bad($"invalid ranges specified for container and host Ports: {container} and {hostPorts}");
+            }
+        }
+        return [.. Enumerable.Range(start, end - start + 1).Select(p =>
+            ($"{p}/{proto}", ip, hostPorts.Length == 0 ? "" : (hostStart + (p - start)).ToString(CultureInfo.InvariantCulture)))];
     }
 
     private static JsonObject Ulimit(string spec)
@@ -586,29 +561,6 @@ public static class ContainerConfig
         }
         var hard = limits.Length == 2 && long.TryParse(limits[1], CultureInfo.InvariantCulture, out var h) ? h : soft;
         return new JsonObject { ["Name"] = kv[0], ["Soft"] = soft, ["Hard"] = hard };
-    }
-
-    private static IEnumerable<(string, string)> KeyValues(IEnumerable<string> items, string flag, bool allowBare)
-    {
-        foreach (var item in items)
-        {
-            var kv = item.Split('=', 2);
-            if (kv[0].Length == 0 || (kv.Length == 1 && !allowBare))
-            {
-                throw new UsageException($"invalid argument \"{item}\" for \"--{flag}\" flag: expected key=value");
-            }
-            yield return (kv[0], kv.Length > 1 ? kv[1] : "");
-        }
-    }
-
-    private static JsonObject Map(IEnumerable<(string Key, string Value)> pairs)
-    {
-        var o = new JsonObject();
-        foreach (var (k, v) in pairs)
-        {
-            o[k] = v;
-        }
-        return o;
     }
 
     public static JsonArray Array(IEnumerable<string> items) => new([.. items.Select(i => (JsonNode?)JsonValue.Create(i))]);

@@ -58,28 +58,13 @@ public static class NetworkCommands
                 ["Attachable"] = f.Bool("attachable"),
                 ["EnableIPv6"] = f.Bool("ipv6"),
                 ["IPAM"] = new JsonObject { ["Driver"] = "default", ["Config"] = config },
-                ["Labels"] = Map(f.List("label"), "label"),
-                ["Options"] = Map(f.List("opt"), "opt"),
+                ["Labels"] = KeyValueFlags.Map(f.List("label"), "label", allowBare: true),
+                ["Options"] = KeyValueFlags.Map(f.List("opt"), "opt", allowBare: true),
             };
             var r = await cli.Api.PostJsonAsync("/networks/create", body, ct).ConfigureAwait(false);
             cli.Out.WriteLine(r?["Id"]?.GetValue<string>());
             return 0;
         });
-
-    private static JsonObject Map(IEnumerable<string> items, string flag)
-    {
-        var o = new JsonObject();
-        foreach (var item in items)
-        {
-            var kv = item.Split('=', 2);
-            if (kv[0].Length == 0)
-            {
-                throw new UsageException($"invalid argument \"{item}\" for \"--{flag}\" flag: expected key=value");
-            }
-            o[kv[0]] = kv.Length > 1 ? kv[1] : "";
-        }
-        return o;
-    }
 
     public static DockerCommandSpec Ls { get; } = new("network ls", "List networks",
         Set("network ls", "network ls [OPTIONS]",

@@ -27,8 +27,8 @@ public static class VolumeCommands
             {
                 ["Name"] = name ?? "",
                 ["Driver"] = f.Value("driver") ?? "local",
-                ["DriverOpts"] = Map(f.List("opt"), "--opt"),
-                ["Labels"] = Map(f.List("label"), "--label"),
+                ["DriverOpts"] = KeyValueFlags.Map(f.List("opt"), "opt", allowBare: false),
+                ["Labels"] = KeyValueFlags.Map(f.List("label"), "label", allowBare: true),
             };
             var r = await cli.Api.PostJsonAsync("/volumes/create", body, ct).ConfigureAwait(false);
             cli.Out.WriteLine(r?["Name"]?.GetValue<string>());
@@ -111,24 +111,4 @@ public static class VolumeCommands
             cli.Out.WriteLine("Total reclaimed space: " + Units.HumanSize(space));
             return 0;
         });
-
-    /// <summary>key=value flags (--opt, --label) → a JSON map; a label without '=' has an empty value, as docker's.</summary>
-    private static JsonObject Map(IEnumerable<string> pairs, string flag)
-    {
-        var o = new JsonObject();
-        foreach (var p in pairs)
-        {
-            var eq = p.IndexOf('=', StringComparison.Ordinal);
-            if (eq == 0)
-            {
-                throw new UsageException($"invalid argument \"{p}\" for \"{flag}\" flag: invalid key-value pair");
-            }
-            if (eq < 0 && flag == "--opt")
-            {
-                throw new UsageException($"invalid argument \"{p}\" for \"{flag}\" flag: invalid key-value pair (use key=value)");
-            }
-            o[eq < 0 ? p : p[..eq]] = eq < 0 ? "" : p[(eq + 1)..];
-        }
-        return o;
-    }
 }
