@@ -242,7 +242,7 @@ public sealed class CgroupLayout
             var fsType = fields[sep + 1];
             if (fsType is "cgroup" or "cgroup2")
             {
-                mounts.Add((fsType, Unescape(fields[4]), Unescape(fields[3]), fields[sep + 3].Split(',')));
+                mounts.Add((fsType, Berth.Linux.MountInfo.Unescape(fields[4]), Berth.Linux.MountInfo.Unescape(fields[3]), fields[sep + 3].Split(',')));
             }
         }
 
@@ -304,32 +304,6 @@ public sealed class CgroupLayout
         }
         return true;
     }
-
-    // mountinfo escapes space, tab, newline and backslash as \ooo.
-    private static string Unescape(string field)
-    {
-        if (!field.Contains('\\', StringComparison.Ordinal))
-        {
-            return field;
-        }
-        var sb = new System.Text.StringBuilder(field.Length);
-        for (var i = 0; i < field.Length; i++)
-        {
-            if (field[i] == '\\' && i + 3 < field.Length
-                && IsOctal(field[i + 1]) && IsOctal(field[i + 2]) && IsOctal(field[i + 3]))
-            {
-                sb.Append((char)(((field[i + 1] - '0') * 64) + ((field[i + 2] - '0') * 8) + (field[i + 3] - '0')));
-                i += 3;
-            }
-            else
-            {
-                sb.Append(field[i]);
-            }
-        }
-        return sb.ToString();
-    }
-
-    private static bool IsOctal(char c) => c is >= '0' and <= '7';
 }
 
 /// <summary>The tasks files of a process's own v1 cgroups, opened ahead for a thread to move itself back into them.</summary>

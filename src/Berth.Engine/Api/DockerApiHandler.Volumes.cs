@@ -112,7 +112,7 @@ internal sealed partial class DockerApiHandler
         }
         // `docker volume create` without a name gets a random one but is not anonymous (dockerd labels only the volumes
         // containers create), so the default prune keeps it.
-        var name = string.IsNullOrEmpty(request.Name) ? VolumeStore.NewAnonymousName() : request.Name;
+        var name = string.IsNullOrEmpty(request.Name) ? EngineFormat.NewId() : request.Name;
         var v = _engine.CreateVolume(name, request.Driver, request.Labels ?? [], request.DriverOpts ?? []);
         await WriteJsonAsync(context, VolumeJson(v), 201).ConfigureAwait(false);
     }

@@ -163,8 +163,6 @@ public sealed partial class VolumeStore
     public VolumeRecord Get(string name) => TryGet(name) ?? throw BerthException.NotFound($"get {name}: no such volume");
 
     /// <summary>A new anonymous volume's name: 64 hex digits, as Docker's.</summary>
-    public static string NewAnonymousName() => Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
-
     /// <summary>
     /// Creates the volume, or returns the existing one of that name (Docker's create is idempotent; a different
     /// driver is a conflict). <paramref name="created"/> says whether this call made it.
@@ -173,7 +171,7 @@ public sealed partial class VolumeStore
     {
         created = false;
         var anonymous = string.IsNullOrEmpty(name);
-        name = anonymous ? NewAnonymousName() : name!;
+        name = anonymous ? EngineFormat.NewId() : name!;
         ValidateName(name);
         driver = string.IsNullOrEmpty(driver) ? LocalDriver : driver;
         if (driver != LocalDriver)
