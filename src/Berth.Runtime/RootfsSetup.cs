@@ -86,7 +86,7 @@ internal sealed class RootfsSetup(Spec spec, string rootfs, ISet<string> ownName
             var existing = FileSystem.MountFlagsOf("/");
             Sys.Mount(null, "/", null, MountFlags.Bind | MountFlags.Remount | MountFlags.ReadOnly | existing, null);
         }
-        if (linux.RootfsPropagation is { } rp && SpecLoader.PropagationFlag(rp) is { } flag)
+        if (linux.RootfsPropagation is { } rp && MountOptions.PropagationFlag(rp) is { } flag)
         {
             Sys.Mount(null, "/", null, flag, null);
         }

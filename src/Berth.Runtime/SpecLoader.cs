@@ -154,7 +154,7 @@ public static class SpecLoader
                     errors.Add($"linux.sysctl[\"{key}\"]: {problem}");
                 }
             }
-            if (linux.RootfsPropagation is { } rp && PropagationFlag(rp) is null)
+            if (linux.RootfsPropagation is { } rp && MountOptions.PropagationFlag(rp) is null)
             {
                 errors.Add($"linux.rootfsPropagation: \"{rp}\" is invalid; use shared, slave, private, unbindable or their r- forms");
             }
@@ -288,16 +288,4 @@ public static class SpecLoader
         return "is not namespaced; setting it would change the host (not supported)";
     }
 
-    public static MountFlags? PropagationFlag(string name) => name switch
-    {
-        "shared" => MountFlags.Shared,
-        "rshared" => MountFlags.Shared | MountFlags.Rec,
-        "slave" => MountFlags.Slave,
-        "rslave" => MountFlags.Slave | MountFlags.Rec,
-        "private" => MountFlags.Private,
-        "rprivate" => MountFlags.Private | MountFlags.Rec,
-        "unbindable" => MountFlags.Unbindable,
-        "runbindable" => MountFlags.Unbindable | MountFlags.Rec,
-        _ => null,
-    };
 }

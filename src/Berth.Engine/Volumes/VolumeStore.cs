@@ -162,7 +162,6 @@ public sealed partial class VolumeStore
 
     public VolumeRecord Get(string name) => TryGet(name) ?? throw BerthException.NotFound($"get {name}: no such volume");
 
-    /// <summary>A new anonymous volume's name: 64 hex digits, as Docker's.</summary>
     /// <summary>
     /// Creates the volume, or returns the existing one of that name (Docker's create is idempotent; a different
     /// driver is a conflict). <paramref name="created"/> says whether this call made it.
@@ -351,33 +350,9 @@ public sealed partial class VolumeStore
     /// <summary>mount(8)'s -o: flag words become MS_* flags, the rest is the file system's data string.</summary>
     public static (MountFlags Flags, string Data) ParseMountOptions(string? o)
     {
-        var flags = MountFlags.None;
-        var data = new List<string>();
-        foreach (var word in (o ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            switch (word)
-            {
-                case "ro": flags |= MountFlags.ReadOnly; break;
-                case "rw": flags &= ~MountFlags.ReadOnly; break;
-                case "nosuid": flags |= MountFlags.NoSuid; break;
-                case "nodev": flags |= MountFlags.NoDev; break;
-                case "noexec": flags |= MountFlags.NoExec; break;
-                case "sync": flags |= MountFlags.Synchronous; break;
-                case "dirsync": flags |= MountFlags.DirSync; break;
-                case "noatime": flags |= MountFlags.NoAtime; break;
-                case "nodiratime": flags |= MountFlags.NoDirAtime; break;
-                case "relatime": flags |= MountFlags.RelAtime; break;
-                case "strictatime": flags |= MountFlags.StrictAtime; break;
-                case "bind": flags |= MountFlags.Bind; break;
-                case "rbind": flags |= MountFlags.Bind | MountFlags.Rec; break;
-                case "suid" or "dev" or "exec" or "async" or "atime" or "diratime" or "defaults":
-                    break;
-                default:
-                    data.Add(word);
-                    break;
-            }
-        }
-        return (flags, string.Join(',', data));
+        var m = MountOptions.Parse(o?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), null);
+        var flags = m.Flags | (m.Bind ? MountFlags.Bind : MountFlags.None) | (m.Recursive ? MountFlags.Rec : MountFlags.None);
+        return (flags, m.Data ?? "");
     }
 
     internal static string FormatTime(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);

@@ -1,9 +1,10 @@
 using System.Text;
-using Berth.Linux;
+namespace Berth.Linux;
 
-namespace Berth.Runtime;
-
-/// <summary>An OCI mount's options split the way mount(2) wants them: flags, propagation, and the rest as data.</summary>
+/// <summary>
+/// Mount options (an OCI mount's, a local volume's <c>o=</c>) split the way mount(2) wants them: flags, propagation,
+/// and the rest as filesystem data.
+/// </summary>
 public sealed record MountOptions(MountFlags Flags, MountFlags Propagation, string? Data, bool Bind, bool Recursive)
 {
     public static MountOptions Parse(IEnumerable<string>? options, string? type)
@@ -87,7 +88,7 @@ public sealed record MountOptions(MountFlags Flags, MountFlags Propagation, stri
                     flags |= MountFlags.NoSymFollow;
                     break;
                 default:
-                    if (SpecLoader.PropagationFlag(option) is { } p)
+                    if (PropagationFlag(option) is { } p)
                     {
                         propagation |= p;
                     }
@@ -104,4 +105,18 @@ public sealed record MountOptions(MountFlags Flags, MountFlags Propagation, stri
         }
         return new MountOptions(flags, propagation, data.Length > 0 ? data.ToString() : null, bind, recursive);
     }
+
+    /// <summary>The mount(2) flags of a propagation word ("rprivate", "shared", ...); null if it is not one.</summary>
+    public static MountFlags? PropagationFlag(string name) => name switch
+    {
+        "shared" => MountFlags.Shared,
+        "rshared" => MountFlags.Shared | MountFlags.Rec,
+        "slave" => MountFlags.Slave,
+        "rslave" => MountFlags.Slave | MountFlags.Rec,
+        "private" => MountFlags.Private,
+        "rprivate" => MountFlags.Private | MountFlags.Rec,
+        "unbindable" => MountFlags.Unbindable,
+        "runbindable" => MountFlags.Unbindable | MountFlags.Rec,
+        _ => null,
+    };
 }
