@@ -164,17 +164,24 @@ public sealed class DockerCliTests(EngineFixture f)
     {
         var name = "hc-" + Guid.NewGuid().ToString("N")[..6];
         var since = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        f.Run(["run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s", "--health-retries", "1", "--health-timeout", "2s",
-            .. NoNet, "busybox", "sh", "-c", "touch /tmp/ok; exec sleep 1000"]).Ok();
-        WaitFor(() => f.Run("inspect", "-f", "{{.State.Health.Status}}", name).Stdout.Trim() == "healthy", TimeSpan.FromSeconds(20));
-        Assert.Contains("(healthy)", f.Run("ps", "--filter", "name=" + name).Ok().Stdout, StringComparison.Ordinal);
-        f.Run("exec", name, "rm", "/tmp/ok").Ok();
-        WaitFor(() => f.Run("inspect", "-f", "{{.State.Health.Status}}", name).Stdout.Trim() == "unhealthy", TimeSpan.FromSeconds(20));
-        var events = f.Run("events", "--since", since, "--until", DateTimeOffset.UtcNow.AddSeconds(1).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--filter", "container=" + name, "--format", "{{.Action}}").Ok().Stdout;
-        Assert.Contains("health_status: healthy", events, StringComparison.Ordinal);
-        Assert.Contains("health_status: unhealthy", events, StringComparison.Ordinal);
-        f.Run("rm", "-f", name).Ok();
+        try
+        {
+            f.Run(["run", "-d", "--name", name, "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s", "--health-retries", "1", "--health-timeout", "2s",
+                .. NoNet, "busybox", "sh", "-c", "touch /tmp/ok; exec sleep 1000"]).Ok();
+            WaitFor(() => f.Run("inspect", "-f", "{{.State.Health.Status}}", name).Stdout.Trim() == "healthy", TimeSpan.FromSeconds(20));
+            Assert.Contains("(healthy)", f.Run("ps", "--filter", "name=" + name).Ok().Stdout, StringComparison.Ordinal);
+            f.Run("exec", name, "rm", "/tmp/ok").Ok();
+            WaitFor(() => f.Run("inspect", "-f", "{{.State.Health.Status}}", name).Stdout.Trim() == "unhealthy", TimeSpan.FromSeconds(20));
+            var events = f.Run("events", "--since", since, "--until", DateTimeOffset.UtcNow.AddSeconds(1).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--filter", "container=" + name, "--format", "{{.Action}}").Ok().Stdout;
+            Assert.Contains("health_status: healthy", events, StringComparison.Ordinal);
+            Assert.Contains("health_status: unhealthy", events, StringComparison.Ordinal);
+        }
+        finally
+        {
+            // A failed assertion must not leave a running busybox container behind for the collection's other tests.
+            f.Run("rm", "-f", name).Ok();
+        }
     }
 
     [Fact]
