@@ -22,7 +22,8 @@ build: deps build-dotnet runtime shim cni native cli
 build-dotnet:
 	$(DOTNET) build Berth.slnx -c $(CONFIG) --nologo -v q -clp:NoSummary
 
-runtime: build-dotnet
+## berth-runtime links out/.native/libberth-spawn.a (made by `native`).
+runtime: build-dotnet native
 	$(DOTNET) publish src/Berth.Runtime.Cli/Berth.Runtime.Cli.csproj -c $(CONFIG) -r $(RID) --nologo -v q -o $(OUT)/.publish/berth-runtime
 	@mkdir -p $(OUT)
 	install -m 0755 $(OUT)/.publish/berth-runtime/berth-runtime $(OUT)/berth-runtime
@@ -40,7 +41,8 @@ cni: build-dotnet
 	install -m 0755 $(OUT)/.publish/berth-cni/berth-cni $(OUT)/berth-cni
 	for p in bridge host-local portmap; do ln -sfn ../berth-cni $(OUT)/cni/$$p; done
 
-## Native helpers next to berth-runtime: berth-userns (user namespaces need a single-threaded process).
+## Native helpers next to berth-runtime: berth-userns (user namespaces need a single-threaded process), berth-init,
+## and the static spawn library berth-runtime links.
 native:
 	build/build-native.sh $(OUT)
 

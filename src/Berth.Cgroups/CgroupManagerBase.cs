@@ -70,14 +70,29 @@ internal abstract class CgroupManagerBase : ICgroupManager
     /// <summary>Whether this cgroup can be frozen (v1: a freezer hierarchy is mounted).</summary>
     protected abstract bool CanFreeze { get; }
 
-    public void Apply(int pid, bool threadJoined = false)
+    public string? UnifiedDirectory
+    {
+        get
+        {
+            foreach (var e in Entries)
+            {
+                if (e.Hierarchy.IsUnified)
+                {
+                    return e.Directory;
+                }
+            }
+            return null;
+        }
+    }
+
+    public void Apply(int pid, bool threadJoined = false, bool bornInUnified = false)
     {
         var value = pid.ToString(CultureInfo.InvariantCulture);
         foreach (var e in Entries)
         {
-            if (threadJoined && !e.Hierarchy.IsUnified)
+            if (e.Hierarchy.IsUnified ? bornInUnified : threadJoined)
             {
-                // Born there: the spawning thread had joined this hierarchy.
+                // Born there: spawned into this cgroup2 cgroup, or by a thread that had joined this v1 hierarchy.
                 continue;
             }
             var file = e.Directory + "/cgroup.procs";

@@ -34,15 +34,22 @@ public interface ICgroupManager
     /// Moves <paramref name="pid"/> (and its threads) into the cgroup in every hierarchy. With
     /// <paramref name="threadJoined"/> (the process was spawned by a thread that had <see cref="JoinCurrentThread"/>ed,
     /// so it was born in the cgroup's v1 hierarchies) only the hierarchies a thread cannot join get the pid: the
-    /// cgroup2 one of a hybrid host (nothing at all on a v1-only host).
+    /// cgroup2 one of a hybrid host (nothing at all on a v1-only host). With <paramref name="bornInUnified"/> (it was
+    /// spawned into <see cref="UnifiedDirectory"/>, clone3's CLONE_INTO_CGROUP) the cgroup2 hierarchy is skipped too.
     /// </summary>
-    void Apply(int pid, bool threadJoined = false);
+    void Apply(int pid, bool threadJoined = false, bool bornInUnified = false);
+
+    /// <summary>
+    /// The cgroup's directory in the cgroup2 hierarchy (all of a v2 host's cgroup, the controller-less tree of a
+    /// hybrid one), for spawning a process straight into it; null on a v1-only host.
+    /// </summary>
+    string? UnifiedDirectory { get; }
 
     /// <summary>
     /// Whether <see cref="JoinCurrentThread"/> can work here, without changing anything: cgroup v1 moves single threads;
     /// a cgroup2 domain cannot take one thread of a process, so a v2 host gets false, and so does a hybrid host whose
     /// cgroup2 tree has controllers enabled for this cgroup (without any, that tree sets no limit, and a process spawned
-    /// by the joined thread is moved there with <see cref="Apply(int, bool)"/> afterwards).
+    /// by the joined thread is moved there with <see cref="Apply(int, bool, bool)"/> afterwards).
     /// </summary>
     bool CanJoinCurrentThread();
 

@@ -50,6 +50,53 @@ public static unsafe partial class Spawn
         }
     }
 
+    /// <summary>
+    /// Like <see cref="Start(string, IReadOnlyList{string}, IReadOnlyList{string})"/>, but the child is born in the
+    /// cgroup2 cgroup whose directory <paramref name="cgroupFd"/> is open (clone3 with CLONE_INTO_CGROUP; in every other
+    /// hierarchy it is born where the calling thread is), which saves the RCU grace period of a move afterwards. With
+    /// <paramref name="resetSignals"/> every signal goes back to its default action and none is blocked in the child.
+    /// Returns null, having started nothing, where that cannot be done: a kernel without clone3 or CLONE_INTO_CGROUP,
+    /// a caller not allowed to put the child there, or a process without the native library (only the NativeAOT
+    /// executables that link it have it); the caller then spawns and moves the child itself.
+    /// </summary>
+    public static int? TryStartInCgroup(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp, int cgroupFd, bool resetSignals)
+    {
+        if (!s_cgroupSpawnAvailable)
+        {
+            return null;
+        }
+        using var block = new NativeStrings(path, argv, envp);
+        int pid;
+        int rc;
+        try
+        {
+            rc = BerthSpawn.SpawnIntoCgroup(block.Path, block.Argv, block.Envp, cgroupFd, resetSignals ? 1 : 0, &pid);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            s_cgroupSpawnAvailable = false;
+            return null;
+        }
+        if (rc < 0)
+        {
+            // The clone failed: nothing was started.
+            if (-rc is Errno.ENOSYS or Errno.E2BIG or Errno.EINVAL)
+            {
+                s_cgroupSpawnAvailable = false;
+            }
+            return null;
+        }
+        return rc != 0 ? throw new LinuxSyscallException("clone3", path, rc) : pid;
+    }
+
+    private static bool s_cgroupSpawnAvailable = true;
+
+    /// <summary>
+    /// False once <see cref="TryStartInCgroup"/> has found it cannot work in this process (no native library, a kernel
+    /// without clone3 or CLONE_INTO_CGROUP); callers use it to prepare the slower way in time.
+    /// </summary>
+    public static bool CanStartInCgroup => s_cgroupSpawnAvailable;
+
     /// <summary>Replaces this process image; returns only by throwing.</summary>
     public static void Exec(string path, IReadOnlyList<string> argv, IReadOnlyList<string> envp)
     {

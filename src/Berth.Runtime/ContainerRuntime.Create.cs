@@ -67,6 +67,7 @@ public sealed partial class ContainerRuntime
                 consoleFd.ToString(CultureInfo.InvariantCulture), options.PreserveFds.ToString(CultureInfo.InvariantCulture),
             ];
             var bornInCgroup = false;
+            var bornInUnified = false;
             try
             {
                 if (plan.User)
@@ -76,7 +77,7 @@ public sealed partial class ContainerRuntime
                 }
                 else
                 {
-                    (pid, bornInCgroup) = SpawnInNamespaces(plan, spec, argv, cgroup);
+                    (pid, bornInCgroup, bornInUnified) = SpawnInNamespaces(plan, spec, argv, cgroup);
                 }
             }
             finally
@@ -93,8 +94,8 @@ public sealed partial class ContainerRuntime
                 }
             }
             PhaseTimer.Mark("create: init spawned");
-            // Born in the v1 hierarchies when the spawning thread joined them; the cgroup2 one (hybrid host) still takes the pid.
-            cgroup.Apply(pid, threadJoined: bornInCgroup);
+            // Born in the v1 hierarchies when the spawning thread joined them, in the cgroup2 one when clone3 put it there.
+            cgroup.Apply(pid, threadJoined: bornInCgroup, bornInUnified: bornInUnified);
             PhaseTimer.Mark("create: init in cgroup");
             if (spec.Process.OomScoreAdj is { } adj)
             {
@@ -188,44 +189,64 @@ public sealed partial class ContainerRuntime
     /// <summary>
     /// On a dedicated thread: move the thread itself into the container's cgroup where the kernel allows it (cgroup v1:
     /// a thread moving itself skips the global migration lock and its RCU grace period, 10-50 ms cold, which a move
-    /// of the init afterwards waits for), join and unshare namespaces, protect the runtime binary, posix_spawn the init,
-    /// which is then born in the cgroup's v1 hierarchies. Only that thread (and the init it spawns) ever sees the new
-    /// namespaces; the thread leaves the cgroup and ends right after. Whatever the init must still be moved into (all
-    /// of a v2 host's cgroup, the cgroup2 hierarchy of a hybrid one) gets a warm-up move started before the spawn, so
-    /// the grace period runs alongside it. Returns the init's pid and whether it was born in the v1 hierarchies.
+    /// of the init afterwards waits for), join and unshare namespaces, protect the runtime binary, and spawn the init,
+    /// which is then born in the cgroup's v1 hierarchies. Where there is a cgroup2 hierarchy (all of a v2 host, the
+    /// controller-less tree of a hybrid one) the init is born in that cgroup too, by clone3's CLONE_INTO_CGROUP
+    /// (<see cref="Spawn.TryStartInCgroup"/>). Only that thread (and the init it spawns) ever sees the new namespaces;
+    /// the thread leaves the cgroup and ends right after. Where the clone cannot place it, the init is moved there
+    /// afterwards, behind a warm-up move started before the spawn so the grace period runs alongside it. Returns the
+    /// init's pid and where it was born.
     /// </summary>
-    private (int Pid, bool BornInCgroup) SpawnInNamespaces(NamespacePlan plan, Spec spec, string[] argv, ICgroupManager cgroup)
+    private (int Pid, bool BornInCgroup, bool BornInUnified) SpawnInNamespaces(NamespacePlan plan, Spec spec, string[] argv, ICgroupManager cgroup)
     {
         var bornInCgroup = cgroup.CanJoinCurrentThread();
-        var pid = OnDedicatedThread(() =>
+        var bornInUnified = false;
+        var unifiedFd = cgroup.UnifiedDirectory is { } unified && Spawn.CanStartInCgroup ? Sys.Open(unified, Sys.O_PATH | Sys.O_DIRECTORY) : -1;
+        try
         {
-            try
+            var pid = OnDedicatedThread(() =>
             {
-                if (bornInCgroup)
+                try
                 {
-                    cgroup.JoinCurrentThread();
+                    if (bornInCgroup)
+                    {
+                        cgroup.JoinCurrentThread();
+                    }
+                    // After the join (the warm-up holds the cgroup mutex through its grace period, which the join would
+                    // wait for) and before the namespaces (a thread cannot be made once the pid namespace is unshared).
+                    if ((!bornInCgroup && Layout.V1.Count > 0) || (unifiedFd < 0 && Layout.Unified is not null))
+                    {
+                        WarmUpCgroupMigration();
+                    }
+                    plan.Enter(spec.Linux!.TimeOffsets);
+                    // Slave first, whatever rootfsPropagation says (init applies that after pivot_root): nothing done
+                    // in this namespace, the binary protection below included, may propagate back to the host.
+                    Sys.Mount(null, "/", null, MountFlags.Slave | MountFlags.Rec, null);
+                    ProtectSelf();
+                    if (unifiedFd >= 0 && Spawn.TryStartInCgroup(selfExecutable, argv, PhaseTimer.ChildEnvironment, unifiedFd, resetSignals: false) is { } born)
+                    {
+                        bornInUnified = true;
+                        return born;
+                    }
+                    return Spawn.Start(selfExecutable, argv, PhaseTimer.ChildEnvironment);
                 }
-                // After the join: the warm-up holds the cgroup mutex through its grace period, which the join would wait for.
-                if (!bornInCgroup || Layout.Unified is not null)
+                finally
                 {
-                    WarmUpCgroupMigration();
+                    if (bornInCgroup)
+                    {
+                        Layout.ReturnCurrentThread();
+                    }
                 }
-                plan.Enter(spec.Linux!.TimeOffsets);
-                // Slave first, whatever rootfsPropagation says (init applies that after pivot_root): nothing done
-                // in this namespace, the binary protection below included, may propagate back to the host.
-                Sys.Mount(null, "/", null, MountFlags.Slave | MountFlags.Rec, null);
-                ProtectSelf();
-                return Spawn.Start(selfExecutable, argv, PhaseTimer.ChildEnvironment);
-            }
-            finally
+            });
+            return (pid, bornInCgroup, bornInUnified);
+        }
+        finally
+        {
+            if (unifiedFd >= 0)
             {
-                if (bornInCgroup)
-                {
-                    Layout.ReturnCurrentThread();
-                }
+                Sys.Close(unifiedFd);
             }
-        });
-        return (pid, bornInCgroup);
+        }
     }
 
     /// <summary>
