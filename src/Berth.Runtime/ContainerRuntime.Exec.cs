@@ -50,17 +50,22 @@ public sealed partial class ContainerRuntime
             throw BerthException.InvalidArgument("exec --tty needs --console-socket to hand the terminal to");
         }
         var cgroup = record.CgroupPath.Length > 0 ? LoadCgroup(record) : null;
-        // Some process will be moved into a cgroup2 hierarchy (the program on the direct path of a hybrid host, the
-        // helper otherwise): the grace period of the kernel's migration lock runs while the spec is read.
-        var warmUp = cgroup is not null && Layout.Unified is not null ? WarmUpCgroupMigration() : null;
         var seccomp = SpecOf(record).Linux?.Seccomp;
         var pidText = record.Pid.ToString(CultureInfo.InvariantCulture);
-        if (CanExecDirectly(record, options, seccomp, cgroup))
+        var direct = CanExecDirectly(record, options, seccomp, cgroup);
+        // The program of the direct path is born in the container's cgroup2 cgroup where it runs as root (the kernel
+        // checks the spawning thread's credentials, already the program's). Otherwise some process will be moved into a
+        // cgroup2 hierarchy (the runtime around the direct spawn, or the helper): the grace period of the kernel's
+        // migration lock then starts now.
+        var bornInUnified = direct && cgroup?.UnifiedDirectory is not null && options.Process.User.Uid == 0 && Spawn.CanStartInCgroup
+            && Environment.OSVersion.Version >= CloneIntoCgroupKernel;
+        var warmUp = cgroup is not null && Layout.Unified is not null && !bornInUnified ? WarmUpCgroupMigration() : null;
+        if (direct)
         {
-            var direct = ExecDirectly(record, options, pidText, cgroup, warmUp);
+            var program = ExecDirectly(record, options, pidText, cgroup, warmUp, bornInUnified);
             PhaseTimer.Mark("exec: program spawned");
-            WritePidFile(options.PidFile, direct);
-            return options.Detach ? 0 : WaitForExec(direct);
+            WritePidFile(options.PidFile, program);
+            return options.Detach ? 0 : WaitForExec(program);
         }
         var joins = new List<(int Fd, NamespaceFlags Flag, string What)>();
         var consoleFd = -1;
@@ -202,17 +207,18 @@ public sealed partial class ContainerRuntime
     /// single thread, and a thread moving itself skips the global migration lock's RCU wait), joins the container's
     /// namespaces and, after unshare(CLONE_FS), its mount namespace and root, drops privileges exactly as the helper
     /// would (credentials, capabilities and no_new_privs are per thread), resolves the program as the container's user
-    /// and posix_spawns it; the child inherits all of that. The cgroup2 hierarchy of a hybrid host cannot take a thread
-    /// alone, and the program runs at once (it could fork before a move after the spawn), so for the spawn the whole
-    /// runtime sits in the container's cgroup there (after <paramref name="warmUp"/>, whose grace period that move then
-    /// skips) and goes back right after. The thread leaves the container's v1 cgroups before it ends. Returns the
-    /// program's pid.
+    /// and spawns it; the child inherits all of that. The cgroup2 hierarchy of a hybrid host cannot take a thread alone,
+    /// and the program runs at once (it could fork before a move after the spawn): with <paramref name="bornInUnified"/>
+    /// the program is born in the container's cgroup there (clone3 CLONE_INTO_CGROUP); otherwise, for the spawn, the
+    /// whole runtime sits in that cgroup (after <paramref name="warmUp"/>, whose grace period that move then skips) and
+    /// goes back right after. The thread leaves the container's v1 cgroups before it ends. Returns the program's pid.
     /// </summary>
-    private int ExecDirectly(ContainerRecord record, ExecOptions options, string pidText, ICgroupManager? cgroup, Thread? warmUp)
+    private int ExecDirectly(ContainerRecord record, ExecOptions options, string pidText, ICgroupManager? cgroup, Thread? warmUp, bool bornInUnified)
     {
         var process = options.Process;
         var joins = new List<(int Fd, NamespaceFlags Flag, string What)>();
         var mntFd = -1;
+        var unifiedFd = -1;
         var saved = new List<(int Resource, ulong Soft, ulong Hard)>();
         ThreadReturn? back = null;
         var processMoved = false;
@@ -222,6 +228,7 @@ public sealed partial class ContainerRuntime
             mntFd = Sys.Open("/proc/" + pidText + "/ns/mnt", Sys.O_RDONLY);
             // Opened here, as root on the host: the thread writes them after it has left both behind.
             back = cgroup is null ? null : Layout.PrepareThreadReturn();
+            unifiedFd = bornInUnified ? Sys.Open(cgroup!.UnifiedDirectory!, Sys.O_PATH | Sys.O_DIRECTORY) : -1;
             // Process-wide, and before the thread's root becomes the container's (where /proc/self is not this process).
             ProcessFinalizer.CloseExtraFdsOnExec(options.PreserveFds);
             return OnDedicatedThread(() =>
@@ -231,10 +238,13 @@ public sealed partial class ContainerRuntime
                     if (cgroup is not null)
                     {
                         cgroup.JoinCurrentThread();
-                        // The warm-up moves this process within its own cgroup2 cgroup: it must be done before the move below.
-                        warmUp?.Join();
-                        processMoved = true;
-                        cgroup.Apply(Environment.ProcessId, threadJoined: true);
+                        if (unifiedFd < 0)
+                        {
+                            // The warm-up moves this process within its own cgroup2 cgroup: it must be done before the move below.
+                            warmUp?.Join();
+                            processMoved = true;
+                            cgroup.Apply(Environment.ProcessId, threadJoined: true);
+                        }
                     }
                     foreach (var (fd, flag, what) in joins)
                     {
@@ -255,7 +265,7 @@ public sealed partial class ContainerRuntime
                     // Until it execs, the child shares this process's memory and /proc/PID/exe is the runtime binary on the
                     // host: a process that cannot be dumped keeps container processes without CAP_SYS_PTRACE from opening it.
                     Sys.Prctl(PrSetDumpable, 0);
-                    return finalizer.SpawnFromThisThread();
+                    return unifiedFd < 0 ? finalizer.SpawnFromThisThread() : finalizer.SpawnFromThisThreadInto(unifiedFd, cgroup!.Path);
                 }
                 finally
                 {
@@ -290,11 +300,18 @@ public sealed partial class ContainerRuntime
             {
                 Sys.Close(mntFd);
             }
+            if (unifiedFd >= 0)
+            {
+                Sys.Close(unifiedFd);
+            }
             back?.Dispose();
         }
     }
 
     private const int PrSetDumpable = 4;
+
+    /// <summary>clone3 with CLONE_INTO_CGROUP exists from Linux 5.7 on.</summary>
+    private static readonly Version CloneIntoCgroupKernel = new(5, 7);
 
     private static bool SameInode(string a, string b)
     {

@@ -171,6 +171,15 @@ internal sealed class ProcessFinalizer(Process process, Seccomp? seccomp)
     /// </summary>
     public int SpawnFromThisThread() => Spawn.Start(_executable!, process.Args!, _env!, new SpawnOptions());
 
+    /// <summary>
+    /// <see cref="SpawnFromThisThread"/>, the program born in the cgroup2 cgroup open as <paramref name="cgroupFd"/>
+    /// (<paramref name="cgroupPath"/> names it in the error if the kernel refuses).
+    /// </summary>
+    public int SpawnFromThisThreadInto(int cgroupFd, string cgroupPath) =>
+        Spawn.TryStartInCgroup(_executable!, process.Args!, _env!, cgroupFd, resetSignals: true)
+        ?? throw new BerthException(ErrorCode.FailedPrecondition,
+            $"exec: the kernel refused to start {process.Args![0]} in cgroup {cgroupPath} (clone3 with CLONE_INTO_CGROUP)");
+
     /// <summary>Marks every descriptor from 3 + <paramref name="preserve"/> up close-on-exec.</summary>
     public static void CloseExtraFdsOnExec(int preserve)
     {
