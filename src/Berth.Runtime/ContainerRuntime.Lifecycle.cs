@@ -18,8 +18,18 @@ public sealed partial class ContainerRuntime
                 ? $"cannot start container \"{id}\": it has stopped; delete it and create it again"
                 : $"cannot start container \"{id}\": it is {status.ToOci()}, not created");
         }
-        var fifo = states.FifoOf(id);
         PhaseTimer.Mark("start: state checked");
+        Release(record);
+    }
+
+    /// <summary>
+    /// Start's work once the container is known to be created: open the exec fifo, which lets the init exec the
+    /// program, then the poststart hooks. `run` comes here straight from create with the record it just saved.
+    /// </summary>
+    private void Release(ContainerRecord record)
+    {
+        var id = record.Id;
+        var fifo = states.FifoOf(id);
         var fd = Sys.Open(fifo, Sys.O_RDONLY | Sys.O_NONBLOCK);
         try
         {
@@ -191,7 +201,7 @@ public sealed partial class ContainerRuntime
         var record = Create(options);
         try
         {
-            Start(options.Id);
+            Release(record);
             PhaseTimer.Mark("run: started");
         }
         catch
