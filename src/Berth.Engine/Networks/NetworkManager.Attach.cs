@@ -510,6 +510,10 @@ public sealed partial class NetworkManager
         {
             throw new BerthException(ErrorCode.PermissionDenied, $"container cannot be disconnected from host network or connected to host network");
         }
+        if (c.Record.HostConfig.NetworkMode == "none")
+        {
+            throw new BerthException(ErrorCode.PermissionDenied, "container cannot be connected to multiple networks with one of the networks in private (none) mode");
+        }
         if (!OwnsNetns(c.Record.HostConfig))
         {
             throw new BerthException(ErrorCode.PermissionDenied, $"container sharing network namespace with another container or host cannot be connected to any other network");
@@ -528,6 +532,11 @@ public sealed partial class NetworkManager
             var st = State(c);
             if (st.Endpoints.ContainsKey(n.Id))
             {
+                if (!c.IsRunning)
+                {
+                    // As dockerd: connecting a stopped container again keeps the first configuration and succeeds.
+                    return;
+                }
                 throw new BerthException(ErrorCode.PermissionDenied, $"endpoint with name {c.Record.Name.TrimStart('/')} already exists in network {n.Name}");
             }
             var ep = new EndpointState
