@@ -41,36 +41,43 @@ public sealed class NetworkCommandsTests(EngineFixture engine)
         Assert.Matches("^[0-9a-f]{64}\n$", created);
         var id = created.Trim();
 
-        var n = JsonDocument.Parse(engine.Berth("network", "inspect", net).Ok().Stdout).RootElement;
-        Assert.Equal(JsonValueKind.Array, n.ValueKind);
-        var first = n[0];
-        Assert.Equal((net, id, "bridge", "local", true, false), (first.GetProperty("Name").GetString(), first.GetProperty("Id").GetString(),
-            first.GetProperty("Driver").GetString(), first.GetProperty("Scope").GetString(), first.GetProperty("Internal").GetBoolean(), first.GetProperty("EnableIPv6").GetBoolean()));
-        var pool = first.GetProperty("IPAM").GetProperty("Config")[0];
-        Assert.Equal((subnet, p + ".254", p + ".128/25"), (pool.GetProperty("Subnet").GetString(), pool.GetProperty("Gateway").GetString(), pool.GetProperty("IPRange").GetString()));
-        Assert.Equal("default", first.GetProperty("IPAM").GetProperty("Driver").GetString());
-        Assert.Equal("1400", first.GetProperty("Options").GetProperty("com.docker.network.driver.mtu").GetString());
-        Assert.Equal(team, first.GetProperty("Labels").GetProperty("team").GetString());
-        Assert.Empty(first.GetProperty("Containers").EnumerateObject());
-        Assert.Equal($"{net} bridge {team}\n", engine.Berth("network", "inspect", "-f", "{{.Name}} {{.Driver}} {{index .Labels \"team\"}}", net).Ok().Stdout);
-        Assert.Equal(net + "\n", engine.Berth("network", "inspect", "--format", "{{.Name}}", id[..12]).Ok().Stdout);
+        try
+        {
+            var n = JsonDocument.Parse(engine.Berth("network", "inspect", net).Ok().Stdout).RootElement;
+            Assert.Equal(JsonValueKind.Array, n.ValueKind);
+            var first = n[0];
+            Assert.Equal((net, id, "bridge", "local", true, false), (first.GetProperty("Name").GetString(), first.GetProperty("Id").GetString(),
+                first.GetProperty("Driver").GetString(), first.GetProperty("Scope").GetString(), first.GetProperty("Internal").GetBoolean(), first.GetProperty("EnableIPv6").GetBoolean()));
+            var pool = first.GetProperty("IPAM").GetProperty("Config")[0];
+            Assert.Equal((subnet, p + ".254", p + ".128/25"), (pool.GetProperty("Subnet").GetString(), pool.GetProperty("Gateway").GetString(), pool.GetProperty("IPRange").GetString()));
+            Assert.Equal("default", first.GetProperty("IPAM").GetProperty("Driver").GetString());
+            Assert.Equal("1400", first.GetProperty("Options").GetProperty("com.docker.network.driver.mtu").GetString());
+            Assert.Equal(team, first.GetProperty("Labels").GetProperty("team").GetString());
+            Assert.Empty(first.GetProperty("Containers").EnumerateObject());
+            Assert.Equal($"{net} bridge {team}\n", engine.Berth("network", "inspect", "-f", "{{.Name}} {{.Driver}} {{index .Labels \"team\"}}", net).Ok().Stdout);
+            Assert.Equal(net + "\n", engine.Berth("network", "inspect", "--format", "{{.Name}}", id[..12]).Ok().Stdout);
 
-        var table = engine.Berth("network", "ls", "--filter", "label=team=" + team).Ok().Stdout;
-        Assert.Matches($"^NETWORK ID +NAME +DRIVER +SCOPE\n{id[..12]} +{net} +bridge +local\n$", table);
-        Assert.Matches($"^NETWORK ID +NAME +DRIVER +SCOPE\n{id} +{net} +bridge +local\n$", engine.Berth("network", "ls", "--no-trunc", "--filter", "id=" + id[..10]).Ok().Stdout);
-        Assert.Equal(id[..12] + "\n", engine.Berth("network", "ls", "-q", "--filter", "name=" + net).Ok().Stdout);
-        Assert.Equal($"{net} bridge local false true team={team}\n", engine.Berth("network", "ls", "--filter", "name=" + net,
-            "--format", "{{.Name}} {{.Driver}} {{.Scope}} {{.IPv6}} {{.Internal}} {{.Labels}}").Ok().Stdout);
-        Assert.Contains(net + "\n", engine.Berth("network", "ls", "--filter", "type=custom", "--filter", "driver=bridge", "--format", "{{.Name}}").Ok().Stdout, StringComparison.Ordinal);
-        Assert.DoesNotContain(net, engine.Berth("network", "ls", "--filter", "type=builtin", "--format", "{{.Name}}").Ok().Stdout, StringComparison.Ordinal);
-        // The predefined networks are always there.
-        var all = engine.Berth("network", "ls", "--format", "{{.Name}} {{.Driver}}").Ok().Stdout;
-        Assert.Contains("host host\n", all, StringComparison.Ordinal);
-        Assert.Contains("none null\n", all, StringComparison.Ordinal);
+            var table = engine.Berth("network", "ls", "--filter", "label=team=" + team).Ok().Stdout;
+            Assert.Matches($"^NETWORK ID +NAME +DRIVER +SCOPE\n{id[..12]} +{net} +bridge +local\n$", table);
+            Assert.Matches($"^NETWORK ID +NAME +DRIVER +SCOPE\n{id} +{net} +bridge +local\n$", engine.Berth("network", "ls", "--no-trunc", "--filter", "id=" + id[..10]).Ok().Stdout);
+            Assert.Equal(id[..12] + "\n", engine.Berth("network", "ls", "-q", "--filter", "name=" + net).Ok().Stdout);
+            Assert.Equal($"{net} bridge local false true team={team}\n", engine.Berth("network", "ls", "--filter", "name=" + net,
+                "--format", "{{.Name}} {{.Driver}} {{.Scope}} {{.IPv6}} {{.Internal}} {{.Labels}}").Ok().Stdout);
+            Assert.Contains(net + "\n", engine.Berth("network", "ls", "--filter", "type=custom", "--filter", "driver=bridge", "--format", "{{.Name}}").Ok().Stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain(net, engine.Berth("network", "ls", "--filter", "type=builtin", "--format", "{{.Name}}").Ok().Stdout, StringComparison.Ordinal);
+            // The predefined networks are always there.
+            var all = engine.Berth("network", "ls", "--format", "{{.Name}} {{.Driver}}").Ok().Stdout;
+            Assert.Contains("host host\n", all, StringComparison.Ordinal);
+            Assert.Contains("none null\n", all, StringComparison.Ordinal);
 
-        Assert.Equal(net + "\n", engine.Berth("network", "rm", net).Ok().Stdout);
-        Assert.Equal("", engine.Berth("network", "ls", "-q", "--filter", "name=" + net).Ok().Stdout);
-        Assert.Equal(1, engine.Berth("network", "inspect", net).ExitCode);
+            Assert.Equal(net + "\n", engine.Berth("network", "rm", net).Ok().Stdout);
+            Assert.Equal("", engine.Berth("network", "ls", "-q", "--filter", "name=" + net).Ok().Stdout);
+            Assert.Equal(1, engine.Berth("network", "inspect", net).ExitCode);
+        }
+        finally
+        {
+            engine.Berth("network", "rm", "-f", net);
+        }
     }
 
     [Fact]
