@@ -56,6 +56,7 @@ public sealed class NetworkCommandsTests(EngineFixture engine)
             Assert.Empty(first.GetProperty("Containers").EnumerateObject());
             Assert.Equal($"{net} bridge {team}\n", engine.Berth("network", "inspect", "-f", "{{.Name}} {{.Driver}} {{index .Labels \"team\"}}", net).Ok().Stdout);
             Assert.Equal(net + "\n", engine.Berth("network", "inspect", "--format", "{{.Name}}", id[..12]).Ok().Stdout);
+            Assert.Equal($"{subnet} {p}.254\n", engine.Berth("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}} {{(index .IPAM.Config 0).Gateway}}", net).Ok().Stdout);
 
             var table = engine.Berth("network", "ls", "--filter", "label=team=" + team).Ok().Stdout;
             Assert.Matches($"^NETWORK ID +NAME +DRIVER +SCOPE\n{id[..12]} +{net} +bridge +local\n$", table);
@@ -185,6 +186,7 @@ public sealed class NetworkCommandsTests(EngineFixture engine)
             var ep = Endpoint(run, b);
             Assert.Equal((ip, idB, ip), (ep.GetProperty("IPAddress").GetString(), ep.GetProperty("NetworkID").GetString(), ep.GetProperty("IPAMConfig").GetProperty("IPv4Address").GetString()));
             Assert.Contains("svc", ep.GetProperty("Aliases").EnumerateArray().Select(x => x.GetString()));
+            Assert.Equal(ip + "\n", engine.Berth("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{b}\").IPAddress}}}}", run).Ok().Stdout);
             var containers = JsonDocument.Parse(engine.Berth("network", "inspect", "-f", "{{json .Containers}}", b).Ok().Stdout).RootElement;
             var only = Assert.Single(containers.EnumerateObject());
             Assert.Equal((run, ip + "/24"), (only.Value.GetProperty("Name").GetString(), only.Value.GetProperty("IPv4Address").GetString()));
