@@ -247,6 +247,8 @@ public sealed partial class ContainerEngine : IAsyncDisposable
             var old = c.Record.Name;
             c.Record.Name = name;
             c.Save();
+            // The embedded DNS answers to the new name from now on, and no longer to the old one.
+            Networks.Zone.RenameContainer(c.Id, name.TrimStart('/'));
             c.Publish("rename", new Dictionary<string, string> { ["oldName"] = old });
         }
     }

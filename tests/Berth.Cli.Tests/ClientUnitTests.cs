@@ -337,6 +337,27 @@ public sealed class RenderingTests
         Assert.Throws<UsageException>(() => Template.Render("{{range .Config.Env}}{{.}}{{end}}", data));
         Assert.Equal("NAMES\tSTATUS", Template.Header("table {{.Names}}\t{{.Status}}", new Dictionary<string, string> { ["Names"] = "NAMES" }));
     }
+
+    [Fact]
+    public void Templates_take_parenthesized_calls_with_fields_after_them()
+    {
+        var data = JsonNode.Parse("""
+            {"NetworkSettings":{"Networks":{"my-net":{"IPAddress":"10.1.2.3","Aliases":["a","b"]}}},
+             "IPAM":{"Config":[{"Subnet":"10.1.2.0/24","Gateway":"10.1.2.1"}]},"Labels":{"k":"v"}}
+            """);
+        Assert.Equal("10.1.2.3", Template.Render("{{(index .NetworkSettings.Networks \"my-net\").IPAddress}}", data));
+        Assert.Equal("10.1.2.0/24 10.1.2.1", Template.Render("{{(index .IPAM.Config 0).Subnet}} {{ (index .IPAM.Config 0).Gateway }}", data));
+        Assert.Equal("{\"IPAddress\":\"10.1.2.3\",\"Aliases\":[\"a\",\"b\"]}", Template.Render("{{json (index .NetworkSettings.Networks \"my-net\")}}", data));
+        Assert.Equal("b", Template.Render("{{index (index .NetworkSettings.Networks \"my-net\").Aliases 1}}", data));
+        Assert.Equal("b", Template.Render("{{index .NetworkSettings.Networks \"my-net\" \"Aliases\" 1}}", data));
+        Assert.Equal("V", Template.Render("{{upper (index .Labels \"k\")}}", data));
+        Assert.Equal("<no value>", Template.Render("{{(index .NetworkSettings.Networks \"other\").IPAddress}}", data));
+        // Whatever is not understood is refused, not printed wrong.
+        foreach (var bad in new[] { "{{(index .Labels \"k\"}}", "{{.Labels | json}}", "{{$x := .Labels}}", "{{(index .Labels \"k\")) }}", "{{.A .B}}", "{{printf \"%s\" .A}}" })
+        {
+            Assert.Throws<UsageException>(() => Template.Render(bad, data));
+        }
+    }
 }
 
 public sealed class ContextAndAuthTests

@@ -49,6 +49,25 @@ public sealed class DnsZoneTests
     }
 
     [Fact]
+    public void A_renamed_container_answers_to_its_new_name_on_every_network_and_not_the_old()
+    {
+        var zone = Zone();
+        Assert.True(zone.RenameContainer(Web, "site"));
+        var fromC1 = zone.ViewOf(C1);
+        Same(DnsOutcome.Answer, ["10.0.0.3"], Ask(fromC1, "site", DnsType.A));
+        Same(DnsOutcome.Answer, ["10.0.0.3"], Ask(fromC1, "site.front", DnsType.A));
+        Assert.Equal(DnsOutcome.Forward, Ask(fromC1, "web", DnsType.A).Outcome);
+        // Aliases and the short id stay; the other network has the new name too.
+        Assert.Equal(["10.0.0.3"], Ask(fromC1, "www", DnsType.A).Answers);
+        Assert.Equal(["10.0.0.3"], Ask(fromC1, Web[..12], DnsType.A).Answers);
+        var fromDb = zone.ViewOf(Db);
+        Assert.Equal(["10.1.0.3"], Ask(fromDb, "site", DnsType.A).Answers);
+        Assert.Equal(DnsOutcome.Forward, Ask(fromDb, "web", DnsType.A).Outcome);
+        Assert.Equal(["site.back"], Ask(fromDb, "3.0.1.10.in-addr.arpa", DnsType.Ptr).Answers);
+        Assert.False(zone.RenameContainer(Id("absent"), "x"));
+    }
+
+    [Fact]
     public void Names_on_other_networks_are_not_visible_and_go_upstream()
     {
         var view = Zone().ViewOf(C1);

@@ -6,7 +6,8 @@ namespace Berth.Cli.Docker;
 
 /// <summary>
 /// The basics of docker's Go-template --format: "{{.ID}}\t{{.Names}}", nested fields ({{.State.Status}}),
-/// {{json .}} / {{json .Config}}, {{index .Config.Labels "key"}}, {{lower}}/{{upper}}, and a "table " prefix that
+/// {{json .}} / {{json .Config}}, {{index .Config.Labels "key"}}, {{lower}}/{{upper}}, parenthesized calls with fields
+/// after them ({{(index .NetworkSettings.Networks "net").IPAddress}}, {{json (index .IPAM.Config 0)}}), and a "table " prefix that
 /// prints aligned columns with headers. Anything else is refused rather than printed wrong.
 /// </summary>
 public static partial class Template
@@ -32,64 +33,151 @@ public static partial class Template
             return headers.TryGetValue(field, out var h) ? h : field.ToUpperInvariant();
         });
 
+    private static readonly string[] Functions = ["json", "index", "lower", "upper"];
+
     private static string Evaluate(string expression, JsonNode? data)
     {
-        var parts = Tokenize(expression);
-        if (parts.Count == 0)
+        var tokens = Lex(expression);
+        if (tokens.Count == 0)
         {
             return "";
         }
-        switch (parts[0])
+        var pos = 0;
+        var value = Expression(tokens, ref pos, data, expression);
+        if (pos != tokens.Count)
+        {
+            throw Unsupported(expression);
+        }
+        return Text(value);
+    }
+
+    private static UsageException Unsupported(string expression) =>
+        new($"template: unsupported action '{{{{{expression}}}}}' (supported: .Field, json, index, lower, upper, (...) with .Field after it)");
+
+    /// <summary>A function call (json, index, lower, upper) or a single term, up to the end or a closing parenthesis.</summary>
+    private static JsonNode? Expression(List<string> tokens, ref int pos, JsonNode? data, string expression)
+    {
+        var name = tokens[pos];
+        if (!Functions.Contains(name))
+        {
+            return Term(tokens, ref pos, data, expression);
+        }
+        pos++;
+        var args = new List<JsonNode?>();
+        while (pos < tokens.Count && !tokens[pos].StartsWith(')'))
+        {
+            args.Add(Term(tokens, ref pos, data, expression));
+        }
+        switch (name)
         {
             case "json":
-                return parts.Count > 1 ? (Resolve(parts[1], data)?.ToJsonString() ?? "null") : "null";
+                return JsonValue.Create(args.Count > 0 ? args[0]?.ToJsonString() ?? "null" : "null");
             case "lower":
-                return Text(Resolve(parts.ElementAtOrDefault(1) ?? ".", data)).ToLowerInvariant();
+                return JsonValue.Create(Text(args.Count > 0 ? args[0] : data).ToLowerInvariant());
             case "upper":
-                return Text(Resolve(parts.ElementAtOrDefault(1) ?? ".", data)).ToUpperInvariant();
-            case "index":
-                if (parts.Count < 3)
+                return JsonValue.Create(Text(args.Count > 0 ? args[0] : data).ToUpperInvariant());
+            default:
+                if (args.Count < 2)
                 {
                     throw new UsageException($"template: index needs a value and a key in '{{{{{expression}}}}}'");
                 }
-                var container = Resolve(parts[1], data);
-                var key = parts[2].Trim('"');
-                return Text(container is JsonObject o ? o[key] : container is JsonArray a && int.TryParse(key, out var n) && n < a.Count ? a[n] : null);
-            default:
-                if (parts[0].StartsWith('.') && parts.Count == 1)
+                var node = args[0];
+                foreach (var key in args.Skip(1))
                 {
-                    return Text(Resolve(parts[0], data));
+                    var k = key is JsonValue v && v.TryGetValue<string>(out var sk) ? sk : key?.ToJsonString() ?? "";
+                    node = node is JsonObject o ? o[k] : node is JsonArray a && int.TryParse(k, out var n) && n >= 0 && n < a.Count ? a[n] : null;
                 }
-                throw new UsageException($"template: unsupported action '{{{{{expression}}}}}' (supported: .Field, json, index, lower, upper)");
+                return node;
         }
     }
 
-    private static List<string> Tokenize(string expression)
+    /// <summary>.Field.Path, ".", a quoted string, a number, or (expression) optionally followed by .Field.Path.</summary>
+    private static JsonNode? Term(List<string> tokens, ref int pos, JsonNode? data, string expression)
+    {
+        var t = tokens[pos++];
+        if (t == "(")
+        {
+            if (pos >= tokens.Count)
+            {
+                throw Unsupported(expression);
+            }
+            var inner = Expression(tokens, ref pos, data, expression);
+            if (pos >= tokens.Count || !tokens[pos].StartsWith(')'))
+            {
+                throw Unsupported(expression);
+            }
+            var chain = tokens[pos++][1..];
+            return chain.Length == 0 ? inner : Resolve(chain, inner);
+        }
+        if (t.StartsWith('.'))
+        {
+            return Resolve(t, data);
+        }
+        if (t.Length >= 2 && t[0] == '"' && t[^1] == '"')
+        {
+            return JsonValue.Create(t[1..^1]);
+        }
+        if (int.TryParse(t, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number))
+        {
+            return JsonValue.Create(number);
+        }
+        throw Unsupported(expression);
+    }
+
+    /// <summary>Words, quoted strings, "(" and ")" (with a field chain written right after it, as in "(...).Subnet").</summary>
+    private static List<string> Lex(string expression)
     {
         var tokens = new List<string>();
         var sb = new StringBuilder();
         var quoted = false;
-        foreach (var c in expression)
+        void Flush()
         {
+            if (sb.Length > 0)
+            {
+                tokens.Add(sb.ToString());
+                sb.Clear();
+            }
+        }
+        for (var i = 0; i < expression.Length; i++)
+        {
+            var c = expression[i];
             if (c == '"')
             {
                 quoted = !quoted;
+                sb.Append(c);
+                continue;
             }
-            if (c == ' ' && !quoted)
+            if (quoted)
             {
-                if (sb.Length > 0)
+                sb.Append(c);
+                continue;
+            }
+            if (c == ' ')
+            {
+                Flush();
+                continue;
+            }
+            if (c == '(')
+            {
+                Flush();
+                tokens.Add("(");
+                continue;
+            }
+            if (c == ')')
+            {
+                Flush();
+                var end = i + 1;
+                while (end < expression.Length && expression[end] is not (' ' or ')' or '('))
                 {
-                    tokens.Add(sb.ToString());
-                    sb.Clear();
+                    end++;
                 }
+                tokens.Add(")" + expression[(i + 1)..end]);
+                i = end - 1;
                 continue;
             }
             sb.Append(c);
         }
-        if (sb.Length > 0)
-        {
-            tokens.Add(sb.ToString());
-        }
+        Flush();
         return tokens;
     }
 

@@ -48,7 +48,7 @@ internal sealed partial class DockerApiHandler
     }
 
     /// <summary>Docker's network filters, for list and prune alike.</summary>
-    private IEnumerable<NetworkRecord> FilterNetworks(IEnumerable<NetworkRecord> list, Dictionary<string, List<string>> filters)
+    private IEnumerable<NetworkRecord> FilterNetworks(IEnumerable<NetworkRecord> list, Dictionary<string, List<string>> filters, bool prune = false)
     {
         foreach (var (key, values) in filters)
         {
@@ -62,6 +62,8 @@ internal sealed partial class DockerApiHandler
                 "id" => list.Where(n => values.Any(v => n.Id.StartsWith(v, StringComparison.Ordinal))),
                 "driver" => list.Where(n => values.Contains(n.Driver)),
                 "label" => list.Where(n => LabelsMatch(n.Labels, values)),
+                // Prune's negation: networks with none of these labels (key, or key=value) are pruned.
+                "label!" when prune => list.Where(n => !values.Any(v => LabelsMatch(n.Labels, [v]))),
                 "scope" => list.Where(_ => values.Contains("local")),
                 "type" => values.All(v => v is "custom" or "builtin")
                     ? list.Where(n => values.Contains(n.Predefined ? "builtin" : "custom"))
@@ -117,7 +119,12 @@ internal sealed partial class DockerApiHandler
     private Task PruneNetworksAsync(HttpContext context, Match _)
     {
         var filters = Filters(Query(context, "filters"));
-        var keep = new HashSet<string>(FilterNetworks(_engine.Networks.List(), filters).Select(n => n.Id), StringComparer.Ordinal);
+        // dockerd's network prune takes only these three.
+        if (filters.Keys.FirstOrDefault(k => k is not ("label" or "label!" or "until")) is { } bad)
+        {
+            throw BerthException.InvalidArgument($"invalid filter '{bad}'");
+        }
+        var keep = new HashSet<string>(FilterNetworks(_engine.Networks.List(), filters, prune: true).Select(n => n.Id), StringComparer.Ordinal);
         var removed = _engine.Networks.Prune(n => keep.Contains(n.Id));
         return WriteJsonAsync(context, new JsonObject { ["NetworksDeleted"] = new JsonArray([.. removed.Select(r => (JsonNode?)r)]) });
     }

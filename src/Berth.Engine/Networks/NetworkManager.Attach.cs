@@ -95,12 +95,25 @@ public sealed partial class NetworkManager
         _ = PublishedPorts.Requests(h, request);
         if (mode.StartsWith("container:", StringComparison.Ordinal))
         {
-            var other = _engine.TryGet(mode["container:".Length..]) ?? throw BerthException.NotFound($"No such container: {mode["container:".Length..]}");
-            if (h.PortBindings is { Count: > 0 } || h.PublishAllPorts)
+            var target = mode["container:".Length..];
+            // dockerd's checks of a container network mode, in its order and words.
+            string? conflict = target.Length == 0 ? "Invalid network mode: invalid container format container:<name|id>"
+                : !string.IsNullOrEmpty(request.Hostname) ? "conflicting options: hostname and the network mode"
+                : h.Dns is { Count: > 0 } ? "conflicting options: dns and the network mode"
+                : h.ExtraHosts is { Count: > 0 } ? "conflicting options: custom host-to-IP mapping and the network mode"
+                : h.PortBindings is { Count: > 0 } || h.PublishAllPorts ? "conflicting options: port publishing and the container type network mode"
+                : request.ExposedPorts is { Count: > 0 } ? "conflicting options: port exposing and the container type network mode"
+                : null;
+            if (conflict is not null)
             {
-                throw BerthException.InvalidArgument("conflicting options: port publishing and the container type network mode");
+                throw BerthException.InvalidArgument(conflict);
             }
-            h.NetworkMode = "container:" + other.Id;
+            // Stored by ID when the container exists, so a rename of it changes nothing; as dockerd, a container that
+            // does not exist (yet) is an error of the start, not of the create.
+            if (_engine.TryGet(target) is { } other)
+            {
+                h.NetworkMode = "container:" + other.Id;
+            }
             return st;
         }
         var n = Get(mode);
@@ -195,6 +208,13 @@ public sealed partial class NetworkManager
     /// </summary>
     internal async Task SetupAsync(Container c, CancellationToken cancellationToken)
     {
+        if (JoinTarget(c) is { } target)
+        {
+            // As dockerd: the container takes the hostname (and domain name) of the one whose namespaces it shares.
+            c.Record.Config.Hostname = SpecGenerator.Hostname(target.Record, target.Record.HostConfig.NetworkMode == "host");
+            c.Record.Config.Domainname = target.Record.Config.Domainname;
+            return;
+        }
         if (!OwnsNetns(c.Record.HostConfig))
         {
             return;
@@ -239,24 +259,47 @@ public sealed partial class NetworkManager
         }
     }
 
+    /// <summary>
+    /// The running container whose network namespace <paramref name="c"/> joins (--network container:NAME|ID), null
+    /// for other network modes; dockerd's errors when it does not exist or does not run.
+    /// </summary>
+    internal Container? JoinTarget(Container c)
+    {
+        var mode = c.Record.HostConfig.NetworkMode ?? "";
+        if (!mode.StartsWith("container:", StringComparison.Ordinal))
+        {
+            return null;
+        }
+        var target = mode["container:".Length..];
+        var other = _engine.TryGet(target) ?? throw BerthException.NotFound($"No such container: {target}");
+        if (other.Id == c.Id)
+        {
+            throw BerthException.InvalidArgument("cannot join own network");
+        }
+        if (!other.IsRunning)
+        {
+            throw new BerthException(ErrorCode.Conflict, $"cannot join network of a non running container: {target}");
+        }
+        return other;
+    }
+
     /// <summary>The namespace path and the hosts/resolv.conf bind mounts in the OCI spec.</summary>
     internal void ApplyToSpec(Container c, Spec spec)
     {
-        var mode = c.Record.HostConfig.NetworkMode ?? "none";
         var netns = spec.Linux?.Namespaces?.FirstOrDefault(n => n.Type == "network");
         Container source = c;
-        if (mode.StartsWith("container:", StringComparison.Ordinal))
+        if (JoinTarget(c) is { } other)
         {
-            var other = _engine.Get(mode["container:".Length..]);
-            if (!other.IsRunning)
-            {
-                throw new BerthException(ErrorCode.Conflict, $"cannot join network namespace of a non running container: container {other.Id} is {Container.StateName(other.Record.State.Status)}");
-            }
             if (netns is not null)
             {
                 netns.Path = State(other).SandboxKey ?? $"/proc/{other.Record.State.Pid}/ns/net";
             }
+            // The files of the container that owns the namespace: the target, or the one it joined in turn.
             source = other;
+            for (var hops = 0; hops < 8 && OwnerOf(source) is { } next; hops++)
+            {
+                source = next;
+            }
         }
         else
         {
@@ -282,6 +325,9 @@ public sealed partial class NetworkManager
             }
         }
     }
+
+    private Container? OwnerOf(Container c) =>
+        c.Record.HostConfig.NetworkMode is { } m && m.StartsWith("container:", StringComparison.Ordinal) ? _engine.TryGet(m["container:".Length..]) : null;
 
     /// <summary>The interface and endpoint id an attachment will get, recorded (and saved by the caller) before its CNI ADD.</summary>
     private static void PrepareEndpoint(EndpointState ep, NetworkRecord n, string ifName)
@@ -510,6 +556,10 @@ public sealed partial class NetworkManager
         {
             throw new BerthException(ErrorCode.PermissionDenied, $"container cannot be disconnected from host network or connected to host network");
         }
+        if (c.Record.HostConfig.NetworkMode == "none")
+        {
+            throw new BerthException(ErrorCode.PermissionDenied, "container cannot be connected to multiple networks with one of the networks in private (none) mode");
+        }
         if (!OwnsNetns(c.Record.HostConfig))
         {
             throw new BerthException(ErrorCode.PermissionDenied, $"container sharing network namespace with another container or host cannot be connected to any other network");
@@ -528,6 +578,11 @@ public sealed partial class NetworkManager
             var st = State(c);
             if (st.Endpoints.ContainsKey(n.Id))
             {
+                if (!c.IsRunning)
+                {
+                    // As dockerd: connecting a stopped container again keeps the first configuration and succeeds.
+                    return;
+                }
                 throw new BerthException(ErrorCode.PermissionDenied, $"endpoint with name {c.Record.Name.TrimStart('/')} already exists in network {n.Name}");
             }
             var ep = new EndpointState

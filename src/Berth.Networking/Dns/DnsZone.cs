@@ -68,6 +68,34 @@ public sealed class DnsZone
         }
     }
 
+    /// <summary>
+    /// Gives every endpoint of a container its new name (docker rename) in one snapshot: the next query finds the new
+    /// name and no longer the old one. False when the container has no endpoint here.
+    /// </summary>
+    public bool RenameContainer(string containerId, string newName)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(containerId);
+        ArgumentNullException.ThrowIfNull(newName);
+        lock (gate)
+        {
+            var snap = current;
+            if (!snap.ContainerNetworks.TryGetValue(containerId, out var networkIds))
+            {
+                return false;
+            }
+            var networks = snap.Networks;
+            foreach (var id in networkIds)
+            {
+                if (networks.TryGetValue(id, out var network) && network.Endpoints.TryGetValue(containerId, out var e))
+                {
+                    networks = networks.SetItem(id, network.With(e with { ContainerName = newName }));
+                }
+            }
+            current = snap with { Networks = networks };
+            return true;
+        }
+    }
+
     /// <summary>Removes every endpoint of a container; the number removed.</summary>
     public int RemoveContainer(string containerId)
     {

@@ -117,7 +117,7 @@ public static class ContainerCommands
                 ["Command"] = "\"" + (noTrunc ? command : Ellipsis(command, 20)) + "\"",
                 ["CreatedAt"] = created.ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture),
                 ["RunningFor"] = Units.HumanDuration(now - created) + " ago",
-                ["Ports"] = Ports(c["Ports"] as JsonArray),
+                ["Ports"] = PortsColumn.Format(PortsColumn.FromJson(c["Ports"] as JsonArray)),
                 ["State"] = c["State"]?.GetValue<string>(),
                 ["Status"] = c["Status"]?.GetValue<string>(),
                 ["Size"] = c["SizeRw"] is null ? "" : Units.HumanSize(c["SizeRw"]!.GetValue<long>()) + $" (virtual {Units.HumanSize(c["SizeRootFs"]?.GetValue<long>() ?? 0)})",
@@ -139,19 +139,6 @@ public static class ContainerCommands
     public static string Short(string id) => (id.StartsWith("sha256:", StringComparison.Ordinal) ? id[7..] : id) is var s && s.Length > 12 ? s[..12] : s;
 
     private static string Ellipsis(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
-
-    private static string Ports(JsonArray? ports)
-    {
-        if (ports is null)
-        {
-            return "";
-        }
-        return string.Join(", ", ports.OfType<JsonObject>().Select(p =>
-        {
-            var priv = $"{p["PrivatePort"]}/{p["Type"]?.GetValue<string>()}";
-            return p["PublicPort"] is { } pub ? $"{p["IP"]?.GetValue<string>() ?? "0.0.0.0"}:{pub}->{priv}" : priv;
-        }).Distinct());
-    }
 
     public static DockerCommandSpec Logs { get; } = new("logs", "Fetch the logs of a container",
         Set("logs", "logs [OPTIONS] CONTAINER",

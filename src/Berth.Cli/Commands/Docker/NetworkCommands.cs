@@ -24,40 +24,23 @@ public static class NetworkCommands
             new Flag("internal", null, FlagKind.Bool, "Restrict external access to the network"),
             new Flag("attachable", null, FlagKind.Bool, "Enable manual container attachment"),
             new Flag("ipv6", null, FlagKind.Bool, "Enable or disable IPv6 networking"),
+            new Flag("ipam-driver", null, FlagKind.Value, "IP Address Management Driver (default \"default\")"),
             new Flag("label", null, FlagKind.List, "Set metadata on a network"),
             new Flag("opt", 'o', FlagKind.List, "Set driver specific options")),
         async (cli, f, ct) =>
         {
             f.Require(1, 1);
-            var subnets = f.List("subnet");
-            var gateways = f.List("gateway");
-            var ranges = f.List("ip-range");
-            if (gateways.Count > subnets.Count || ranges.Count > subnets.Count)
-            {
-                throw new UsageException("every --gateway and --ip-range needs a --subnet");
-            }
-            var config = new JsonArray();
-            for (var i = 0; i < subnets.Count; i++)
-            {
-                var c = new JsonObject { ["Subnet"] = subnets[i] };
-                if (i < gateways.Count)
-                {
-                    c["Gateway"] = gateways[i];
-                }
-                if (i < ranges.Count)
-                {
-                    c["IPRange"] = ranges[i];
-                }
-                config.Add((JsonNode)c);
-            }
+            var config = IpamConfig(f.List("subnet"), f.List("ip-range"), f.List("gateway"));
             var body = new JsonObject
             {
                 ["Name"] = f.Positionals[0],
+                // Daemons before API 1.44 allow a second network of the same name unless asked not to; the docker CLI asks.
+                ["CheckDuplicate"] = true,
                 ["Driver"] = f.Value("driver", "bridge"),
                 ["Internal"] = f.Bool("internal"),
                 ["Attachable"] = f.Bool("attachable"),
                 ["EnableIPv6"] = f.Bool("ipv6"),
-                ["IPAM"] = new JsonObject { ["Driver"] = "default", ["Config"] = config },
+                ["IPAM"] = new JsonObject { ["Driver"] = f.Value("ipam-driver", "default"), ["Config"] = config },
                 ["Labels"] = KeyValueFlags.Map(f.List("label"), "label", allowBare: true),
                 ["Options"] = KeyValueFlags.Map(f.List("opt"), "opt", allowBare: true),
             };
@@ -65,6 +48,95 @@ public static class NetworkCommands
             cli.Out.WriteLine(r?["Id"]?.GetValue<string>());
             return 0;
         });
+
+    /// <summary>
+    /// IPAM.Config from --subnet/--ip-range/--gateway as the docker CLI pairs them: each range and gateway goes to the
+    /// subnet that contains it (not to the subnet at the same position), with the docker CLI's errors.
+    /// </summary>
+    public static JsonArray IpamConfig(IReadOnlyList<string> subnets, IReadOnlyList<string> ranges, IReadOnlyList<string> gateways)
+    {
+        if (subnets.Count < ranges.Count || subnets.Count < gateways.Count)
+        {
+            throw new UsageException("every ip-range or gateway must have a corresponding subnet");
+        }
+        var pools = new List<(string Subnet, JsonObject Config)>();
+        foreach (var s in subnets)
+        {
+            if (pools.Any(p => SubnetContains(s, p.Subnet) || SubnetContains(p.Subnet, s)))
+            {
+                throw new UsageException("multiple overlapping subnet configuration is not supported");
+            }
+            pools.Add((s, new JsonObject { ["Subnet"] = s }));
+        }
+        foreach (var (values, key, what, plural) in new[] { (ranges, "IPRange", "range", "ranges"), (gateways, "Gateway", "gateway", "gateways") })
+        {
+            foreach (var v in values)
+            {
+                var match = false;
+                foreach (var (subnet, c) in pools)
+                {
+                    if (!SubnetContains(subnet, v))
+                    {
+                        continue;
+                    }
+                    if (c[key] is { } already)
+                    {
+                        throw new UsageException($"cannot configure multiple {plural} ({v}, {already.GetValue<string>()}) {(key == "Gateway" ? "for" : "on")} the same subnet ({subnet})");
+                    }
+                    c[key] = v;
+                    match = true;
+                }
+                if (!match)
+                {
+                    throw new UsageException($"no matching subnet for {what} {v}");
+                }
+            }
+        }
+        return [.. pools.Select(p => (JsonNode)p.Config)];
+    }
+
+    /// <summary>Whether <paramref name="subnet"/> (CIDR) contains the address, or the address of the CIDR, <paramref name="data"/> (Go's net.ParseCIDR rules: host bits may be set).</summary>
+    private static bool SubnetContains(string subnet, string data)
+    {
+        var (network, bits) = ParseCidr(subnet) ?? throw new UsageException($"invalid subnet: invalid CIDR address: {subnet}");
+        System.Net.IPAddress? ip;
+        if (data.Contains('/', StringComparison.Ordinal))
+        {
+            ip = ParseCidr(data)?.Address ?? throw new UsageException($"invalid CIDR address: {data}");
+        }
+        else if (!System.Net.IPAddress.TryParse(data, out ip))
+        {
+            return false;
+        }
+        if (ip.AddressFamily != network.AddressFamily)
+        {
+            return false;
+        }
+        var n = network.GetAddressBytes();
+        var a = ip.GetAddressBytes();
+        for (var i = 0; i < n.Length; i++)
+        {
+            var take = Math.Clamp(bits - (i * 8), 0, 8);
+            var mask = (byte)(0xff << (8 - take));
+            if ((n[i] & mask) != (a[i] & mask))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static (System.Net.IPAddress Address, int Bits)? ParseCidr(string text)
+    {
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (slash < 0 || !System.Net.IPAddress.TryParse(text[..slash], out var a) ||
+            !int.TryParse(text[(slash + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var bits) ||
+            bits > (a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128))
+        {
+            return null;
+        }
+        return (a, bits);
+    }
 
     public static DockerCommandSpec Ls { get; } = new("network ls", "List networks",
         Set("network ls", "network ls [OPTIONS]",
@@ -77,7 +149,7 @@ public static class NetworkCommands
             f.Require(0, 0);
             var list = await cli.Api.GetJsonAsync("/networks" + DockerCli.Query(("filters", DockerCli.Filters(f.List("filter")))), ct).ConfigureAwait(false) as JsonArray ?? [];
             var noTrunc = f.Bool("no-trunc");
-            var rows = list.OfType<JsonObject>().OrderBy(n => n["Name"]?.GetValue<string>(), StringComparer.Ordinal).Select(n =>
+            var rows = list.OfType<JsonObject>().OrderBy(n => n["Name"]?.GetValue<string>(), NaturalOrder.Instance).Select(n =>
             {
                 var id = n["Id"]?.GetValue<string>() ?? "";
                 return new JsonObject

@@ -53,7 +53,7 @@ public static class VolumeCommands
                 ["Labels"] = string.Join(',', (v["Labels"] as JsonObject ?? []).Select(kv => kv.Key + "=" + Template.Text(kv.Value))),
                 ["Size"] = "N/A",
                 ["Links"] = "N/A",
-            }).OrderBy(v => v["Name"]?.GetValue<string>(), StringComparer.Ordinal).ToList();
+            }).OrderBy(v => v["Name"]?.GetValue<string>(), NaturalOrder.Instance).ToList();
             cli.WriteRows(f.Value("format"), f.Bool("quiet"), rows, "Name", [("Driver", "DRIVER"), ("Name", "VOLUME NAME")]);
             return 0;
         });
