@@ -24,6 +24,7 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
     public IClusterStore Store { get; } = store;
 
     private ResourceCache[] _caches = [];
+    private readonly RecentValues _recent = new();
 
     /// <summary>A cache of everything under <paramref name="prefix"/> that this store keeps current with its writes and disposes (start it).</summary>
     public ResourceCache AddCache(WatchHub hub, string prefix, ILogger logger)
@@ -80,7 +81,23 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
         var mark = Diagnostics.Timings.Start();
         var kv = await Store.GetAsync(key, ct).ConfigureAwait(false);
         Diagnostics.Timings.Record("store.get", mark);
-        return kv is null ? null : new StoredObject(Decode(kv), kv.ModRevision, key);
+        if (kv is null)
+        {
+            _recent.Remove(key);
+            return null;
+        }
+        _recent.Set(kv);
+        return new StoredObject(Decode(kv), kv.ModRevision, key);
+    }
+
+    /// <summary>
+    /// The object as this server last wrote or read it, without asking the store; null when not known. It may be
+    /// stale: only a compare-and-swap may be based on it (<see cref="UpdateAsync"/>), never an answer to a client.
+    /// </summary>
+    public StoredObject? Recent(ResourceDefinition def, string? ns, string name)
+    {
+        var key = def.Key(ns, name);
+        return _recent.Get(key) is { } kv ? new StoredObject(Decode(kv), kv.ModRevision, key) : null;
     }
 
     public async Task<StoredObject> CreateAsync(ResourceDefinition def, JsonObject obj, CancellationToken ct)
@@ -93,6 +110,7 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
             var rev = await Store.CreateAsync(key, value, ct).ConfigureAwait(false);
             Diagnostics.Timings.Record("store.create", mark);
             Diagnostics.Timings.MarkWritten(rev);
+            _recent.Set(new KeyValue(key, value, rev, rev));
             obj.Metadata()["resourceVersion"] = rev.ToString(CultureInfo.InvariantCulture);
             Written(key, obj, rev);
             return new StoredObject(obj, rev, key);
@@ -118,12 +136,19 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
         switch (result.Outcome)
         {
             case WriteOutcome.Succeeded:
+                _recent.Set(new KeyValue(key, value, result.Current?.CreateRevision ?? result.Revision, result.Revision));
                 obj.Metadata()["resourceVersion"] = result.Revision.ToString(CultureInfo.InvariantCulture);
                 Written(key, obj, result.Revision);
                 return new StoredObject(obj, result.Revision, key);
             case WriteOutcome.NotFound:
+                _recent.Remove(key);
                 throw ApiException.NotFound(def.Group, def.Plural, obj.Name());
             default:
+                // The conflict brought the value now stored: a retry can start from it without reading it again.
+                if (result.Current is { } current)
+                {
+                    _recent.Set(current);
+                }
                 return null;
         }
     }
@@ -134,7 +159,12 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
         var result = await Store.DeleteAsync(key, expectedRevision, ct).ConfigureAwait(false);
         if (result.Outcome == WriteOutcome.Succeeded)
         {
+            _recent.Remove(key);
             Written(key, null, result.Revision);
+        }
+        else if (result.Outcome == WriteOutcome.NotFound)
+        {
+            _recent.Remove(key);
         }
         return result.Outcome switch
         {
