@@ -61,6 +61,18 @@ public sealed class KubernetesClientTests(ServerFixture server) : IClassFixture<
         var bad = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.ListNamespacedConfigMapAsync(ns, fieldSelector: "data.i=1"));
         Assert.Equal(HttpStatusCode.BadRequest, bad.Response.StatusCode);
         Assert.Contains("field label not supported: data.i", bad.Response.Content, StringComparison.Ordinal);
+
+        // Without selectors a page reads one item past itself: a continue token only while items remain.
+        var total = (await client.CoreV1.ListNamespacedConfigMapAsync(ns)).Items.Count;
+        var whole = await client.CoreV1.ListNamespacedConfigMapAsync(ns, limit: total);
+        Assert.Equal(total, whole.Items.Count);
+        Assert.True(string.IsNullOrEmpty(whole.Metadata.ContinueProperty));
+        var first = await client.CoreV1.ListNamespacedConfigMapAsync(ns, limit: total - 1);
+        Assert.Equal(total - 1, first.Items.Count);
+        Assert.False(string.IsNullOrEmpty(first.Metadata.ContinueProperty));
+        var last = await client.CoreV1.ListNamespacedConfigMapAsync(ns, limit: total - 1, continueParameter: first.Metadata.ContinueProperty);
+        Assert.Equal(whole.Items[^1].Metadata.Name, Assert.Single(last.Items).Metadata.Name);
+        Assert.True(string.IsNullOrEmpty(last.Metadata.ContinueProperty));
     }
 
     [Fact]

@@ -73,6 +73,10 @@ public sealed partial class ApiHandler
     {
         var labels = LabelSelector.Parse(ctx.Request.Query["labelSelector"].ToString());
         var fields = FieldSelector.Parse(ctx.Request.Query["fieldSelector"].ToString(), req.Resource);
+        if (labels.Requirements.Count == 0 && fields.IsEverything)
+        {
+            return ObjectStore.Everything;
+        }
         return o => labels.Matches(o.ObjOrNull("metadata").ObjOrNull("labels").StringMap()) && fields.Matches(o);
     }
 

@@ -174,6 +174,9 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
         };
     }
 
+    /// <summary>The filter that keeps every object: a list with it reads no more than a page and decodes only the page.</summary>
+    public static readonly Func<JsonObject, bool> Everything = _ => true;
+
     public sealed record ListPage(List<JsonObject> Items, long Revision, string? Continue, long? RemainingItemCount);
 
     /// <summary>
@@ -193,8 +196,10 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
         var readRevision = revision;
         while (true)
         {
-            // Over-fetch while filters drop items, so a page is full whenever more matching items exist.
-            var batch = limit > 0 ? Math.Max(limit - items.Count + 1, 64) : 0;
+            // Over-fetch while filters drop items, so a page is full whenever more matching items exist; without a
+            // filter one item past the page says whether there are more.
+            var keepsAll = ReferenceEquals(filter, Everything);
+            var batch = limit <= 0 ? 0 : keepsAll ? limit - items.Count + 1 : Math.Max(limit - items.Count + 1, 64);
             RangeResult range;
             try
             {
@@ -220,8 +225,7 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
                 if (limit > 0 && items.Count == limit)
                 {
                     // One more matching item may exist beyond this page.
-                    var obj0 = Decode(kv);
-                    if (filter(obj0))
+                    if (keepsAll || filter(Decode(kv)))
                     {
                         return new ListPage(items, readRevision, EncodeContinue(readRevision, LastKey(items, def)), null);
                     }
