@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -200,21 +201,7 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
             // filter one item past the page says whether there are more.
             var keepsAll = ReferenceEquals(filter, Everything);
             var batch = limit <= 0 ? 0 : keepsAll ? limit - items.Count + 1 : Math.Max(limit - items.Count + 1, 64);
-            RangeResult range;
-            try
-            {
-                var mark = Diagnostics.Timings.Start();
-                range = await Store.ListAsync(prefix, startAfter, batch, readRevision, ct).ConfigureAwait(false);
-                Diagnostics.Timings.Record("store.list", mark);
-            }
-            catch (CompactedException e) when (!string.IsNullOrEmpty(continueToken))
-            {
-                throw ApiException.Gone($"The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list. ({e.Message})");
-            }
-            catch (CompactedException e)
-            {
-                throw ApiException.Gone($"too old resource version: {revision} ({e.CompactedRevision})");
-            }
+            var range = await RangeAsync(prefix, startAfter, batch, readRevision, revision, continueToken, ct).ConfigureAwait(false);
             if (readRevision == 0)
             {
                 readRevision = range.Revision;
@@ -242,6 +229,125 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
                 return new ListPage(items, readRevision, null, null);
             }
         }
+    }
+
+    private async Task<RangeResult> RangeAsync(string prefix, string? startAfter, long batch, long readRevision, long revision, string? continueToken, CancellationToken ct)
+    {
+        try
+        {
+            var mark = Diagnostics.Timings.Start();
+            var range = await Store.ListAsync(prefix, startAfter, batch, readRevision, ct).ConfigureAwait(false);
+            Diagnostics.Timings.Record("store.list", mark);
+            return range;
+        }
+        catch (CompactedException e) when (!string.IsNullOrEmpty(continueToken))
+        {
+            throw ApiException.Gone($"The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list. ({e.Message})");
+        }
+        catch (CompactedException e)
+        {
+            throw ApiException.Gone($"too old resource version: {revision} ({e.CompactedRevision})");
+        }
+    }
+
+    public sealed record StoredPage(List<KeyValue> Items, long Revision, string? Continue);
+
+    /// <summary>
+    /// A page of a list that keeps every object (no selectors), as the stored values: nothing is decoded, the
+    /// caller writes them out with <see cref="WriteStored"/>. Same paging and snapshot as <see cref="ListAsync"/>.
+    /// </summary>
+    public async Task<StoredPage> ListStoredAsync(ResourceDefinition def, string? ns, long limit, string? continueToken, long revision, CancellationToken ct)
+    {
+        var prefix = def.ListPrefix(ns);
+        string? startAfter = null;
+        if (!string.IsNullOrEmpty(continueToken))
+        {
+            (revision, startAfter) = DecodeContinue(continueToken, prefix);
+        }
+        var items = new List<KeyValue>();
+        var readRevision = revision;
+        while (true)
+        {
+            // One item past the page says whether there are more.
+            var batch = limit > 0 ? limit - items.Count + 1 : 0;
+            var range = await RangeAsync(prefix, startAfter, batch, readRevision, revision, continueToken, ct).ConfigureAwait(false);
+            if (readRevision == 0)
+            {
+                readRevision = range.Revision;
+            }
+            foreach (var kv in range.Items)
+            {
+                if (limit > 0 && items.Count == limit)
+                {
+                    return new StoredPage(items, readRevision, EncodeContinue(readRevision, items[^1].Key));
+                }
+                items.Add(kv);
+            }
+            if (!range.More || range.Items.Count == 0)
+            {
+                return new StoredPage(items, readRevision, null);
+            }
+            startAfter = range.Items[^1].Key;
+        }
+    }
+
+    /// <summary>
+    /// Writes a stored object as the API serves it, <see cref="Decode"/>'s result, without building it: the stored
+    /// JSON with metadata.resourceVersion (never stored, see <see cref="Encode"/>) put first into its metadata.
+    /// </summary>
+    public static void WriteStored(IBufferWriter<byte> output, KeyValue kv)
+    {
+        var json = kv.Value.Span;
+        var metadataBody = MetadataBodyStart(json, out var emptyMetadata);
+        if (metadataBody < 0)
+        {
+            // Not the shape Encode writes (no metadata object): the general path says what is wrong with it.
+            using var writer = new Utf8JsonWriter(output);
+            Decode(kv).WriteTo(writer);
+            return;
+        }
+        output.Write(json[..metadataBody]);
+        output.Write("\"resourceVersion\":\""u8);
+        var digits = output.GetSpan(20);
+        kv.ModRevision.TryFormat(digits, out var written, default, CultureInfo.InvariantCulture);
+        output.Advance(written);
+        output.Write(emptyMetadata ? "\""u8 : "\","u8);
+        output.Write(json[metadataBody..]);
+    }
+
+    /// <summary>The offset just past the '{' of the top-level "metadata" object, or -1; reads no further than that.</summary>
+    private static int MetadataBodyStart(ReadOnlySpan<byte> json, out bool empty)
+    {
+        empty = false;
+        var reader = new Utf8JsonReader(json);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return -1;
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isMetadata = reader.ValueTextEquals("metadata"u8);
+                reader.Read();
+                if (isMetadata)
+                {
+                    if (reader.TokenType != JsonTokenType.StartObject)
+                    {
+                        return -1;
+                    }
+                    var start = checked((int)reader.TokenStartIndex + 1);
+                    reader.Read();
+                    empty = reader.TokenType == JsonTokenType.EndObject;
+                    return start;
+                }
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return -1;
     }
 
     private static string LastKey(List<JsonObject> items, ResourceDefinition def) => def.Key(items[^1].Namespace(), items[^1].Name());
