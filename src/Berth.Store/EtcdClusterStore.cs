@@ -131,6 +131,7 @@ public sealed class EtcdClusterStore : IClusterStore
         return response.Count;
     }
 
+    // Puts wrap the caller's bytes instead of copying them: they are serialized before the call returns.
     public async Task<long> CreateAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default)
     {
         KeyRange.ValidateKey(key);
@@ -138,7 +139,7 @@ public sealed class EtcdClusterStore : IClusterStore
         var txn = new TxnRequest
         {
             Compare = { new Compare { Key = k, Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = 0 } },
-            Success = { new RequestOp { RequestPut = new PutRequest { Key = k, Value = ByteString.CopyFrom(value.Span) } } },
+            Success = { new RequestOp { RequestPut = new PutRequest { Key = k, Value = UnsafeByteOperations.UnsafeWrap(value) } } },
         };
         var response = await CallAsync(() => kv.TxnAsync(txn, cancellationToken: cancellationToken)).ConfigureAwait(false);
         return response.Succeeded ? response.Header.Revision : throw new KeyExistsException(key);
@@ -156,7 +157,7 @@ public sealed class EtcdClusterStore : IClusterStore
                 new Compare { Key = k, Target = Compare.Types.CompareTarget.Version, Result = Compare.Types.CompareResult.Greater, Version = 0 },
                 new Compare { Key = k, Target = Compare.Types.CompareTarget.Mod, Result = Compare.Types.CompareResult.Equal, ModRevision = expectedRevision },
             },
-            Success = { new RequestOp { RequestPut = new PutRequest { Key = k, Value = ByteString.CopyFrom(value.Span), PrevKv = true } } },
+            Success = { new RequestOp { RequestPut = new PutRequest { Key = k, Value = UnsafeByteOperations.UnsafeWrap(value), PrevKv = true } } },
             Failure = { new RequestOp { RequestRange = new RangeRequest { Key = k } } },
         };
         var response = await CallAsync(() => kv.TxnAsync(txn, cancellationToken: cancellationToken)).ConfigureAwait(false);

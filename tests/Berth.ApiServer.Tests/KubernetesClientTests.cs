@@ -61,6 +61,18 @@ public sealed class KubernetesClientTests(ServerFixture server) : IClassFixture<
         var bad = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.ListNamespacedConfigMapAsync(ns, fieldSelector: "data.i=1"));
         Assert.Equal(HttpStatusCode.BadRequest, bad.Response.StatusCode);
         Assert.Contains("field label not supported: data.i", bad.Response.Content, StringComparison.Ordinal);
+
+        // Without selectors a page reads one item past itself: a continue token only while items remain.
+        var total = (await client.CoreV1.ListNamespacedConfigMapAsync(ns)).Items.Count;
+        var whole = await client.CoreV1.ListNamespacedConfigMapAsync(ns, limit: total);
+        Assert.Equal(total, whole.Items.Count);
+        Assert.True(string.IsNullOrEmpty(whole.Metadata.ContinueProperty));
+        var first = await client.CoreV1.ListNamespacedConfigMapAsync(ns, limit: total - 1);
+        Assert.Equal(total - 1, first.Items.Count);
+        Assert.False(string.IsNullOrEmpty(first.Metadata.ContinueProperty));
+        var last = await client.CoreV1.ListNamespacedConfigMapAsync(ns, limit: total - 1, continueParameter: first.Metadata.ContinueProperty);
+        Assert.Equal(whole.Items[^1].Metadata.Name, Assert.Single(last.Items).Metadata.Name);
+        Assert.True(string.IsNullOrEmpty(last.Metadata.ContinueProperty));
     }
 
     [Fact]
@@ -230,5 +242,53 @@ public sealed class KubernetesClientTests(ServerFixture server) : IClassFixture<
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(server.Host.Url + "/api/v1/namespaces")).StatusCode);
         http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", "wrong");
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync(server.Host.Url + "/api/v1/namespaces")).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_replace_is_correct_when_another_server_wrote_the_object_since_this_one_did()
+    {
+        // This server remembers what it last wrote and starts a replace from it; another server (here a write straight
+        // to the store) makes that memory stale. The replace must still win over the newest state, never answer
+        // from the stale one, and keep resourceVersion preconditions exact.
+        using var client = Client();
+        var ns = await NamespaceAsync(client, "stale");
+        var created = await client.CoreV1.CreateNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "cm" }, Data = new Dictionary<string, string> { ["v"] = "0" } }, ns);
+        var key = "/registry/core/configmaps/" + ns + "/cm";
+        async Task<long> WriteBehindAsync(string v)
+        {
+            var kv = await server.Store.GetAsync(key) ?? throw new InvalidOperationException("no " + key);
+            var json = System.Text.Json.Nodes.JsonNode.Parse(kv.Value.Span)!.AsObject();
+            json["data"]!["v"] = v;
+            var result = await server.Store.UpdateAsync(key, System.Text.Encoding.UTF8.GetBytes(json.ToJsonString()), kv.ModRevision);
+            Assert.Equal(Berth.Store.WriteOutcome.Succeeded, result.Outcome);
+            return result.Revision;
+        }
+
+        // Same content as this server's stale memory (v=0) while the store holds v=1: a real write, not a no-op.
+        var behind = await WriteBehindAsync("1");
+        var replaced = await client.CoreV1.ReplaceNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "cm" }, Data = new Dictionary<string, string> { ["v"] = "0" } }, "cm", ns);
+        Assert.Equal("0", replaced.Data["v"]);
+        Assert.True(long.Parse(replaced.Metadata.ResourceVersion, System.Globalization.CultureInfo.InvariantCulture) > behind);
+        Assert.Equal("0", (await client.CoreV1.ReadNamespacedConfigMapAsync("cm", ns)).Data["v"]);
+
+        // Different content over a stale memory: the compare-and-swap conflicts and the replace retries from the store.
+        await WriteBehindAsync("2");
+        replaced = await client.CoreV1.ReplaceNamespacedConfigMapAsync(new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "cm" }, Data = new Dictionary<string, string> { ["v"] = "3" } }, "cm", ns);
+        Assert.Equal("3", replaced.Data["v"]);
+        Assert.Equal(created.Metadata.Uid, replaced.Metadata.Uid);
+
+        // A resourceVersion the server last wrote, but no longer the store's: 409, whatever the server remembers.
+        var remembered = replaced.Metadata.ResourceVersion;
+        await WriteBehindAsync("4");
+        var stale = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.ReplaceNamespacedConfigMapAsync(
+            new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "cm", ResourceVersion = remembered }, Data = new Dictionary<string, string> { ["v"] = "5" } }, "cm", ns));
+        Assert.Equal(HttpStatusCode.Conflict, stale.Response.StatusCode);
+        Assert.Equal("4", (await client.CoreV1.ReadNamespacedConfigMapAsync("cm", ns)).Data["v"]);
+
+        // Deleted behind the server's back: 404, not a write from memory.
+        await server.Store.DeleteAsync(key);
+        var gone = await Assert.ThrowsAsync<HttpOperationException>(() => client.CoreV1.ReplaceNamespacedConfigMapAsync(
+            new V1ConfigMap { Metadata = new V1ObjectMeta { Name = "cm" }, Data = new Dictionary<string, string> { ["v"] = "6" } }, "cm", ns));
+        Assert.Equal(HttpStatusCode.NotFound, gone.Response.StatusCode);
     }
 }

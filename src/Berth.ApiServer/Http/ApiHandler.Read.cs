@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -73,6 +74,10 @@ public sealed partial class ApiHandler
     {
         var labels = LabelSelector.Parse(ctx.Request.Query["labelSelector"].ToString());
         var fields = FieldSelector.Parse(ctx.Request.Query["fieldSelector"].ToString(), req.Resource);
+        if (labels.Requirements.Count == 0 && fields.IsEverything)
+        {
+            return ObjectStore.Everything;
+        }
         return o => labels.Matches(o.ObjOrNull("metadata").ObjOrNull("labels").StringMap()) && fields.Matches(o);
     }
 
@@ -100,7 +105,15 @@ public sealed partial class ApiHandler
         {
             throw ApiException.BadRequest("resourceVersionMatch: Exact requires a resourceVersion other than 0");
         }
-        var page = await _store.ListAsync(req.Resource, req.Namespace, limit, q["continue"].ToString(), readAt, Filter(ctx, req), ct).ConfigureAwait(false);
+        var filter = Filter(ctx, req);
+        if (ReferenceEquals(filter, ObjectStore.Everything) && Shape(ctx) == OutputShape.Object)
+        {
+            // Every object as stored: written out without decoding each into a JsonObject and encoding it again.
+            var stored = await _store.ListStoredAsync(req.Resource, req.Namespace, limit, q["continue"].ToString(), readAt, ct).ConfigureAwait(false);
+            await WriteStoredListAsync(ctx, req.Resource, stored).ConfigureAwait(false);
+            return;
+        }
+        var page = await _store.ListAsync(req.Resource, req.Namespace, limit, q["continue"].ToString(), readAt, filter, ct).ConfigureAwait(false);
         if (Shape(ctx) == OutputShape.Table)
         {
             await WriteJsonAsync(ctx, 200, Table(req.Resource, page.Items, page.Revision, page.Continue, includeColumns: true, ctx)).ConfigureAwait(false);
@@ -125,6 +138,40 @@ public sealed partial class ApiHandler
             ["items"] = items,
         };
         await WriteJsonAsync(ctx, 200, list).ConfigureAwait(false);
+    }
+
+    /// <summary>The same list document as <see cref="ListAsync"/> builds, with the items copied from the store.</summary>
+    private static async Task WriteStoredListAsync(HttpContext ctx, ResourceDefinition def, ObjectStore.StoredPage page)
+    {
+        var buffer = new ArrayBufferWriter<byte>(4096 + page.Items.Sum(kv => kv.Value.Length + 32));
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("kind", def.Kind + "List");
+            writer.WriteString("apiVersion", def.ApiVersion);
+            writer.WriteStartObject("metadata");
+            writer.WriteString("resourceVersion", page.Revision.ToString(CultureInfo.InvariantCulture));
+            if (page.Continue is not null)
+            {
+                writer.WriteString("continue", page.Continue);
+            }
+            writer.WriteEndObject();
+            writer.WriteStartArray("items");
+            writer.Flush();
+        }
+        for (var i = 0; i < page.Items.Count; i++)
+        {
+            if (i > 0)
+            {
+                buffer.Write(","u8);
+            }
+            ObjectStore.WriteStored(buffer, page.Items[i]);
+        }
+        buffer.Write("]}"u8);
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = "application/json";
+        ctx.Response.ContentLength = buffer.WrittenCount;
+        await ctx.Response.Body.WriteAsync(buffer.WrittenMemory, ctx.RequestAborted).ConfigureAwait(false);
     }
 
     private JsonObject Table(ResourceDefinition def, IEnumerable<JsonObject> objects, long? revision, string? continueToken, bool includeColumns, HttpContext ctx)

@@ -182,9 +182,18 @@ public sealed partial class ApiHandler
         var rvText = obj.ObjOrNull("metadata").Str("resourceVersion");
         var expected = string.IsNullOrEmpty(rvText) ? 0 : ParseRevision(rvText);
         var opts = Options(ctx, req, "Update");
+        // A plain replace starts from the value this server last wrote or read (no store read first); the write is
+        // a compare-and-swap on its revision, so a stale one only costs a retry (see RecentValues).
+        var useRecent = req.Info.Subresource.Length == 0 && !opts.DryRun;
         for (var attempt = 0; ; attempt++)
         {
-            var current = await GetExistingAsync(req, ct).ConfigureAwait(false);
+            var recent = useRecent ? _store.Recent(req.Resource, req.Namespace, req.Info.Name) : null;
+            if (recent is not null && expected != 0 && expected != recent.Revision)
+            {
+                // The client's resourceVersion decides a 409, so it is checked against the store, not a memory.
+                recent = null;
+            }
+            var current = recent ?? await GetExistingAsync(req, ct).ConfigureAwait(false);
             if (expected != 0 && expected != current.Revision)
             {
                 throw ApiException.StaleUpdate(req.Resource.Group, req.Resource.Plural, req.Info.Name);
@@ -197,6 +206,13 @@ public sealed partial class ApiHandler
                 candidate.Obj("spec")["finalizers"] = finalizers;
             }
             var result = await Objects.UpdateAsync(req.Resource, candidate, current, opts, ct).ConfigureAwait(false);
+            if (recent is not null && attempt <= 10 && (result is null || ReferenceEquals(result, current.Object)))
+            {
+                // A conflict (the store's value is now the recent one: retry from it), or no change against a
+                // remembered state that may be stale: confirm with the store before answering.
+                useRecent = result is null;
+                continue;
+            }
             if (result is not null)
             {
                 await WriteJsonAsync(ctx, 200, result).ConfigureAwait(false);

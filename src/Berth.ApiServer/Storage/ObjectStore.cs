@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -24,6 +25,7 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
     public IClusterStore Store { get; } = store;
 
     private ResourceCache[] _caches = [];
+    private readonly RecentValues _recent = new();
 
     /// <summary>A cache of everything under <paramref name="prefix"/> that this store keeps current with its writes and disposes (start it).</summary>
     public ResourceCache AddCache(WatchHub hub, string prefix, ILogger logger)
@@ -80,7 +82,23 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
         var mark = Diagnostics.Timings.Start();
         var kv = await Store.GetAsync(key, ct).ConfigureAwait(false);
         Diagnostics.Timings.Record("store.get", mark);
-        return kv is null ? null : new StoredObject(Decode(kv), kv.ModRevision, key);
+        if (kv is null)
+        {
+            _recent.Remove(key);
+            return null;
+        }
+        _recent.Set(kv);
+        return new StoredObject(Decode(kv), kv.ModRevision, key);
+    }
+
+    /// <summary>
+    /// The object as this server last wrote or read it, without asking the store; null when not known. It may be
+    /// stale: only a compare-and-swap may be based on it (<see cref="UpdateAsync"/>), never an answer to a client.
+    /// </summary>
+    public StoredObject? Recent(ResourceDefinition def, string? ns, string name)
+    {
+        var key = def.Key(ns, name);
+        return _recent.Get(key) is { } kv ? new StoredObject(Decode(kv), kv.ModRevision, key) : null;
     }
 
     public async Task<StoredObject> CreateAsync(ResourceDefinition def, JsonObject obj, CancellationToken ct)
@@ -93,6 +111,7 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
             var rev = await Store.CreateAsync(key, value, ct).ConfigureAwait(false);
             Diagnostics.Timings.Record("store.create", mark);
             Diagnostics.Timings.MarkWritten(rev);
+            _recent.Set(new KeyValue(key, value, rev, rev));
             obj.Metadata()["resourceVersion"] = rev.ToString(CultureInfo.InvariantCulture);
             Written(key, obj, rev);
             return new StoredObject(obj, rev, key);
@@ -118,12 +137,19 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
         switch (result.Outcome)
         {
             case WriteOutcome.Succeeded:
+                _recent.Set(new KeyValue(key, value, result.Current?.CreateRevision ?? result.Revision, result.Revision));
                 obj.Metadata()["resourceVersion"] = result.Revision.ToString(CultureInfo.InvariantCulture);
                 Written(key, obj, result.Revision);
                 return new StoredObject(obj, result.Revision, key);
             case WriteOutcome.NotFound:
+                _recent.Remove(key);
                 throw ApiException.NotFound(def.Group, def.Plural, obj.Name());
             default:
+                // The conflict brought the value now stored: a retry can start from it without reading it again.
+                if (result.Current is { } current)
+                {
+                    _recent.Set(current);
+                }
                 return null;
         }
     }
@@ -134,7 +160,12 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
         var result = await Store.DeleteAsync(key, expectedRevision, ct).ConfigureAwait(false);
         if (result.Outcome == WriteOutcome.Succeeded)
         {
+            _recent.Remove(key);
             Written(key, null, result.Revision);
+        }
+        else if (result.Outcome == WriteOutcome.NotFound)
+        {
+            _recent.Remove(key);
         }
         return result.Outcome switch
         {
@@ -143,6 +174,9 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
             _ => false,
         };
     }
+
+    /// <summary>The filter that keeps every object: a list with it reads no more than a page and decodes only the page.</summary>
+    public static readonly Func<JsonObject, bool> Everything = _ => true;
 
     public sealed record ListPage(List<JsonObject> Items, long Revision, string? Continue, long? RemainingItemCount);
 
@@ -163,23 +197,11 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
         var readRevision = revision;
         while (true)
         {
-            // Over-fetch while filters drop items, so a page is full whenever more matching items exist.
-            var batch = limit > 0 ? Math.Max(limit - items.Count + 1, 64) : 0;
-            RangeResult range;
-            try
-            {
-                var mark = Diagnostics.Timings.Start();
-                range = await Store.ListAsync(prefix, startAfter, batch, readRevision, ct).ConfigureAwait(false);
-                Diagnostics.Timings.Record("store.list", mark);
-            }
-            catch (CompactedException e) when (!string.IsNullOrEmpty(continueToken))
-            {
-                throw ApiException.Gone($"The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list. ({e.Message})");
-            }
-            catch (CompactedException e)
-            {
-                throw ApiException.Gone($"too old resource version: {revision} ({e.CompactedRevision})");
-            }
+            // Over-fetch while filters drop items, so a page is full whenever more matching items exist; without a
+            // filter one item past the page says whether there are more.
+            var keepsAll = ReferenceEquals(filter, Everything);
+            var batch = limit <= 0 ? 0 : keepsAll ? limit - items.Count + 1 : Math.Max(limit - items.Count + 1, 64);
+            var range = await RangeAsync(prefix, startAfter, batch, readRevision, revision, continueToken, ct).ConfigureAwait(false);
             if (readRevision == 0)
             {
                 readRevision = range.Revision;
@@ -190,8 +212,7 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
                 if (limit > 0 && items.Count == limit)
                 {
                     // One more matching item may exist beyond this page.
-                    var obj0 = Decode(kv);
-                    if (filter(obj0))
+                    if (keepsAll || filter(Decode(kv)))
                     {
                         return new ListPage(items, readRevision, EncodeContinue(readRevision, LastKey(items, def)), null);
                     }
@@ -208,6 +229,125 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
                 return new ListPage(items, readRevision, null, null);
             }
         }
+    }
+
+    private async Task<RangeResult> RangeAsync(string prefix, string? startAfter, long batch, long readRevision, long revision, string? continueToken, CancellationToken ct)
+    {
+        try
+        {
+            var mark = Diagnostics.Timings.Start();
+            var range = await Store.ListAsync(prefix, startAfter, batch, readRevision, ct).ConfigureAwait(false);
+            Diagnostics.Timings.Record("store.list", mark);
+            return range;
+        }
+        catch (CompactedException e) when (!string.IsNullOrEmpty(continueToken))
+        {
+            throw ApiException.Gone($"The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list. ({e.Message})");
+        }
+        catch (CompactedException e)
+        {
+            throw ApiException.Gone($"too old resource version: {revision} ({e.CompactedRevision})");
+        }
+    }
+
+    public sealed record StoredPage(List<KeyValue> Items, long Revision, string? Continue);
+
+    /// <summary>
+    /// A page of a list that keeps every object (no selectors), as the stored values: nothing is decoded, the
+    /// caller writes them out with <see cref="WriteStored"/>. Same paging and snapshot as <see cref="ListAsync"/>.
+    /// </summary>
+    public async Task<StoredPage> ListStoredAsync(ResourceDefinition def, string? ns, long limit, string? continueToken, long revision, CancellationToken ct)
+    {
+        var prefix = def.ListPrefix(ns);
+        string? startAfter = null;
+        if (!string.IsNullOrEmpty(continueToken))
+        {
+            (revision, startAfter) = DecodeContinue(continueToken, prefix);
+        }
+        var items = new List<KeyValue>();
+        var readRevision = revision;
+        while (true)
+        {
+            // One item past the page says whether there are more.
+            var batch = limit > 0 ? limit - items.Count + 1 : 0;
+            var range = await RangeAsync(prefix, startAfter, batch, readRevision, revision, continueToken, ct).ConfigureAwait(false);
+            if (readRevision == 0)
+            {
+                readRevision = range.Revision;
+            }
+            foreach (var kv in range.Items)
+            {
+                if (limit > 0 && items.Count == limit)
+                {
+                    return new StoredPage(items, readRevision, EncodeContinue(readRevision, items[^1].Key));
+                }
+                items.Add(kv);
+            }
+            if (!range.More || range.Items.Count == 0)
+            {
+                return new StoredPage(items, readRevision, null);
+            }
+            startAfter = range.Items[^1].Key;
+        }
+    }
+
+    /// <summary>
+    /// Writes a stored object as the API serves it, <see cref="Decode"/>'s result, without building it: the stored
+    /// JSON with metadata.resourceVersion (never stored, see <see cref="Encode"/>) put first into its metadata.
+    /// </summary>
+    public static void WriteStored(IBufferWriter<byte> output, KeyValue kv)
+    {
+        var json = kv.Value.Span;
+        var metadataBody = MetadataBodyStart(json, out var emptyMetadata);
+        if (metadataBody < 0)
+        {
+            // Not the shape Encode writes (no metadata object): the general path says what is wrong with it.
+            using var writer = new Utf8JsonWriter(output);
+            Decode(kv).WriteTo(writer);
+            return;
+        }
+        output.Write(json[..metadataBody]);
+        output.Write("\"resourceVersion\":\""u8);
+        var digits = output.GetSpan(20);
+        kv.ModRevision.TryFormat(digits, out var written, default, CultureInfo.InvariantCulture);
+        output.Advance(written);
+        output.Write(emptyMetadata ? "\""u8 : "\","u8);
+        output.Write(json[metadataBody..]);
+    }
+
+    /// <summary>The offset just past the '{' of the top-level "metadata" object, or -1; reads no further than that.</summary>
+    private static int MetadataBodyStart(ReadOnlySpan<byte> json, out bool empty)
+    {
+        empty = false;
+        var reader = new Utf8JsonReader(json);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return -1;
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isMetadata = reader.ValueTextEquals("metadata"u8);
+                reader.Read();
+                if (isMetadata)
+                {
+                    if (reader.TokenType != JsonTokenType.StartObject)
+                    {
+                        return -1;
+                    }
+                    var start = checked((int)reader.TokenStartIndex + 1);
+                    reader.Read();
+                    empty = reader.TokenType == JsonTokenType.EndObject;
+                    return start;
+                }
+                reader.Skip();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        return -1;
     }
 
     private static string LastKey(List<JsonObject> items, ResourceDefinition def) => def.Key(items[^1].Namespace(), items[^1].Name());
