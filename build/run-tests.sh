@@ -26,6 +26,31 @@ if ! BERTH_TEST_ENGINE=berth dotnet test tests/Berth.Cli.Tests/Berth.Cli.Tests.c
   status=1
 fi
 
+# The API server's suites once more on each real store: the SQLite file and a real etcd (Debian's etcd-server, started
+# here on free loopback ports, stopped afterwards).
+echo "=== Berth.ApiServer.Tests on SQLite"
+if ! BERTH_APISERVER_STORE=sqlite dotnet test tests/Berth.ApiServer.Tests/Berth.ApiServer.Tests.csproj -c Release --no-build --nologo \
+     --logger "trx;LogFileName=Berth.ApiServer.Tests.sqlite.trx" --logger "console;verbosity=minimal" \
+     --results-directory "$results" "$@"; then
+  status=1
+fi
+echo "=== Berth.ApiServer.Tests on etcd"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+etcd_dir=$(mktemp -d /tmp/berth-test-etcd-XXXXXX)
+etcd_port=$(free_port); etcd_peer=$(free_port)
+etcd --data-dir "$etcd_dir/data" --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+     --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+     --initial-cluster "default=http://127.0.0.1:$etcd_peer" >"$etcd_dir/etcd.log" 2>&1 &
+etcd_pid=$!
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$etcd_port/health" >/dev/null && break; sleep 0.2; done
+if ! BERTH_APISERVER_STORE="etcd=http://127.0.0.1:$etcd_port" dotnet test tests/Berth.ApiServer.Tests/Berth.ApiServer.Tests.csproj -c Release --no-build --nologo \
+     --logger "trx;LogFileName=Berth.ApiServer.Tests.etcd.trx" --logger "console;verbosity=minimal" \
+     --results-directory "$results" "$@"; then
+  status=1
+fi
+kill "$etcd_pid" 2>/dev/null; wait "$etcd_pid" 2>/dev/null
+rm -rf "$etcd_dir"
+
 passed=0; failed=0; skipped=0
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
@@ -40,6 +65,9 @@ for proj in "${projects[@]}"; do
   [ -f "$results/$name.trx" ] || { echo "no results from $name"; failed=$((failed + 1)); }
 done
 [ -f "$results/Berth.Cli.Tests.berth-daemon.trx" ] || { echo "no results from Berth.Cli.Tests against berth daemon"; failed=$((failed + 1)); }
+for store in sqlite etcd; do
+  [ -f "$results/Berth.ApiServer.Tests.$store.trx" ] || { echo "no results from Berth.ApiServer.Tests on $store"; failed=$((failed + 1)); }
+done
 [ "$failed" -gt 0 ] && status=1
 echo
 echo "$passed passed, $failed failed, $skipped skipped"
