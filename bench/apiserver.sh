@@ -21,14 +21,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-etcd_port=$(free_port); peer_port=$(free_port)
-etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-     --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-     --initial-cluster "default=http://127.0.0.1:$peer_port" >"$work/etcd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$etcd_port/health" >/dev/null && break; sleep 0.2; done
+. build/etcd.sh
+start_etcd "$work/etcd"
+pids+=("$ETCD_PID")
 
 run() { # label, extra server args...
   local label=$1; shift
@@ -48,9 +43,9 @@ status=0
 # Each step writes its figures to a file and prints it: run in this shell (not a pipeline's subshell),
 # so the servers it starts are in $pids and the exit trap stops them.
 run berth-sqlite >"$work/r1.txt" || status=1; cat "$work/r1.txt"
-run berth-etcd --datastore-endpoint "http://127.0.0.1:$etcd_port" >"$work/r2.txt" || status=1; cat "$work/r2.txt"
+run berth-etcd --datastore-endpoint "$ETCD_URL" >"$work/r2.txt" || status=1; cat "$work/r2.txt"
 echo "== peer: etcd directly ($CLIENTS clients, ${DURATION}s)"
-$berth bench-apiserver --etcd "http://127.0.0.1:$etcd_port" --clients "$CLIENTS" --duration "$DURATION" >"$work/r3.txt"; cat "$work/r3.txt"
+$berth bench-apiserver --etcd "$ETCD_URL" --clients "$CLIENTS" --duration "$DURATION" >"$work/r3.txt"; cat "$work/r3.txt"
 cat "$work"/r?.txt >"$work/results.txt"
 echo "== summary (median write latency: API create/update vs etcd put)"
 awk '$2=="mutating_p50_ms"{api[$1]=$3} $1=="etcd" && $2=="put_p50_ms"{put=$3}

@@ -35,20 +35,15 @@ if ! BERTH_APISERVER_STORE=sqlite dotnet test tests/Berth.ApiServer.Tests/Berth.
   status=1
 fi
 echo "=== Berth.ApiServer.Tests on etcd"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. build/etcd.sh
 etcd_dir=$(mktemp -d /tmp/berth-test-etcd-XXXXXX)
-etcd_port=$(free_port); etcd_peer=$(free_port)
-etcd --data-dir "$etcd_dir/data" --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-     --listen-peer-urls "http://127.0.0.1:$etcd_peer" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
-     --initial-cluster "default=http://127.0.0.1:$etcd_peer" >"$etcd_dir/etcd.log" 2>&1 &
-etcd_pid=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$etcd_port/health" >/dev/null && break; sleep 0.2; done
-if ! BERTH_APISERVER_STORE="etcd=http://127.0.0.1:$etcd_port" dotnet test tests/Berth.ApiServer.Tests/Berth.ApiServer.Tests.csproj -c Release --no-build --nologo \
+start_etcd "$etcd_dir" || status=1
+if ! BERTH_APISERVER_STORE="etcd=$ETCD_URL" dotnet test tests/Berth.ApiServer.Tests/Berth.ApiServer.Tests.csproj -c Release --no-build --nologo \
      --logger "trx;LogFileName=Berth.ApiServer.Tests.etcd.trx" --logger "console;verbosity=minimal" \
      --results-directory "$results" "$@"; then
   status=1
 fi
-kill "$etcd_pid" 2>/dev/null; wait "$etcd_pid" 2>/dev/null
+kill "$ETCD_PID" 2>/dev/null; wait "$ETCD_PID" 2>/dev/null
 rm -rf "$etcd_dir"
 
 passed=0; failed=0; skipped=0
