@@ -187,19 +187,35 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
     public async Task<ListPage> ListAsync(ResourceDefinition def, string? ns, long limit, string? continueToken, long revision,
         Func<JsonObject, bool> filter, CancellationToken ct)
     {
+        var (items, readRevision, next) = await PageAsync(def, ns, limit, continueToken, revision, kv =>
+        {
+            var obj = Decode(kv);
+            return filter(obj) ? obj : null;
+        }, keepsAll: ReferenceEquals(filter, Everything), ct).ConfigureAwait(false);
+        return new ListPage(items, readRevision, next, null);
+    }
+
+    /// <summary>
+    /// The paging of <see cref="ListAsync"/> and <see cref="ListStoredAsync"/>: items whose <paramref name="keep"/> is
+    /// not null, up to <paramref name="limit"/>, and a continue token when another kept item lies beyond the page.
+    /// Over-fetches while <paramref name="keep"/> drops items, so a page is full whenever more matching items exist;
+    /// when it keeps all (<paramref name="keepsAll"/>) one item past the page says whether there are more, unread.
+    /// </summary>
+    private async Task<(List<T> Items, long Revision, string? Continue)> PageAsync<T>(ResourceDefinition def, string? ns, long limit,
+        string? continueToken, long revision, Func<KeyValue, T?> keep, bool keepsAll, CancellationToken ct)
+        where T : class
+    {
         var prefix = def.ListPrefix(ns);
         string? startAfter = null;
         if (!string.IsNullOrEmpty(continueToken))
         {
             (revision, startAfter) = DecodeContinue(continueToken, prefix);
         }
-        var items = new List<JsonObject>();
+        var items = new List<T>();
+        var lastKey = "";
         var readRevision = revision;
         while (true)
         {
-            // Over-fetch while filters drop items, so a page is full whenever more matching items exist; without a
-            // filter one item past the page says whether there are more.
-            var keepsAll = ReferenceEquals(filter, Everything);
             var batch = limit <= 0 ? 0 : keepsAll ? limit - items.Count + 1 : Math.Max(limit - items.Count + 1, 64);
             var range = await RangeAsync(prefix, startAfter, batch, readRevision, revision, continueToken, ct).ConfigureAwait(false);
             if (readRevision == 0)
@@ -211,22 +227,22 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
                 startAfter = kv.Key;
                 if (limit > 0 && items.Count == limit)
                 {
-                    // One more matching item may exist beyond this page.
-                    if (keepsAll || filter(Decode(kv)))
+                    // One more kept item may exist beyond this page.
+                    if (keepsAll || keep(kv) is not null)
                     {
-                        return new ListPage(items, readRevision, EncodeContinue(readRevision, LastKey(items, def)), null);
+                        return (items, readRevision, EncodeContinue(readRevision, lastKey));
                     }
                     continue;
                 }
-                var obj = Decode(kv);
-                if (filter(obj))
+                if (keep(kv) is { } item)
                 {
-                    items.Add(obj);
+                    items.Add(item);
+                    lastKey = kv.Key;
                 }
             }
             if (!range.More || range.Items.Count == 0)
             {
-                return new ListPage(items, readRevision, null, null);
+                return (items, readRevision, null);
             }
         }
     }
@@ -258,37 +274,8 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
     /// </summary>
     public async Task<StoredPage> ListStoredAsync(ResourceDefinition def, string? ns, long limit, string? continueToken, long revision, CancellationToken ct)
     {
-        var prefix = def.ListPrefix(ns);
-        string? startAfter = null;
-        if (!string.IsNullOrEmpty(continueToken))
-        {
-            (revision, startAfter) = DecodeContinue(continueToken, prefix);
-        }
-        var items = new List<KeyValue>();
-        var readRevision = revision;
-        while (true)
-        {
-            // One item past the page says whether there are more.
-            var batch = limit > 0 ? limit - items.Count + 1 : 0;
-            var range = await RangeAsync(prefix, startAfter, batch, readRevision, revision, continueToken, ct).ConfigureAwait(false);
-            if (readRevision == 0)
-            {
-                readRevision = range.Revision;
-            }
-            foreach (var kv in range.Items)
-            {
-                if (limit > 0 && items.Count == limit)
-                {
-                    return new StoredPage(items, readRevision, EncodeContinue(readRevision, items[^1].Key));
-                }
-                items.Add(kv);
-            }
-            if (!range.More || range.Items.Count == 0)
-            {
-                return new StoredPage(items, readRevision, null);
-            }
-            startAfter = range.Items[^1].Key;
-        }
+        var (items, readRevision, next) = await PageAsync(def, ns, limit, continueToken, revision, kv => kv, keepsAll: true, ct).ConfigureAwait(false);
+        return new StoredPage(items, readRevision, next);
     }
 
     /// <summary>
@@ -350,7 +337,6 @@ public sealed class ObjectStore(IClusterStore store) : IAsyncDisposable
         return -1;
     }
 
-    private static string LastKey(List<JsonObject> items, ResourceDefinition def) => def.Key(items[^1].Namespace(), items[^1].Name());
 
     public static string EncodeContinue(long revision, string lastKey)
     {
