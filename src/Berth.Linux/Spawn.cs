@@ -89,11 +89,12 @@ public static unsafe partial class Spawn
         return rc != 0 ? throw new LinuxSyscallException("clone3", path, rc) : pid;
     }
 
-    private static bool s_cgroupSpawnAvailable = true;
+    /// <summary>clone3 with CLONE_INTO_CGROUP exists from Linux 5.7 on.</summary>
+    private static bool s_cgroupSpawnAvailable = Environment.OSVersion.Version >= new Version(5, 7);
 
     /// <summary>
-    /// False once <see cref="TryStartInCgroup"/> has found it cannot work in this process (no native library, a kernel
-    /// without clone3 or CLONE_INTO_CGROUP); callers use it to prepare the slower way in time.
+    /// False on a kernel older than 5.7 and once <see cref="TryStartInCgroup"/> has found it cannot work in this
+    /// process (no native library, clone3 or CLONE_INTO_CGROUP refused); callers use it to prepare the slower way in time.
     /// </summary>
     public static bool CanStartInCgroup => s_cgroupSpawnAvailable;
 

@@ -57,8 +57,7 @@ public sealed partial class ContainerRuntime
         // checks the spawning thread's credentials, already the program's). Otherwise some process will be moved into a
         // cgroup2 hierarchy (the runtime around the direct spawn, or the helper): the grace period of the kernel's
         // migration lock then starts now.
-        var bornInUnified = direct && cgroup?.UnifiedDirectory is not null && options.Process.User.Uid == 0 && Spawn.CanStartInCgroup
-            && Environment.OSVersion.Version >= CloneIntoCgroupKernel;
+        var bornInUnified = direct && cgroup?.UnifiedDirectory is not null && options.Process.User.Uid == 0 && Spawn.CanStartInCgroup;
         var warmUp = cgroup is not null && Layout.Unified is not null && !bornInUnified ? WarmUpCgroupMigration() : null;
         if (direct)
         {
@@ -309,9 +308,6 @@ public sealed partial class ContainerRuntime
     }
 
     private const int PrSetDumpable = 4;
-
-    /// <summary>clone3 with CLONE_INTO_CGROUP exists from Linux 5.7 on.</summary>
-    private static readonly Version CloneIntoCgroupKernel = new(5, 7);
 
     private static bool SameInode(string a, string b)
     {
