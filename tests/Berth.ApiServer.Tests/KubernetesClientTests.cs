@@ -62,7 +62,14 @@ public sealed class KubernetesClientTests(ServerFixture server) : IClassFixture<
         Assert.Equal(HttpStatusCode.BadRequest, bad.Response.StatusCode);
         Assert.Contains("field label not supported: data.i", bad.Response.Content, StringComparison.Ordinal);
 
-        // Without selectors a page reads one item past itself: a continue token only while items remain.
+        // Without selectors a page reads one item past itself: a continue token only while items remain. The namespace
+        // controller adds kube-root-ca.crt concurrently: counted once it is there, so the count holds for the lists below.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((await client.CoreV1.ListNamespacedConfigMapAsync(ns, fieldSelector: "metadata.name=kube-root-ca.crt")).Items.Count == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the namespace controller did not create kube-root-ca.crt within 20 s");
+            await Task.Delay(50);
+        }
         var total = (await client.CoreV1.ListNamespacedConfigMapAsync(ns)).Items.Count;
         var whole = await client.CoreV1.ListNamespacedConfigMapAsync(ns, limit: total);
         Assert.Equal(total, whole.Items.Count);
