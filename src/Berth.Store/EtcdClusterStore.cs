@@ -64,6 +64,10 @@ public sealed class EtcdClusterStore : IClusterStore
                 },
                 // Lists of a whole resource type can be large; etcd itself caps requests at 1.5 MiB by default.
                 MaxReceiveMessageSize = 512 * 1024 * 1024,
+                // After etcd was unreachable, calls fail fast (Unavailable) until the channel reconnects; gRPC's
+                // default first backoff of 1 s (growing to 120 s) would keep a restarted etcd unused that long.
+                InitialReconnectBackoff = TimeSpan.FromMilliseconds(100),
+                MaxReconnectBackoff = TimeSpan.FromSeconds(5),
                 DisposeHttpClient = true,
             });
             var store = new EtcdClusterStore(uri.ToString().TrimEnd('/'), channel, options ?? new ClusterStoreOptions());
