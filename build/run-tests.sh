@@ -64,6 +64,24 @@ for store in sqlite etcd; do
   [ -f "$results/Berth.ApiServer.Tests.$store.trx" ] || { echo "no results from Berth.ApiServer.Tests on $store"; failed=$((failed + 1)); }
 done
 [ "$failed" -gt 0 ] && status=1
+# Name every failed test (with the first line of its message) so that the tail of a CI log says what broke.
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  python3 - "$trx" <<'PY'
+import sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+path = sys.argv[1]
+try:
+    root = ET.parse(path).getroot()
+except ET.ParseError as e:
+    print(f"FAILED to read {path}: {e}"); sys.exit(0)
+for r in root.iterfind(".//t:UnitTestResult", ns):
+    if r.get("outcome") in ("Failed", "Error", "Timeout"):
+        msg = r.find("t:Output/t:ErrorInfo/t:Message", ns)
+        first = (msg.text or "").strip().splitlines()[0] if msg is not None and msg.text else ""
+        print(f"FAILED {path.rsplit('/', 1)[-1][:-4]}: {r.get('testName')}: {first[:300]}")
+PY
+done
 echo
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -185,6 +185,31 @@ public sealed class DockerCliTests(EngineFixture f)
     }
 
     [Fact]
+    public void Events_with_an_until_already_past_still_returns_the_history()
+    {
+        var name = "ev-" + Guid.NewGuid().ToString("N")[..6];
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        try
+        {
+            f.Run(["create", "--name", name, .. NoNet, "busybox", "true"]).Ok();
+            var until = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1;
+            // The window is closed before the request is made: the events in it are history only.
+            while (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() < (until * 1000) + 300)
+            {
+                Thread.Sleep(100);
+            }
+            var events = f.Run("events", "--since", now.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--until", until.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--filter", "container=" + name, "--format", "{{.Action}}").Ok().Stdout;
+            Assert.Equal("create", events.Trim());
+        }
+        finally
+        {
+            f.Run("rm", "-f", name).Ok();
+        }
+    }
+
+    [Fact]
     public void Resources_and_security_options_reach_the_container()
     {
         var r = f.Run(["run", "--rm", .. NoNet, "--memory", "64m", "--pids-limit", "50", "--cap-drop", "ALL", "--read-only", "--hostname", "h1", "--add-host", "db:10.1.2.3",

@@ -131,11 +131,15 @@ internal sealed partial class DockerApiHandler
         await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
         var (past, live, subscription) = _engine.Events.Subscribe(since ?? (until is not null ? DateTimeOffset.MinValue : null));
         using var _s = subscription;
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _engine.Stopping);
+        // Two tokens: writes stop when the client goes away or the daemon stops; the live stream also ends at `until`.
+        // An `until` already past (a client asking for "events up to now") must still get the history, so the
+        // until-timer never cancels the writes themselves.
+        using var connection = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _engine.Stopping);
+        using var liveEnd = CancellationTokenSource.CreateLinkedTokenSource(connection.Token);
         if (until is { } u)
         {
             var delay = u - _engine.Time.GetUtcNow();
-            cts.CancelAfter(delay > TimeSpan.Zero ? delay : TimeSpan.Zero);
+            liveEnd.CancelAfter(delay > TimeSpan.Zero ? delay : TimeSpan.Zero);
         }
         async Task SendAsync(EngineEvent e)
         {
@@ -144,9 +148,9 @@ internal sealed partial class DockerApiHandler
                 return;
             }
             var bytes = JsonSerializer.SerializeToUtf8Bytes(e.ToJson(), DockerJsonContext.Default.JsonObject);
-            await context.Response.Body.WriteAsync(bytes, cts.Token).ConfigureAwait(false);
-            await context.Response.Body.WriteAsync("\n"u8.ToArray(), cts.Token).ConfigureAwait(false);
-            await context.Response.Body.FlushAsync(cts.Token).ConfigureAwait(false);
+            await context.Response.Body.WriteAsync(bytes, connection.Token).ConfigureAwait(false);
+            await context.Response.Body.WriteAsync("\n"u8.ToArray(), connection.Token).ConfigureAwait(false);
+            await context.Response.Body.FlushAsync(connection.Token).ConfigureAwait(false);
         }
         try
         {
@@ -154,7 +158,7 @@ internal sealed partial class DockerApiHandler
             {
                 await SendAsync(e).ConfigureAwait(false);
             }
-            await foreach (var e in live.ReadAllAsync(cts.Token).ConfigureAwait(false))
+            await foreach (var e in live.ReadAllAsync(liveEnd.Token).ConfigureAwait(false))
             {
                 await SendAsync(e).ConfigureAwait(false);
             }
