@@ -145,10 +145,12 @@ public sealed class EngineFixture : IDisposable
 
     public void Dispose()
     {
-        // Remove what the tests left, then stop the daemon we started (SIGTERM, then SIGKILL) and its containerd.
+        // Remove what the tests left (containers, networks), then stop the daemon we started (SIGTERM, then SIGKILL) and its containerd.
         if (!_daemon.HasExited)
         {
             Proc.Sh($"ids=$('{DockerCli}' -H 'unix://{Socket}' ps -aq); [ -z \"$ids\" ] || '{DockerCli}' -H 'unix://{Socket}' rm -f $ids", TimeSpan.FromSeconds(60));
+            // Networks a failed test left: their bridges (and berth's isolation rules for them) go with them.
+            Proc.Run(DockerCli, ["-H", Host, "network", "prune", "-f"], timeout: TimeSpan.FromSeconds(60));
             Proc.Run("/bin/kill", ["-TERM", _daemon.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             if (!_daemon.WaitForExit(30_000))
             {

@@ -83,7 +83,7 @@ public class EngineFixture : IAsyncLifetime
             await Server.DisposeAsync();
             var bridges = Engine.Networks.List().Where(n => n.Bridge is not null).Select(n => n.Bridge!).ToList();
             await Engine.DisposeAsync();
-            _hostState?.Restore(bridges);
+            _hostState?.Restore(bridges, Engine.Networks.IsolationTable);
         }
         _dir?.Dispose();
     }
@@ -103,7 +103,7 @@ public sealed class ReferencePluginsCollection : ICollectionFixture<ReferencePlu
 
 /// <summary>
 /// What engine tests change on the host's networking, put back afterwards: ip_forward (the bridge plugins turn it
-/// on), the bridges of the test daemons' networks, and the "ip"/"ip6" nat tables iptables-nft makes for the
+/// on), the bridges of the test daemons' networks and their isolation table, and the "ip"/"ip6" nat tables iptables-nft makes for the
 /// reference plugins when they did not exist before and hold nothing but their CNI-* chains (ReferenceNatTables).
 /// </summary>
 public sealed class HostNetworkState
@@ -117,12 +117,13 @@ public sealed class HostNetworkState
         _nat = ReferenceNatTables.Record(),
     };
 
-    public void Restore(IEnumerable<string> bridges)
+    public void Restore(IEnumerable<string> bridges, string isolationTable)
     {
         foreach (var b in bridges)
         {
             Cli.Run("ip", ["link", "delete", b]);
         }
+        Cli.Run("nft", ["delete", "table", "ip", isolationTable]);
         _nat.RemoveMade();
         File.WriteAllText("/proc/sys/net/ipv4/ip_forward", _forward);
     }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
+using Berth.Engine.Networks;
 using Berth.Linux.Netlink;
 using Berth.Testing;
 
@@ -108,6 +109,50 @@ public abstract class NetworkScenarios
             F.Run("network", "rm", net);
         }
         Assert.NotEqual(0, F.Run("network", "inspect", net).ExitCode);
+    }
+
+    [Fact]
+    public void Networks_are_isolated_from_each_other_but_published_ports_answer_from_any_of_them()
+    {
+        string[] nets = [Unique("iso"), Unique("iso"), Unique("int")];
+        CreateNetwork(nets[0]);
+        CreateNetwork(nets[1]);
+        CreateNetwork(nets[2], "--internal");
+        var web = Unique("web");
+        var peer = Unique("peer");
+        var other = Unique("other");
+        var inner = Unique("inner");
+        var port = FreePort();
+        string Ip(string container, string net) =>
+            F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", container).Ok().Stdout.Trim();
+        // (busybox-static 1.35 wget crashes with -T; timeout bounds a dropped connection instead.)
+        Cli.Result Wget(string from, string url) => F.Run("exec", from, "timeout", "4", "wget", "-qO-", url);
+        try
+        {
+            const string Httpd = "mkdir /www; echo $0 > /www/index.html; exec httpd -f -p 80 -h /www";
+            F.Run("run", "-d", "--name", web, "--network", nets[0], "-p", $"{port}:80", "busybox", "sh", "-c", Httpd, "web").Ok();
+            F.Run("run", "-d", "--name", peer, "--network", nets[0], "busybox", "sleep", "300").Ok();
+            F.Run("run", "-d", "--name", other, "--network", nets[1], "busybox", "sleep", "300").Ok();
+            F.Run("run", "-d", "--name", inner, "--network", nets[2], "busybox", "sh", "-c", Httpd, "inner").Ok();
+            var webIp = Ip(web, nets[0]);
+            var innerIp = Ip(inner, nets[2]);
+            // Both servers answer: from the host (every network's gateway is the host's) and from the same network.
+            Assert.Equal("web\n", GetEventually($"http://{webIp}/"));
+            Assert.Equal("inner\n", GetEventually($"http://{innerIp}/"));
+            Assert.Equal("web\n", Wget(peer, $"http://{webIp}/").Ok().Stdout);
+            // From another network: not by address, through the host...
+            Assert.NotEqual(0, Wget(other, $"http://{webIp}/").ExitCode);
+            // ...but the published port answers, as it does any other machine.
+            Assert.Equal("web\n", Wget(other, $"http://{HostAddress()}:{port}/").Ok().Stdout);
+            // An internal network exchanges nothing with the others, either way.
+            Assert.NotEqual(0, Wget(peer, $"http://{innerIp}/").ExitCode);
+            Assert.NotEqual(0, Wget(inner, $"http://{webIp}/").ExitCode);
+        }
+        finally
+        {
+            F.Run("rm", "-f", web, peer, other, inner);
+            F.Run(["network", "rm", .. nets]);
+        }
     }
 
     [Fact]
@@ -329,6 +374,8 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
             Assert.Contains("network nosuchnet not found", F.Run("network", "inspect", "nosuchnet").Stderr, StringComparison.Ordinal);
             var gw = F.Run("network", "create", "--subnet", "10.249.250.0/24", "--gateway", "10.249.251.1", Unique("o"));
             Assert.Contains("no matching subnet for gateway", gw.Stderr, StringComparison.Ordinal);
+            var icc = F.Run("network", "create", "-o", "com.docker.network.bridge.enable_icc=false", Unique("o"));
+            Assert.Contains("not supported: com.docker.network.bridge.enable_icc=false", icc.Stderr, StringComparison.Ordinal);
             // Filters and labels.
             var labelled = Unique("lab");
             CreateNetwork(labelled, "--label", "team=net");
@@ -531,7 +578,7 @@ public sealed class NetworkReconcileTests
                 await daemon.WaitForExitAsync();
             }
             daemon.Dispose();
-            host.Restore([bridge, netBridge]);
+            host.Restore([bridge, netBridge], NetworkManager.NftTableFor(Path.Combine(dir.Path, "data")) + "-isolation");
         }
     }
 

@@ -163,6 +163,25 @@ public sealed class PluginHostTests
     }
 
     [Fact]
+    public void Isolation_script_drops_between_bridges_and_around_internal_ones_only_when_there_is_something_to_isolate()
+    {
+        const string Removal = "table ip t\ndelete table ip t\n";
+        Assert.Equal(Removal, NetworkIsolation.Render("t", []));
+        Assert.Equal(Removal, NetworkIsolation.Render("t", [new IsolatedBridge("b0", Internal: false)]));
+        var two = NetworkIsolation.Render("t", [new IsolatedBridge("b1", false), new IsolatedBridge("b0", false)]);
+        Assert.StartsWith(Removal + "table ip t {\n  chain forward {\n    type filter hook forward priority filter; policy accept;\n    ct state established,related accept\n", two, StringComparison.Ordinal);
+        Assert.Contains("    iifname \"b0\" oifname { \"b1\" } drop\n", two, StringComparison.Ordinal);
+        Assert.Contains("    iifname \"b1\" oifname { \"b0\" } drop\n", two, StringComparison.Ordinal);
+        // Published ports stay reachable from every network: DNAT'ed connections pass before the drops between bridges.
+        Assert.True(two.IndexOf("ct status dnat accept", StringComparison.Ordinal) < two.IndexOf("iifname \"b0\"", StringComparison.Ordinal));
+        // One internal network alone is isolated from everything, before the DNAT exception.
+        var alone = NetworkIsolation.Render("t", [new IsolatedBridge("in", Internal: true)]);
+        Assert.Contains("    iifname \"in\" oifname != \"in\" drop comment \"internal network\"\n    oifname \"in\" iifname != \"in\" drop comment \"internal network\"\n    ct status dnat accept\n", alone, StringComparison.Ordinal);
+        var e = Assert.Throws<CniException>(() => NetworkIsolation.Render("t", [new IsolatedBridge("a\" b", false)]));
+        Assert.Contains("bridge name", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Prefix_parsing_masks_host_bits()
     {
         Assert.Equal("10.1.2.0/24", IPPrefix.Parse("10.1.2.3/24", "x").ToString());

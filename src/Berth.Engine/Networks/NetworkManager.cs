@@ -7,6 +7,7 @@ using Berth.Core;
 using Berth.Linux.Netlink;
 using Berth.Networking;
 using Berth.Networking.Cni;
+using Berth.Networking.Nft;
 using Berth.Networking.Plugins;
 using Microsoft.Extensions.Logging;
 
@@ -32,6 +33,9 @@ public sealed partial class NetworkManager
     /// <summary>Networks reserved by a create still making their bridge and record (under <see cref="_lock"/>).</summary>
     private readonly Dictionary<string, NetworkRecord> _creating = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _attachGate = new(1, 1);
+
+    /// <summary>Serializes loads of the isolation table, so the last one loaded holds the latest set of networks.</summary>
+    private readonly Lock _isolationGate = new();
     private readonly ContainerEngine _engine;
 
     internal NetworkManager(ContainerEngine engine)
@@ -42,14 +46,22 @@ public sealed partial class NetworkManager
         PluginDirectory = o.CniPluginDirectory ?? Path.Combine(Path.GetDirectoryName(o.RuntimePath)!, "cni");
         Cni = new CniRunner([PluginDirectory], Path.Combine(Directory, "cni-cache"));
         // One nftables table per daemon: Berth's portmap/bridge plugins rebuild their table from their own state dir.
-        NftTable = o.DataRoot == "/var/lib/berth" ? "berth" : "berth-" + Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(o.DataRoot)))[..8].ToLowerInvariant();
+        NftTable = NftTableFor(o.DataRoot);
+        IsolationTable = NftTable + "-isolation";
     }
+
+    /// <summary>The plugins' nftables table of the daemon on this data root ("berth" for the default one).</summary>
+    public static string NftTableFor(string dataRoot) =>
+        dataRoot == "/var/lib/berth" ? "berth" : "berth-" + Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(dataRoot)))[..8].ToLowerInvariant();
 
     public string Directory { get; }
 
     public string PluginDirectory { get; }
 
     public string NftTable { get; }
+
+    /// <summary>The engine's own table dropping traffic between its networks (<see cref="NetworkIsolation"/>).</summary>
+    public string IsolationTable { get; }
 
     internal CniRunner Cni { get; }
 
@@ -142,6 +154,14 @@ public sealed partial class NetworkManager
                 Log.ContainerWarning(Logger, n.Name, "network bridge: " + e.Message);
             }
         }
+        try
+        {
+            ApplyIsolation();
+        }
+        catch (CniException e)
+        {
+            Log.ContainerWarning(Logger, IsolationTable, "network isolation: " + e.Message);
+        }
     }
 
     private void EnsurePredefined(string name, string driver)
@@ -220,6 +240,10 @@ public sealed partial class NetworkManager
         if (request.Ipam.Count > 1)
         {
             throw BerthException.Unsupported("more than one IPAM pool per network; give one --subnet");
+        }
+        if (request.Options.TryGetValue("com.docker.network.bridge.enable_icc", out var icc) && icc == "false")
+        {
+            throw BerthException.Unsupported("com.docker.network.bridge.enable_icc=false (blocking traffic within one network needs br_netfilter on the host); use separate networks, which are isolated from each other");
         }
         var mtu = 0;
         if (request.Options.TryGetValue("com.docker.network.driver.mtu", out var mtuText) &&
@@ -319,6 +343,7 @@ public sealed partial class NetworkManager
             _creating[id] = record;
         }
         // The bridge and the fsync'd record are made outside the lock, on the reserved name, subnet and bridge.
+        var isolated = false;
         try
         {
             // Validates the whole configuration (as the plugins will see it) before anything exists.
@@ -326,6 +351,9 @@ public sealed partial class NetworkManager
             EnsureBridge(record);
             try
             {
+                // Isolated from the other networks before any container can attach (the record is in _creating).
+                isolated = true;
+                ApplyIsolation();
                 SaveRecord(record);
             }
             catch
@@ -334,11 +362,19 @@ public sealed partial class NetworkManager
                 throw;
             }
         }
-        catch
+        catch (Exception e)
         {
             lock (_lock)
             {
                 _creating.Remove(id);
+            }
+            if (isolated)
+            {
+                TryApplyIsolation();
+            }
+            if (e is CniException c)
+            {
+                throw new BerthException(ErrorCode.Internal, $"network {request.Name} was not created: {c.Message}", c);
             }
             throw;
         }
@@ -380,6 +416,7 @@ public sealed partial class NetworkManager
             _networks.Remove(n.Id);
         }
         DeleteNetworkArtifacts(n);
+        TryApplyIsolation();
         File.Delete(RecordPath(n.Id) + ".removing");
         _engine.Events.Publish("network", "destroy", n.Id, new Dictionary<string, string> { ["name"] = n.Name, ["type"] = n.Driver });
     }
@@ -415,6 +452,36 @@ public sealed partial class NetworkManager
             nl.DeleteLink(bridge);
         }
         ContainerEngine.TryDeleteDirectory(Path.Combine(IpamDirectory, n.Name));
+    }
+
+    /// <summary>
+    /// Loads the isolation table for the engine's bridge networks, those being created included (a rule naming a
+    /// bridge that does not exist yet matches nothing).
+    /// </summary>
+    private void ApplyIsolation()
+    {
+        lock (_isolationGate)
+        {
+            List<IsolatedBridge> bridges;
+            lock (_lock)
+            {
+                bridges = [.. _networks.Values.Concat(_creating.Values).Where(n => n.IsBridge && n.Bridge is not null).Select(n => new IsolatedBridge(n.Bridge!, n.Internal))];
+            }
+            NetworkIsolation.Apply(IsolationTable, bridges);
+        }
+    }
+
+    /// <summary>After a network went: a failure leaves a rule naming a bridge that no longer exists, which matches nothing.</summary>
+    private void TryApplyIsolation()
+    {
+        try
+        {
+            ApplyIsolation();
+        }
+        catch (CniException e)
+        {
+            Log.ContainerWarning(Logger, IsolationTable, "network isolation: " + e.Message);
+        }
     }
 
     /// <summary>The bridge device with the gateway address, as Docker has it from network creation on.</summary>

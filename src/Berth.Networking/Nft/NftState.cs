@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -97,11 +96,7 @@ public sealed class NftState
     public bool Has(string kind, string key) => File.Exists(PathOf(kind, key));
 
     /// <summary>The ruleset as nft lists it now (empty when the table does not exist).</summary>
-    public string ListTable()
-    {
-        var (code, stdout, _) = RunNft(["list", "table", "ip", Table], null);
-        return code == 0 ? stdout : "";
-    }
+    public string ListTable() => NftCommand.ListTable(Table);
 
     private string PathOf(string kind, string key) => Path.Combine(Dir, key + "." + kind + ".json");
 
@@ -129,12 +124,8 @@ public sealed class NftState
     {
         var script = Render(Table, entries);
         CniTrace.Mark("nft: render");
-        var (code, _, stderr) = RunNft(["-f", "-"], script);
+        NftCommand.Load(Table, script);
         CniTrace.Mark("nft: loaded");
-        if (code != 0)
-        {
-            throw new CniException(CniErrorCode.Generic, $"nft could not load table ip {Table}: {stderr.Trim()}", script);
-        }
     }
 
     /// <summary>The whole table as one nft script.</summary>
@@ -178,42 +169,6 @@ public sealed class NftState
         }
         s.Append("  }\n}\n");
         return s.ToString();
-    }
-
-    private static (int Code, string Stdout, string Stderr) RunNft(IReadOnlyList<string> args, string? stdin)
-    {
-        var psi = new ProcessStartInfo("nft")
-        {
-            RedirectStandardInput = stdin is not null,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        Process process;
-        try
-        {
-            process = Process.Start(psi)!;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new CniException(CniErrorCode.Generic, "nft is not installed (apt-get install nftables): " + e.Message);
-        }
-        using (process)
-        {
-            var stdoutTask = process.StandardOutput.ReadToEndAsync();
-            var stderrTask = process.StandardError.ReadToEndAsync();
-            if (stdin is not null)
-            {
-                process.StandardInput.Write(stdin);
-                process.StandardInput.Close();
-            }
-            process.WaitForExit();
-            return (process.ExitCode, stdoutTask.GetAwaiter().GetResult(), stderrTask.GetAwaiter().GetResult());
-        }
     }
 
     internal static void ValidateHostIp(string? hostIp)
