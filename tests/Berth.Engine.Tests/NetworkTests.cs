@@ -207,6 +207,29 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
     protected override EngineFixture F => f;
 
     [Fact]
+    public void A_container_runs_its_own_server_on_port_53_and_still_resolves_names()
+    {
+        var net = Unique("dns");
+        CreateNetwork(net);
+        var name = Unique("ns53");
+        try
+        {
+            // Port 53 on every address taken by the container's own server (TCP: busybox has no UDP server; the
+            // DNS server's own tests hold UDP port 53 too).
+            F.Run("run", "-d", "--name", name, "--network", net, "busybox", "nc", "-ll", "-p", "53", "-e", "echo", "tcp53").Ok();
+            DockerCliTests.WaitFor(() => F.Run("exec", name, "sh", "-c", "nc 127.0.0.1 53 </dev/null").Stdout.Contains("tcp53", StringComparison.Ordinal));
+            var lookup = F.Run("exec", name, "nslookup", name);
+            Assert.True(lookup.ExitCode == 0, lookup.Stdout + lookup.Stderr);
+            Assert.Contains(F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", name).Ok().Stdout.Trim(), lookup.Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            F.Run("rm", "-f", name);
+            F.Run("network", "rm", net);
+        }
+    }
+
+    [Fact]
     public void Inspect_shows_the_default_bridge_endpoint_and_the_container_resolves_and_routes()
     {
         var c = Unique("c");

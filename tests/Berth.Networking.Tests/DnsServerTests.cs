@@ -259,22 +259,25 @@ public sealed partial class DnsServerTests
         using var ns = new DnsNetns();
         await using var server = new DnsServer(new DnsServerOptions { Upstreams = [] });
         await server.AttachAsync(C1, ns.Path, Zone().ViewOf(C1), CancellationToken.None);
-        Assert.Contains("127.0.0.11:53", Sh.Run("ip", "netns", "exec", ns.Name, "ss", "-lnu"));
-        Assert.Contains("127.0.0.11:53", Sh.Run("ip", "netns", "exec", ns.Name, "ss", "-lnt"));
+        // The listener has an ephemeral port on 127.0.0.11; port 53 is redirected to it.
+        Assert.Contains("127.0.0.11:", Sh.Run("ip", "netns", "exec", ns.Name, "ss", "-lnu"));
+        Assert.Contains("127.0.0.11:", Sh.Run("ip", "netns", "exec", ns.Name, "ss", "-lnt"));
+        Assert.Contains("dport 53 dnat to 127.0.0.11:", Sh.Run("ip", "netns", "exec", ns.Name, "nft", "list", "table", "ip", "berth-dns"));
+        Assert.DoesNotContain("berth-dns", Sh.Run("nft", "list", "tables"));
         Assert.Equal([C1], server.Attached);
 
         Assert.True(await server.DetachAsync(C1));
         Assert.False(await server.DetachAsync(C1));
         Assert.Empty(server.Attached);
-        Assert.DoesNotContain("127.0.0.11:53", Sh.Run("ip", "netns", "exec", ns.Name, "ss", "-lnu"));
-        Assert.DoesNotContain("127.0.0.11:53", Sh.Run("ip", "netns", "exec", ns.Name, "ss", "-lnt"));
+        Assert.DoesNotContain("127.0.0.11:", Sh.Run("ip", "netns", "exec", ns.Name, "ss", "-lnu"));
+        Assert.DoesNotContain("127.0.0.11:", Sh.Run("ip", "netns", "exec", ns.Name, "ss", "-lnt"));
         var (code, stdout, _) = Sh.Exec("ip", "netns", "exec", ns.Name, "dig", "@127.0.0.11", "+time=1", "+tries=1", "+tcp", "web");
         Assert.NotEqual(0, code);
         Assert.Contains("connection refused", stdout, StringComparison.OrdinalIgnoreCase);
     }
 
     [Fact]
-    public async Task Attach_to_a_missing_namespace_or_a_taken_port_is_a_clear_error()
+    public async Task Attach_to_a_missing_namespace_is_a_clear_error()
     {
         Privileged.Require();
         await using var server = new DnsServer(new DnsServerOptions { Upstreams = [] });
@@ -282,17 +285,39 @@ public sealed partial class DnsServerTests
             server.AttachAsync(C1, "/var/run/netns/berth-no-such-ns", Zone().ViewOf(C1), CancellationToken.None));
         Assert.Equal(ErrorCode.NotFound, missing.Code);
         Assert.Contains("berth-no-such-ns", missing.Message);
+        Assert.Empty(server.Attached);
+    }
 
-        using var ns = new DnsNetns();
-        using var squatter = ns.Namespace.Run(() =>
+    [Fact]
+    public async Task A_process_in_the_namespace_keeps_port_53_on_every_address_and_names_still_resolve()
+    {
+        Privileged.Require();
+        using var ns = new DnsNetns(bringLoUp: true);
+        // A DNS server of the container's own, on 0.0.0.0:53 over UDP and TCP, there before the embedded one.
+        using var udp = ns.Namespace.Run(() =>
         {
             var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             s.Bind(new IPEndPoint(IPAddress.Any, 53));
             return s;
         });
-        var taken = await Assert.ThrowsAsync<BerthException>(() => server.AttachAsync(C1, ns.Path, Zone().ViewOf(C1), CancellationToken.None));
-        Assert.Equal(ErrorCode.Conflict, taken.Code);
-        Assert.Empty(server.Attached);
+        using var tcp = ns.Namespace.Run(() =>
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            s.Bind(new IPEndPoint(IPAddress.Any, 53));
+            s.Listen(1);
+            return s;
+        });
+        await using var server = new DnsServer(new DnsServerOptions { Upstreams = [] });
+        await server.AttachAsync(C1, ns.Path, Zone().ViewOf(C1), CancellationToken.None);
+        Assert.Equal(["10.0.0.3"], ns.Dig("web").Answers);
+        Assert.Equal(["10.0.0.3"], ns.Dig("+tcp", "web").Answers);
+        // The container's server still gets what is sent to port 53 on its other addresses.
+        using var client = ns.Namespace.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp));
+        await client.SendToAsync("ping"u8.ToArray(), SocketFlags.None, new IPEndPoint(IPAddress.Loopback, 53));
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        var got = new byte[16];
+        var n = await udp.ReceiveAsync(got, SocketFlags.None, wait.Token);
+        Assert.Equal("ping", System.Text.Encoding.ASCII.GetString(got, 0, n));
     }
 
     private static async Task<byte[]> ReadFramed(Socket socket, CancellationToken ct)

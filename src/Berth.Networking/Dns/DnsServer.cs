@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using Berth.Core;
 using Berth.Linux;
 using Berth.Linux.Netlink;
+using Berth.Networking.Cni;
 
 namespace Berth.Networking.Dns;
 
@@ -62,7 +63,8 @@ public sealed class DnsServerStatistics
 
 /// <summary>
 /// Docker's embedded DNS server for Berth: for each attached container, a UDP and a TCP socket on
-/// 127.0.0.11:53 inside that container's network namespace answer names from the <see cref="DnsZone"/> as the
+/// 127.0.0.11 (an ephemeral port, which port 53 is redirected to: <see cref="DnsRedirect"/>) inside that
+/// container's network namespace answer names from the <see cref="DnsZone"/> as the
 /// container's <see cref="DnsView"/> sees them, and forward other names to upstream servers from the daemon's
 /// namespace. The sockets are made on a short-lived thread that joins the namespace and leaves it; a socket
 /// belongs to the namespace it was created in, so every read and write after that runs on ordinary pool threads.
@@ -91,7 +93,7 @@ public sealed class DnsServer : IAsyncDisposable
     public IReadOnlyCollection<string> Attached => [.. listeners.Keys];
 
     /// <summary>
-    /// Serves <paramref name="view"/> on 127.0.0.11:53 inside the network namespace at <paramref name="netnsPath"/>
+    /// Serves <paramref name="view"/> on 127.0.0.11:53 (redirected to the listener's port) inside the network namespace at <paramref name="netnsPath"/>
     /// (/proc/PID/ns/net or a bind-mounted netns file), bringing its "lo" up first. An id already attached is
     /// detached first, so a restarted container (a new namespace) is attached again the same way.
     /// </summary>
@@ -115,11 +117,23 @@ public sealed class DnsServer : IAsyncDisposable
         (Socket Udp, Socket Tcp) sockets;
         using (ns)
         {
-            var endpoint = new IPEndPoint(Options.ListenAddress, Options.Port);
+            var what = $"DNS for container {containerId} in {netnsPath}";
             sockets = await ns.RunAsync(() =>
             {
                 NetworkInterface.Up("lo");
-                return OpenSockets(endpoint, $"DNS for container {containerId} in {netnsPath}");
+                // An ephemeral port, reached through the redirect from the well-known one (DnsRedirect).
+                var opened = OpenSockets(new IPEndPoint(Options.ListenAddress, 0), what);
+                try
+                {
+                    DnsRedirect.Load(Options.ListenAddress, Options.Port, ((IPEndPoint)opened.Udp.LocalEndPoint!).Port);
+                }
+                catch (CniException e)
+                {
+                    opened.Udp.Dispose();
+                    opened.Tcp.Dispose();
+                    throw new BerthException(ErrorCode.Unavailable, $"{what}: cannot redirect port {Options.Port}: {e.Message}", e);
+                }
+                return opened;
             });
         }
         Start(containerId, sockets.Udp, sockets.Tcp, view);
