@@ -77,6 +77,8 @@ public static class BridgeNetwork
             ["ipMasq"] = o.IpMasq,
             ["hairpinMode"] = true,
             ["ipam"] = ipam,
+            // runtimeConfig.mac: a container's --mac-address (Berth's and the reference bridge plugin read it).
+            ["capabilities"] = new JsonObject { ["mac"] = true },
         };
         if (o.Mtu > 0)
         {

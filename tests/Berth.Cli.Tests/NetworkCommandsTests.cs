@@ -166,6 +166,22 @@ public sealed class NetworkCommandsTests(EngineFixture engine)
         JsonDocument.Parse(engine.Berth("inspect", "-f", "{{json .NetworkSettings.Networks}}", container).Ok().Stdout).RootElement.GetProperty(network);
 
     [Fact]
+    public void Run_mac_address_sets_the_container_interface()
+    {
+        var net = Unique("nm");
+        Create(net);
+        try
+        {
+            var r = engine.Berth("run", "--rm", "--network", net, "--mac-address", "02:42:ac:1f:00:98", "busybox", "cat", "/sys/class/net/eth0/address");
+            Assert.Equal("02:42:ac:1f:00:98\n", r.Ok().Stdout);
+        }
+        finally
+        {
+            engine.Berth("network", "rm", net);
+        }
+    }
+
+    [Fact]
     public void Connect_and_disconnect_running_and_stopped_containers()
     {
         var a = Unique("na");

@@ -84,6 +84,33 @@ public sealed class CniConformanceTests
     [Theory]
     [InlineData(PluginSet.Berth)]
     [InlineData(PluginSet.Reference)]
+    public async Task The_mac_capability_sets_the_container_interface_address(PluginSet set)
+    {
+        Privileged.Require();
+        using var world = new CniWorld(set);
+        using var ns = new TestNetns();
+        var list = world.ConfList(portmap: false);
+        var rt = new RuntimeConf { ContainerId = "mac1", NetNs = ns.Path, IfName = "eth0", CapabilityArgs = new JsonObject { ["mac"] = "02:42:AC:11:00:99" } };
+        var result = await world.Runner.AddAsync(list, rt);
+        Assert.Equal("02:42:ac:11:00:99", result.Interfaces!.Single(i => i.Sandbox is not null).Mac);
+        using (var nl = RtNetlink.OpenIn(ns.Namespace))
+        {
+            Assert.Equal("02:42:ac:11:00:99", nl.GetLink("eth0").Mac);
+        }
+        await world.Runner.DelAsync(list, rt);
+        Assert.Empty(world.LeakedLinks());
+
+        // Not an address: refused whole, nothing left (no link, no reservation).
+        using var other = new TestNetns();
+        var bad = new RuntimeConf { ContainerId = "mac2", NetNs = other.Path, IfName = "eth0", CapabilityArgs = new JsonObject { ["mac"] = "02:42:zz:11:00:99" } };
+        await Assert.ThrowsAsync<CniException>(() => world.Runner.AddAsync(list, bad));
+        Assert.Empty(world.LeakedLinks());
+        Assert.Equal(0, world.IpamFiles());
+    }
+
+    [Theory]
+    [InlineData(PluginSet.Berth)]
+    [InlineData(PluginSet.Reference)]
     public async Task Del_without_netns_or_add_succeeds(PluginSet set)
     {
         Privileged.Require();

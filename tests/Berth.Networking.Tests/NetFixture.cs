@@ -164,6 +164,7 @@ public sealed class CniWorld : IDisposable
             ["ipMasq"] = Set == PluginSet.Berth,
             ["hairpinMode"] = true,
             ["ipam"] = new JsonObject { ["type"] = "host-local", ["ranges"] = new JsonArray(new JsonArray(range)), ["dataDir"] = IpamDir },
+            ["capabilities"] = new JsonObject { ["mac"] = true },
         };
         var plugins = new JsonArray(bridge);
         if (portmap)

@@ -182,6 +182,20 @@ public sealed class PluginHostTests
     }
 
     [Fact]
+    public void Mac_addresses_parse_as_users_write_them_and_multicast_ones_are_refused()
+    {
+        Assert.Equal("02:42:ac:11:00:02", MacAddress.Format(MacAddress.TryParse("02:42:AC:11:00:02", out _)!));
+        Assert.Equal("02:42:ac:11:00:02", MacAddress.Format(MacAddress.TryParse("02-42-ac-11-00-02", out _)!));
+        foreach (var bad in new[] { "", "02:42:ac:11:00", "02:42:ac:11:00:02:03", "2:42:ac:11:00:02", "02:42:ac:11:00:0g", "02:42:ac:11:00:+2" })
+        {
+            Assert.Null(MacAddress.TryParse(bad, out var error));
+            Assert.Contains("six hex pairs", error, StringComparison.Ordinal);
+        }
+        Assert.Null(MacAddress.TryParse("01:00:5e:00:00:01", out var multicast));
+        Assert.Contains("multicast", multicast, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Prefix_parsing_masks_host_bits()
     {
         Assert.Equal("10.1.2.0/24", IPPrefix.Parse("10.1.2.3/24", "x").ToString());

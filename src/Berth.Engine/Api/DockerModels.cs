@@ -10,6 +10,9 @@ public sealed class ContainerCreateRequest
 {
     public string? Hostname { get; set; }
     public string? Domainname { get; set; }
+
+    /// <summary>Deprecated since API 1.44 (now per endpoint, EndpointSettings.MacAddress); older clients still send it here.</summary>
+    public string? MacAddress { get; set; }
     public string? User { get; set; }
     public bool AttachStdin { get; set; }
     public bool AttachStdout { get; set; }

@@ -145,12 +145,16 @@ public sealed partial class NetworkManager
             {
                 throw BerthException.InvalidArgument("network-scoped alias is supported only for containers in user defined networks");
             }
+            // API < 1.44 clients send --mac-address as Config.MacAddress; it belongs to the first network.
+            var mac = settings?.MacAddress is { Length: > 0 } given ? given : order == 0 ? request.MacAddress : null;
             st.Endpoints[net.Id] = new EndpointState
             {
                 NetworkId = net.Id,
                 NetworkName = net.Name,
                 Aliases = settings?.Aliases?.Distinct(StringComparer.Ordinal).ToList() ?? [],
                 RequestedIPv4 = string.IsNullOrEmpty(ip) ? null : ip,
+                RequestedMac = string.IsNullOrEmpty(mac) ? null : Berth.Networking.MacAddress.Format(
+                    Berth.Networking.MacAddress.TryParse(mac, out var macError) ?? throw BerthException.InvalidArgument(macError)),
                 Order = order++,
             };
         }
@@ -346,7 +350,7 @@ public sealed partial class NetworkManager
     private async Task AddEndpointAsync(Container c, ContainerNetworkState st, EndpointState ep, NetworkRecord n, JsonObject? ports, CancellationToken cancellationToken)
     {
         var ifName = ep.IfName!;
-        var rt = Runtime(c.Id, st.SandboxKey!, ifName, ep.RequestedIPv4, ports);
+        var rt = Runtime(c.Id, st.SandboxKey!, ifName, ep.RequestedIPv4, Capabilities(ports, ep));
         CniResult result;
         try
         {
@@ -366,14 +370,26 @@ public sealed partial class NetworkManager
             ?? result.Interfaces?.FirstOrDefault(x => x.Sandbox is not null)?.Mac;
     }
 
-    private static RuntimeConf Runtime(string containerId, string netns, string ifName, string? staticIp, JsonObject? ports) => new()
+    private static RuntimeConf Runtime(string containerId, string netns, string ifName, string? staticIp, JsonObject? capabilities) => new()
     {
         ContainerId = containerId,
         NetNs = netns,
         IfName = ifName,
         Args = staticIp is null ? [] : [new("IgnoreUnknown", "1"), new("IP", staticIp)],
-        CapabilityArgs = ports,
+        CapabilityArgs = capabilities,
     };
+
+    /// <summary>The CNI capability arguments of one attachment: its published ports and its requested MAC address.</summary>
+    private static JsonObject? Capabilities(JsonObject? ports, EndpointState ep)
+    {
+        if (ep.RequestedMac is null)
+        {
+            return ports;
+        }
+        var caps = (JsonObject?)ports?.DeepClone() ?? [];
+        caps["mac"] = ep.RequestedMac;
+        return caps;
+    }
 
     /// <summary>CNI DEL of every attachment and the namespace removed, after the container stopped (or a failed start).</summary>
     internal async Task TeardownAsync(Container c)

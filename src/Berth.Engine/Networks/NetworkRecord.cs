@@ -66,6 +66,9 @@ public sealed class EndpointState
     /// <summary>--ip / IPAMConfig.IPv4Address.</summary>
     public string? RequestedIPv4 { get; set; }
 
+    /// <summary>--mac-address / EndpointSettings.MacAddress, normalized to lower-case "aa:bb:cc:dd:ee:ff".</summary>
+    public string? RequestedMac { get; set; }
+
     /// <summary>Order of connection: eth0 is the first network, eth1 the next ...</summary>
     public int Order { get; set; }
 

@@ -135,10 +135,15 @@ public sealed unsafe class RtNetlink : IDisposable
 
     /// <summary>
     /// Creates a veth pair: <paramref name="name"/> here, <paramref name="peerName"/> directly inside
-    /// <paramref name="peerNamespace"/> when given (so the peer never appears under a clashing name in this one).
+    /// <paramref name="peerNamespace"/> when given (so the peer never appears under a clashing name in this one),
+    /// with <paramref name="peerMac"/> (6 bytes) as the peer's hardware address when given (else a random one).
     /// </summary>
-    public void AddVeth(string name, string peerName, int mtu, NetworkNamespace? peerNamespace)
+    public void AddVeth(string name, string peerName, int mtu, NetworkNamespace? peerNamespace, byte[]? peerMac = null)
     {
+        if (peerMac is not null && peerMac.Length != 6)
+        {
+            throw new ArgumentException("a MAC address has 6 bytes", nameof(peerMac));
+        }
         var m = new Message(RtmNewLink, FRequest | FAck | FCreate | FExcl);
         m.IfInfo(AfUnspec, 0, 0, 0);
         m.AttrString(IflaIfname, name);
@@ -155,6 +160,10 @@ public sealed unsafe class RtNetlink : IDisposable
         if (mtu > 0)
         {
             m.AttrU32(IflaMtu, (uint)mtu);
+        }
+        if (peerMac is not null)
+        {
+            m.AttrBytes(IflaAddress, peerMac);
         }
         if (peerNamespace is not null)
         {

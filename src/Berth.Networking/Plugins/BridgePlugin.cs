@@ -32,7 +32,7 @@ public sealed class BridgePlugin : ICniPlugin
             }
             try
             {
-                host.AddVeth(hostVeth, invocation.IfName, config.Mtu, netns);
+                host.AddVeth(hostVeth, invocation.IfName, config.Mtu, netns, ContainerMac(config));
             }
             catch (LinuxSyscallException e) when (e.Errno == Errno.EEXIST)
             {
@@ -223,6 +223,12 @@ public sealed class BridgePlugin : ICniPlugin
 
     private static CniException Fail(string what) => new(CniErrorCode.Generic, "bridge CHECK: " + what);
 
+    /// <summary>runtimeConfig.mac as 6 bytes, or null for a random address; validated in <see cref="Config"/>.</summary>
+    private static byte[]? ContainerMac(BridgeConfig config) =>
+        config.RuntimeConfig?.Mac is { Length: > 0 } mac
+            ? MacAddress.TryParse(mac, out var error) ?? throw new CniException(CniErrorCode.InvalidNetworkConfig, "bridge: runtimeConfig.mac: " + error)
+            : null;
+
     private static BridgeConfig Config(CniInvocation invocation)
     {
         var config = PluginHost.Decode(invocation.Config, CniJsonContext.Default.BridgeConfig, "bridge configuration");
@@ -238,6 +244,7 @@ public sealed class BridgePlugin : ICniPlugin
         {
             throw new CniException(CniErrorCode.InvalidNetworkConfig, $"mtu {config.Mtu} is invalid: use 68 or more (or leave it out)");
         }
+        _ = ContainerMac(config);
         if (config.Ipam is { } ipam && ipam.Type.Length == 0)
         {
             throw new CniException(CniErrorCode.InvalidNetworkConfig, "\"ipam\" needs a \"type\" (for example host-local)");

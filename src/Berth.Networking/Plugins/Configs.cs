@@ -80,4 +80,15 @@ public sealed class BridgeConfig
 
     [JsonPropertyName("stateDir")]
     public string? StateDir { get; set; }
+
+    /// <summary>Capability arguments from the runtime: "mac" (declared as a capability in the conflist).</summary>
+    [JsonPropertyName("runtimeConfig")]
+    public BridgeRuntimeConfig? RuntimeConfig { get; set; }
+}
+
+public sealed class BridgeRuntimeConfig
+{
+    /// <summary>The container interface's hardware address, "aa:bb:cc:dd:ee:ff".</summary>
+    [JsonPropertyName("mac")]
+    public string? Mac { get; set; }
 }

@@ -38,6 +38,7 @@ public static class ContainerConfig
         new("net", null, FlagKind.Value, "Connect a container to a network (alias of --network)"),
         new("network-alias", null, FlagKind.List, "Add network-scoped alias for the container"),
         new("ip", null, FlagKind.Value, "IPv4 address (e.g., 172.30.100.104)"),
+        new("mac-address", null, FlagKind.Value, "Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
         new("publish-all", 'P', FlagKind.Bool, "Publish all exposed ports to random ports"),
         new("hostname", 'h', FlagKind.Value, "Container host name"),
         new("domainname", null, FlagKind.Value, "Container NIS domain name"),
@@ -284,7 +285,8 @@ public static class ContainerConfig
         }
         var aliases = f.List("network-alias");
         var ip = f.Value("ip");
-        if (aliases.Count > 0 || ip is not null)
+        var mac = f.Value("mac-address");
+        if (aliases.Count > 0 || ip is not null || mac is not null)
         {
             var network = f.Value("network") ?? f.Value("net") ?? "default";
             var endpoint = new JsonObject();
@@ -295,6 +297,12 @@ public static class ContainerConfig
             if (ip is not null)
             {
                 endpoint["IPAMConfig"] = new JsonObject { ["IPv4Address"] = ip };
+            }
+            if (mac is not null)
+            {
+                // Per endpoint since API 1.44; the container-wide field too, for daemons older than that.
+                endpoint["MacAddress"] = mac;
+                config["MacAddress"] = mac;
             }
             config["NetworkingConfig"] = new JsonObject { ["EndpointsConfig"] = new JsonObject { [network] = endpoint } };
         }
