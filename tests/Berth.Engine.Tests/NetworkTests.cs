@@ -156,6 +156,40 @@ public abstract class NetworkScenarios
     }
 
     [Fact]
+    public void Aux_addresses_are_never_given_to_containers()
+    {
+        var net = Unique("aux");
+        string prefix = "";
+        for (var i = 0; i < 6; i++)
+        {
+            prefix = $"10.{200 + Random.Shared.Next(50)}.{Random.Shared.Next(256)}.";
+            var r = F.Run("network", "create", "--subnet", prefix + "0/29", "--aux-address", $"r1={prefix}2", "--aux-address", $"r2={prefix}3",
+                "--aux-address", $"r3={prefix}4", "--aux-address", $"r4={prefix}5", net);
+            if (r.ExitCode == 0)
+            {
+                break;
+            }
+            Assert.Contains("overlaps", r.Stderr, StringComparison.Ordinal);
+        }
+        var name = Unique("a");
+        try
+        {
+            Assert.Equal($"{prefix}5", F.Run("network", "inspect", "-f", "{{(index .IPAM.Config 0).AuxiliaryAddresses.r4}}", net).Ok().Stdout.Trim());
+            // .1 is the gateway, .2-.5 are aux addresses: .6 is the one left.
+            F.Run("run", "-d", "--name", name, "--network", net, "busybox", "sleep", "300").Ok();
+            Assert.Equal($"{prefix}6", F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", name).Ok().Stdout.Trim());
+            Assert.NotEqual(0, F.Run("run", "--rm", "--network", net, "busybox", "true").ExitCode);
+            var outside = F.Run("network", "create", "--subnet", "10.251.252.0/24", "--aux-address", "x=10.9.9.9", Unique("o"));
+            Assert.Contains("no matching subnet for aux-address 10.9.9.9", outside.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            F.Run("rm", "-f", name);
+            F.Run("network", "rm", net);
+        }
+    }
+
+    [Fact]
     public void Mac_address_reaches_the_container_interface_and_inspect()
     {
         var net = Unique("mac");

@@ -18,6 +18,15 @@ public sealed partial class NetworkManager
                 c["IPRange"] = n.IpRange;
             }
             c["Gateway"] = n.Gateway;
+            if (n.AuxAddresses is { Count: > 0 } aux)
+            {
+                var a = new JsonObject();
+                foreach (var (name, ip) in aux)
+                {
+                    a[name] = ip;
+                }
+                c["AuxiliaryAddresses"] = a;
+            }
             config.Add((JsonNode)c);
         }
         var containers = new JsonObject();

@@ -289,6 +289,19 @@ public sealed partial class NetworkManager
             }
             ipRange = range.ToString();
         }
+        var aux = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (auxName, auxText) in pool?.AuxiliaryAddresses ?? [])
+        {
+            if (given is null || !IPAddress.TryParse(auxText, out var a) || a.AddressFamily != AddressFamily.InterNetwork || !given.Value.Contains(a))
+            {
+                throw BerthException.InvalidArgument($"no matching subnet for aux-address {auxText}" + (given is null ? ": give --subnet too" : $": it is not an IPv4 address in {given.Value}"));
+            }
+            if (a.ToString() == (gateway ?? DefaultGateway(given.Value)))
+            {
+                throw BerthException.InvalidArgument($"aux-address {auxName}={auxText} is the network's gateway: pick another address");
+            }
+            aux[auxName] = a.ToString();
+        }
         var id = EngineFormat.NewId();
         var bridge = request.Options.TryGetValue("com.docker.network.bridge.name", out var bn) && bn.Length > 0 ? bn : "br-" + id[..12];
         if (bridge.Length > 15 || bridge.Contains('/', StringComparison.Ordinal) || bridge.Any(char.IsWhiteSpace))
@@ -339,6 +352,7 @@ public sealed partial class NetworkManager
                 IpRange = ipRange,
                 Bridge = bridge,
                 SubnetGiven = given is not null,
+                AuxAddresses = aux.Count == 0 ? null : aux,
             };
             _creating[id] = record;
         }
@@ -351,6 +365,7 @@ public sealed partial class NetworkManager
             EnsureBridge(record);
             try
             {
+                ReserveAuxAddresses(record);
                 // Isolated from the other networks before any container can attach (the record is in _creating).
                 isolated = true;
                 ApplyIsolation();
@@ -452,6 +467,24 @@ public sealed partial class NetworkManager
             nl.DeleteLink(bridge);
         }
         ContainerEngine.TryDeleteDirectory(Path.Combine(IpamDirectory, n.Name));
+    }
+
+    /// <summary>
+    /// --aux-address: each address is taken in the network's host-local directory as if by a container named
+    /// "aux-address", so Berth's and the reference host-local both skip it; it goes with the directory at removal.
+    /// </summary>
+    private void ReserveAuxAddresses(NetworkRecord n)
+    {
+        if (n.AuxAddresses is not { Count: > 0 } aux)
+        {
+            return;
+        }
+        var dir = Path.Combine(IpamDirectory, n.Name);
+        System.IO.Directory.CreateDirectory(dir);
+        foreach (var (name, ip) in aux)
+        {
+            AtomicFile.WriteAllBytes(Path.Combine(dir, ip), System.Text.Encoding.UTF8.GetBytes("aux-address\r\n" + name));
+        }
     }
 
     /// <summary>
@@ -597,4 +630,7 @@ public sealed class IpamPool
     public string? Gateway { get; set; }
 
     public string? IPRange { get; set; }
+
+    /// <summary>--aux-address name=ip: addresses the IPAM never gives to a container.</summary>
+    public Dictionary<string, string>? AuxiliaryAddresses { get; set; }
 }

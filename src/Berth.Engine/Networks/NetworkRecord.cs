@@ -38,6 +38,9 @@ public sealed class NetworkRecord
     /// <summary>The user asked for this subnet (IPAM.Config), rather than the daemon picking one from the pools.</summary>
     public bool SubnetGiven { get; set; }
 
+    /// <summary>--aux-address name → address, reserved in the network's IPAM directory.</summary>
+    public Dictionary<string, string>? AuxAddresses { get; set; }
+
     [JsonIgnore]
     public bool IsBridge => Driver == "bridge";
 }
