@@ -190,6 +190,29 @@ public abstract class NetworkScenarios
     }
 
     [Fact]
+    public void A_networks_host_binding_address_applies_to_ports_published_without_one()
+    {
+        var net = Unique("hb");
+        CreateNetwork(net, "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1");
+        var web = Unique("web");
+        var port = FreePort();
+        try
+        {
+            F.Run("run", "-d", "--name", web, "--network", net, "-p", $"{port}:80", "busybox", "sh", "-c", "mkdir /www; echo local > /www/index.html; exec httpd -f -p 80 -h /www").Ok();
+            Assert.Equal($"80/tcp -> 127.0.0.1:{port}", F.Run("port", web).Ok().Stdout.Trim());
+            Assert.Equal("local\n", GetEventually($"http://127.0.0.1:{port}/"));
+            Assert.ThrowsAny<Exception>(() => Get($"http://{HostAddress()}:{port}/"));
+            var bad = F.Run("network", "create", "-o", "com.docker.network.bridge.host_binding_ipv4=nowhere", Unique("o"));
+            Assert.Contains("invalid com.docker.network.bridge.host_binding_ipv4 nowhere", bad.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            F.Run("rm", "-f", web);
+            F.Run("network", "rm", net);
+        }
+    }
+
+    [Fact]
     public void Mac_address_reaches_the_container_interface_and_inspect()
     {
         var net = Unique("mac");

@@ -482,9 +482,13 @@ public sealed partial class NetworkManager
         }
         bool Clashes(string ip, int port, string proto) =>
             taken.Any(t => t.Port == port && t.Proto == proto && (t.Ip is "0.0.0.0" or "" || ip is "0.0.0.0" or "" || t.Ip == ip));
+        // The network's default host address (-o com.docker.network.bridge.host_binding_ipv4) for -p without one.
+        var first = st.Endpoints.Values.OrderBy(e => e.Order).FirstOrDefault() is { } ep0 ? TryGet(ep0.NetworkId) : null;
+        var defaultHostIp = first?.Options.GetValueOrDefault(HostBindingOption) is { Length: > 0 } b && b != "0.0.0.0" ? b : "";
         var mappings = new JsonArray();
-        foreach (var r in requests)
+        foreach (var request in requests)
         {
+            var r = request.HostIp.Length == 0 ? request with { HostIp = defaultHostIp } : request;
             var shown = r.HostIp.Length == 0 ? "0.0.0.0" : r.HostIp;
             int port;
             if (r.HostPortStart == 0)

@@ -23,6 +23,9 @@ public sealed partial class NetworkManager
 {
     public const string DefaultBridgeNetwork = "bridge";
 
+    /// <summary>A network's default host address for published ports given without one.</summary>
+    internal const string HostBindingOption = "com.docker.network.bridge.host_binding_ipv4";
+
     /// <summary>Docker's default address pools: 172.17-31.0.0/16, then 192.168.0.0/16 in /20s.</summary>
     private static readonly IReadOnlyList<IPPrefix> Pools = BuildPools();
 
@@ -135,7 +138,7 @@ public sealed partial class NetworkManager
                     ["com.docker.network.bridge.default_bridge"] = "true",
                     ["com.docker.network.bridge.enable_icc"] = "true",
                     ["com.docker.network.bridge.enable_ip_masquerade"] = "true",
-                    ["com.docker.network.bridge.host_binding_ipv4"] = "0.0.0.0",
+                    [HostBindingOption] = "0.0.0.0",
                     ["com.docker.network.bridge.name"] = bridgeName,
                     ["com.docker.network.driver.mtu"] = "1500",
                 },
@@ -244,6 +247,11 @@ public sealed partial class NetworkManager
         if (request.Options.TryGetValue("com.docker.network.bridge.enable_icc", out var icc) && icc == "false")
         {
             throw BerthException.Unsupported("com.docker.network.bridge.enable_icc=false (blocking traffic within one network needs br_netfilter on the host); use separate networks, which are isolated from each other");
+        }
+        if (request.Options.TryGetValue(HostBindingOption, out var hostBinding) &&
+            (!IPAddress.TryParse(hostBinding, out var hb) || hb.AddressFamily != AddressFamily.InterNetwork))
+        {
+            throw BerthException.InvalidArgument($"invalid {HostBindingOption} {hostBinding}: give an IPv4 address of this host");
         }
         var mtu = 0;
         if (request.Options.TryGetValue("com.docker.network.driver.mtu", out var mtuText) &&
