@@ -220,7 +220,10 @@ public abstract class NetworkScenarios
         var name = Unique("m");
         try
         {
-            F.Run("run", "-d", "--name", name, "--network", net, "--mac-address", "02:42:AC:1F:00:99", "busybox", "sleep", "300").Ok();
+            F.Run("create", "--name", name, "--network", net, "--mac-address", "02:42:AC:1F:00:99", "busybox", "sleep", "300").Ok();
+            // Configured before it runs, as inspect shows it with dockerd.
+            Assert.Equal("02:42:ac:1f:00:99", F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").MacAddress}}}}", name).Ok().Stdout.Trim());
+            F.Run("start", name).Ok();
             Assert.Equal("02:42:ac:1f:00:99", F.Run("exec", name, "cat", "/sys/class/net/eth0/address").Ok().Stdout.Trim());
             Assert.Equal("02:42:ac:1f:00:99", F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").MacAddress}}}}", name).Ok().Stdout.Trim());
             // A multicast address passes the docker CLI's format check; the daemon refuses it and creates nothing.

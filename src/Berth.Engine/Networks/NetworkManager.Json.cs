@@ -114,7 +114,7 @@ public sealed partial class NetworkManager
             ["IPAMConfig"] = ep.RequestedIPv4 is null ? null : new JsonObject { ["IPv4Address"] = ep.RequestedIPv4 },
             ["Links"] = null,
             ["Aliases"] = ep.Aliases.Count == 0 ? null : new JsonArray([.. ep.Aliases.Select(a => (JsonNode?)a)]),
-            ["MacAddress"] = live ? ep.MacAddress ?? "" : "",
+            ["MacAddress"] = (live ? ep.MacAddress : null) ?? ep.RequestedMac ?? "",
             ["DriverOpts"] = null,
             ["GwPriority"] = 0,
             ["NetworkID"] = ep.NetworkId,
