@@ -37,7 +37,7 @@ public sealed class NetworkCommandsTests(EngineFixture engine)
         var p = Prefix(subnet);
         // The gateway and range are given in the other order than the subnets would pair them by position.
         var created = engine.Berth("network", "create", "--label", "team=" + team, "--subnet", subnet, "--gateway", p + ".254",
-            "--ip-range", p + ".128/25", "-o", "com.docker.network.driver.mtu=1400", "--internal", net).Ok().Stdout;
+            "--ip-range", p + ".128/25", "--aux-address", "router=" + p + ".130", "-o", "com.docker.network.driver.mtu=1400", "--internal", net).Ok().Stdout;
         Assert.Matches("^[0-9a-f]{64}\n$", created);
         var id = created.Trim();
 
@@ -50,6 +50,7 @@ public sealed class NetworkCommandsTests(EngineFixture engine)
                 first.GetProperty("Driver").GetString(), first.GetProperty("Scope").GetString(), first.GetProperty("Internal").GetBoolean(), first.GetProperty("EnableIPv6").GetBoolean()));
             var pool = first.GetProperty("IPAM").GetProperty("Config")[0];
             Assert.Equal((subnet, p + ".254", p + ".128/25"), (pool.GetProperty("Subnet").GetString(), pool.GetProperty("Gateway").GetString(), pool.GetProperty("IPRange").GetString()));
+            Assert.Equal(p + ".130", pool.GetProperty("AuxiliaryAddresses").GetProperty("router").GetString());
             Assert.Equal("default", first.GetProperty("IPAM").GetProperty("Driver").GetString());
             Assert.Equal("1400", first.GetProperty("Options").GetProperty("com.docker.network.driver.mtu").GetString());
             Assert.Equal(team, first.GetProperty("Labels").GetProperty("team").GetString());
@@ -318,5 +319,10 @@ public sealed class NetworkCommandUnitTests
         Assert.Equal("invalid subnet: invalid CIDR address: 10.1.0.0/33",
             Assert.Throws<UsageException>(() => NetworkCommands.IpamConfig(["10.1.0.0/33"], [], ["10.1.0.1"])).Message);
         Assert.Empty(NetworkCommands.IpamConfig([], [], []));
+        var aux = NetworkCommands.IpamConfig(["10.1.0.0/24", "10.2.0.0/24"], [], [], ["r1=10.2.0.5", "r2=10.2.0.6"]);
+        Assert.Equal("{\"r1\":\"10.2.0.5\",\"r2\":\"10.2.0.6\"}", aux[1]!["AuxiliaryAddresses"]!.ToJsonString());
+        Assert.Null(aux[0]!["AuxiliaryAddresses"]);
+        Assert.Equal("no matching subnet for aux-address 10.9.0.5",
+            Assert.Throws<UsageException>(() => NetworkCommands.IpamConfig(["10.1.0.0/24"], [], [], ["r=10.9.0.5"])).Message);
     }
 }

@@ -21,6 +21,7 @@ public static class NetworkCommands
             new Flag("subnet", null, FlagKind.List, "Subnet in CIDR format that represents a network segment"),
             new Flag("gateway", null, FlagKind.List, "IPv4 Gateway for the master subnet"),
             new Flag("ip-range", null, FlagKind.List, "Allocate container ip from a sub-range"),
+            new Flag("aux-address", null, FlagKind.List, "Auxiliary IPv4 addresses used by Network driver (name=ip)"),
             new Flag("internal", null, FlagKind.Bool, "Restrict external access to the network"),
             new Flag("attachable", null, FlagKind.Bool, "Enable manual container attachment"),
             new Flag("ipv6", null, FlagKind.Bool, "Enable or disable IPv6 networking"),
@@ -30,7 +31,7 @@ public static class NetworkCommands
         async (cli, f, ct) =>
         {
             f.Require(1, 1);
-            var config = IpamConfig(f.List("subnet"), f.List("ip-range"), f.List("gateway"));
+            var config = IpamConfig(f.List("subnet"), f.List("ip-range"), f.List("gateway"), f.List("aux-address"));
             var body = new JsonObject
             {
                 ["Name"] = f.Positionals[0],
@@ -50,10 +51,11 @@ public static class NetworkCommands
         });
 
     /// <summary>
-    /// IPAM.Config from --subnet/--ip-range/--gateway as the docker CLI pairs them: each range and gateway goes to the
-    /// subnet that contains it (not to the subnet at the same position), with the docker CLI's errors.
+    /// IPAM.Config from --subnet/--ip-range/--gateway/--aux-address as the docker CLI pairs them: each range, gateway
+    /// and aux address goes to the subnet that contains it (not to the subnet at the same position), with the docker
+    /// CLI's errors.
     /// </summary>
-    public static JsonArray IpamConfig(IReadOnlyList<string> subnets, IReadOnlyList<string> ranges, IReadOnlyList<string> gateways)
+    public static JsonArray IpamConfig(IReadOnlyList<string> subnets, IReadOnlyList<string> ranges, IReadOnlyList<string> gateways, IReadOnlyList<string>? auxAddresses = null)
     {
         if (subnets.Count < ranges.Count || subnets.Count < gateways.Count)
         {
@@ -91,6 +93,22 @@ public static class NetworkCommands
                     throw new UsageException($"no matching subnet for {what} {v}");
                 }
             }
+        }
+        foreach (var aux in auxAddresses ?? [])
+        {
+            var eq = aux.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0)
+            {
+                throw new UsageException($"invalid aux-address {aux}: give name=ip");
+            }
+            var (name, address) = (aux[..eq], aux[(eq + 1)..]);
+            var pool = pools.FirstOrDefault(p => SubnetContains(p.Subnet, address));
+            if (pool.Config is null)
+            {
+                throw new UsageException($"no matching subnet for aux-address {address}");
+            }
+            var map = pool.Config["AuxiliaryAddresses"] as JsonObject ?? (JsonObject)(pool.Config["AuxiliaryAddresses"] = new JsonObject());
+            map[name] = address;
         }
         return [.. pools.Select(p => (JsonNode)p.Config)];
     }
