@@ -32,6 +32,10 @@ public abstract class NetworkScenarios
         }
     }
 
+    /// <summary>One field of a container's endpoint on a network, as `docker inspect -f` prints it.</summary>
+    protected string EndpointField(string container, string net, string field) =>
+        F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").{field}}}}}", container).Ok().Stdout.Trim();
+
     internal static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
@@ -80,7 +84,7 @@ public abstract class NetworkScenarios
         {
             F.Run("run", "-d", "--name", a, "--network", net, "--network-alias", "web-alias", "busybox", "sh", "-c", "mkdir /www; echo from-a > /www/index.html; httpd -p 80 -h /www; exec nc -l -p 7000").Ok();
             F.Run("run", "-d", "--name", b, "--network", net, "busybox", "sleep", "300").Ok();
-            var ipA = F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", a).Ok().Stdout.Trim();
+            var ipA = EndpointField(a, net, "IPAddress");
             var idA = F.Run("inspect", "-f", "{{.Id}}", a).Ok().Stdout.Trim();
             Assert.True(IPAddress.TryParse(ipA, out _), ipA);
             Assert.Equal(0, F.Run("exec", b, "ping", "-c", "1", "-W", "3", ipA).ExitCode);
@@ -123,8 +127,6 @@ public abstract class NetworkScenarios
         var other = Unique("other");
         var inner = Unique("inner");
         var port = FreePort();
-        string Ip(string container, string net) =>
-            F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", container).Ok().Stdout.Trim();
         // (busybox-static 1.35 wget crashes with -T; timeout bounds a dropped connection instead.)
         Cli.Result Wget(string from, string url) => F.Run("exec", from, "timeout", "4", "wget", "-qO-", url);
         try
@@ -134,8 +136,8 @@ public abstract class NetworkScenarios
             F.Run("run", "-d", "--name", peer, "--network", nets[0], "busybox", "sleep", "300").Ok();
             F.Run("run", "-d", "--name", other, "--network", nets[1], "busybox", "sleep", "300").Ok();
             F.Run("run", "-d", "--name", inner, "--network", nets[2], "busybox", "sh", "-c", Httpd, "inner").Ok();
-            var webIp = Ip(web, nets[0]);
-            var innerIp = Ip(inner, nets[2]);
+            var webIp = EndpointField(web, nets[0], "IPAddress");
+            var innerIp = EndpointField(inner, nets[2], "IPAddress");
             // Both servers answer: from the host (every network's gateway is the host's) and from the same network.
             Assert.Equal("web\n", GetEventually($"http://{webIp}/"));
             Assert.Equal("inner\n", GetEventually($"http://{innerIp}/"));
@@ -177,7 +179,7 @@ public abstract class NetworkScenarios
             Assert.Equal($"{prefix}5", F.Run("network", "inspect", "-f", "{{(index .IPAM.Config 0).AuxiliaryAddresses.r4}}", net).Ok().Stdout.Trim());
             // .1 is the gateway, .2-.5 are aux addresses: .6 is the one left.
             F.Run("run", "-d", "--name", name, "--network", net, "busybox", "sleep", "300").Ok();
-            Assert.Equal($"{prefix}6", F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", name).Ok().Stdout.Trim());
+            Assert.Equal($"{prefix}6", EndpointField(name, net, "IPAddress"));
             Assert.NotEqual(0, F.Run("run", "--rm", "--network", net, "busybox", "true").ExitCode);
             var outside = F.Run("network", "create", "--subnet", "10.251.252.0/24", "--aux-address", "x=10.9.9.9", Unique("o"));
             Assert.Contains("no matching subnet for aux-address 10.9.9.9", outside.Stderr, StringComparison.Ordinal);
@@ -222,10 +224,10 @@ public abstract class NetworkScenarios
         {
             F.Run("create", "--name", name, "--network", net, "--mac-address", "02:42:AC:1F:00:99", "busybox", "sleep", "300").Ok();
             // Configured before it runs, as inspect shows it with dockerd.
-            Assert.Equal("02:42:ac:1f:00:99", F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").MacAddress}}}}", name).Ok().Stdout.Trim());
+            Assert.Equal("02:42:ac:1f:00:99", EndpointField(name, net, "MacAddress"));
             F.Run("start", name).Ok();
             Assert.Equal("02:42:ac:1f:00:99", F.Run("exec", name, "cat", "/sys/class/net/eth0/address").Ok().Stdout.Trim());
-            Assert.Equal("02:42:ac:1f:00:99", F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").MacAddress}}}}", name).Ok().Stdout.Trim());
+            Assert.Equal("02:42:ac:1f:00:99", EndpointField(name, net, "MacAddress"));
             // A multicast address passes the docker CLI's format check; the daemon refuses it and creates nothing.
             var bad = F.Run("run", "--name", name + "x", "--network", net, "--mac-address", "01:00:5e:00:00:01", "busybox", "true");
             Assert.Equal(125, bad.ExitCode);
@@ -304,7 +306,7 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
             DockerCliTests.WaitFor(() => F.Run("exec", name, "sh", "-c", "nc 127.0.0.1 53 </dev/null").Stdout.Contains("tcp53", StringComparison.Ordinal));
             var lookup = F.Run("exec", name, "nslookup", name);
             Assert.True(lookup.ExitCode == 0, lookup.Stdout + lookup.Stderr);
-            Assert.Contains(F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", name).Ok().Stdout.Trim(), lookup.Stdout, StringComparison.Ordinal);
+            Assert.Contains(EndpointField(name, net, "IPAddress"), lookup.Stdout, StringComparison.Ordinal);
         }
         finally
         {
@@ -513,10 +515,10 @@ public sealed class NetworkTests(EngineFixture f) : NetworkScenarios
         try
         {
             F.Run("run", "-d", "--name", c, "--network", n1, "--network-alias", "web", busybox, "sleep", "300").Ok();
-            Assert.Equal("[web]", F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{n1}\").Aliases}}}}", c).Ok().Stdout.Trim());
+            Assert.Equal("[web]", EndpointField(c, n1, "Aliases"));
             F.Run("network", "connect", "--ip", fixedIp, "--alias", "other", n2, c).Ok();
             Assert.Contains(fixedIp + "/24", F.Run("exec", c, "ip", "-o", "-4", "addr", "show", "eth1").Ok().Stdout, StringComparison.Ordinal);
-            Assert.Equal(fixedIp, F.Run("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{n2}\").IPAddress}}}}", c).Ok().Stdout.Trim());
+            Assert.Equal(fixedIp, EndpointField(c, n2, "IPAddress"));
             Assert.Contains("already exists in network", F.Run("network", "connect", n2, c).Stderr, StringComparison.Ordinal);
             F.Run("network", "disconnect", n2, c).Ok();
             Assert.NotEqual(0, F.Run("exec", c, "ip", "link", "show", "eth1").ExitCode);
