@@ -16,6 +16,9 @@ public sealed class EngineFixture : IDisposable
     private readonly Process _daemon;
     private readonly string _root;
 
+    /// <summary>Both engines turn ip_forward on for their bridges; the host gets its own value back at the end.</summary>
+    private readonly string _ipForward = File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim();
+
     public EngineFixture()
     {
         Privileged.Require();
@@ -188,6 +191,7 @@ public sealed class EngineFixture : IDisposable
         {
         }
         _daemon.Dispose();
+        File.WriteAllText("/proc/sys/net/ipv4/ip_forward", _ipForward);
     }
 }
 
