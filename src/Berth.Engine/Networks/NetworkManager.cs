@@ -477,21 +477,12 @@ public sealed partial class NetworkManager
         ContainerEngine.TryDeleteDirectory(Path.Combine(IpamDirectory, n.Name));
     }
 
-    /// <summary>
-    /// --aux-address: each address is taken in the network's host-local directory as if by a container named
-    /// "aux-address", so Berth's and the reference host-local both skip it; it goes with the directory at removal.
-    /// </summary>
+    /// <summary>--aux-address: held in the network's host-local directory, so neither host-local plugin gives them out.</summary>
     private void ReserveAuxAddresses(NetworkRecord n)
     {
-        if (n.AuxAddresses is not { Count: > 0 } aux)
+        if (n.AuxAddresses is { Count: > 0 } aux)
         {
-            return;
-        }
-        var dir = Path.Combine(IpamDirectory, n.Name);
-        System.IO.Directory.CreateDirectory(dir);
-        foreach (var (name, ip) in aux)
-        {
-            AtomicFile.WriteAllBytes(Path.Combine(dir, ip), System.Text.Encoding.UTF8.GetBytes("aux-address\r\n" + name));
+            HostLocalIpam.ReserveFixed(IpamDirectory, n.Name, "aux-address", aux.Values.Select(IPAddress.Parse));
         }
     }
 

@@ -79,6 +79,20 @@ public sealed class HostLocalIpam : ICniPlugin
     }
 
     /// <summary>Reads and validates the ipam config: every range parses, none overlaps another.</summary>
+    /// <summary>
+    /// Holds addresses for something that is not a container (an engine network's --aux-address) the way ADD holds
+    /// them — same lock, same file format — so this plugin and the reference host-local both skip them. They go
+    /// with the network's directory.
+    /// </summary>
+    public static void ReserveFixed(string dataDir, string network, string owner, IEnumerable<IPAddress> addresses)
+    {
+        using var store = Store.Open(new IpamConfig { DataDir = dataDir }, network);
+        foreach (var address in addresses)
+        {
+            store.TryReserve(address, owner, "");
+        }
+    }
+
     public static (IpamConfig Config, List<List<IpRange>> Sets) Load(CniInvocation invocation)
     {
         var config = PluginHost.Decode(invocation.Config["ipam"], CniJsonContext.Default.IpamConfig, "\"ipam\"");
@@ -233,7 +247,7 @@ public sealed class HostLocalIpam : ICniPlugin
             }
         }
 
-        private bool TryReserve(IPAddress address, string id, string ifName)
+        public bool TryReserve(IPAddress address, string id, string ifName)
         {
             var path = Path.Combine(dir, address.ToString());
             if (File.Exists(path))
